@@ -1,0 +1,5 @@
+"""TableBrowser widget and its kernel-side query engine."""
+
+from .widget import TableBrowser
+
+__all__ = ["TableBrowser"]

@@ -1,0 +1,480 @@
+"""Kernel-side query engine of the TableBrowser: DuckDB over an Arrow copy of the frame.
+
+Sorting and filtering are computed separately and cached: a sort order is one permutation of
+all rows (computed once per sort spec), each filter is one boolean mask (computed once per
+spec), and the view is ``perm[mask[perm]]``. Changing a filter never re-sorts, paging never
+re-queries, and only the rows of a page are serialised (Arrow IPC).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ROW = "__row"
+MAX_PICK_VALUES = 500
+MAX_TEXT_CHARS = 300
+MAX_DICTIONARY = 1000
+
+
+@dataclass
+class ColumnInfo:
+    name: str  # display / filter name
+    kind: str  # int uint float bool string category position datetime object
+    key: bool = False
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "key": self.key}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_vector3(value: Any) -> bool:
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 3:
+        return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value)
+    return False
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def positions_array(values: np.ndarray) -> pa.Array:
+    """FixedSizeList<3> Arrow array from an object array of 3-vectors (None for missing)."""
+    nulls = pd.isna(pd.Series(values, dtype=object)).to_numpy() if len(values) else np.zeros(0, dtype=bool)
+    present = values[~nulls]
+    try:
+        flat = np.concatenate(present) if len(present) else np.zeros(0)
+        ok = flat.size == 3 * len(present)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:  # ragged or non-numeric rows count as missing
+        bad = np.array([not _is_vector3(v) for v in present], dtype=bool)
+        idx = np.flatnonzero(~nulls)
+        nulls[idx[bad]] = True
+        present = values[~nulls]
+        flat = np.concatenate(present) if len(present) else np.zeros(0)
+    if not nulls.any():
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat), 3)
+    full = np.full((len(values), 3), np.nan)
+    full[~nulls] = flat.reshape(-1, 3)
+    return pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1)), 3, mask=pa.array(nulls))
+
+
+def _object_kind(series: pd.Series) -> str:
+    """'position' for 3-vectors, 'string' for text, else 'object' (shown as JSON)."""
+    present = [v for v in series.iloc[:200].tolist() if not _is_missing(v)]
+    if present and all(_is_vector3(v) for v in present):
+        return "position"
+    if all(isinstance(v, str) for v in present):
+        return "string"
+    return "object"
+
+
+def _object_column(series: pd.Series) -> tuple[pa.Array, str]:
+    """Arrow array and kind for an object column: strings, 3-vectors, or anything else as JSON."""
+    values = series.to_numpy(dtype=object)
+    kind = _object_kind(series)
+    if kind == "position":
+        return positions_array(values), "position"
+    if kind == "string":
+        try:
+            return pa.array(values, type=pa.string(), from_pandas=True), "string"
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pa.array([_json_text(v) for v in values], type=pa.string()), "object"
+
+
+def _convert(series: pd.Series) -> tuple[pa.Array, str]:
+    """Arrow array and display kind for one column, keeping ids exact (no float64 detour)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        arr = pa.array(series, from_pandas=True)
+        if len(dtype.categories) > MAX_DICTIONARY:
+            arr = arr.cast(pa.string()) if pa.types.is_string(arr.type.value_type) else pa.array(series.astype(str))
+            return arr, "string"
+        return arr, "category"
+    if pd.api.types.is_bool_dtype(dtype):
+        return pa.array(series, from_pandas=True), "bool"
+    if pd.api.types.is_unsigned_integer_dtype(dtype):
+        return pa.array(series, from_pandas=True), "uint"
+    if pd.api.types.is_integer_dtype(dtype):
+        return pa.array(series, from_pandas=True), "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return pa.array(series, from_pandas=True), "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return pa.array(series, from_pandas=True), "datetime"
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return pa.array(series, type=pa.string(), from_pandas=True), "string"
+    if pd.api.types.is_object_dtype(dtype):
+        return _object_column(series)
+    return pa.array(series.astype(str), type=pa.string()), "string"
+
+
+def _split_positions(columns: list[str], frame: pd.DataFrame) -> dict[str, list[str]]:
+    """``{prefix: [x, y, z]}`` for split position columns (``pt_position_x`` …)."""
+    found = {}
+    names = set(columns)
+    for c in columns:
+        if c.endswith("_x"):
+            base = c[:-2]
+            trio = [f"{base}_x", f"{base}_y", f"{base}_z"]
+            if all(t in names for t in trio) and base not in names and all(
+                pd.api.types.is_numeric_dtype(frame[t].dtype) for t in trio
+            ):
+                found[base] = trio
+    return found
+
+
+class TableEngine:
+    """Sort, filter, search and page a DataFrame in the kernel.
+
+    Example::
+
+        engine = TableEngine(df)
+        engine.set_view(sort=[("size", False)], filters={"cell_type": {"kind": "in", "values": ["23P"]}})
+        arrow_bytes = engine.page(0, 100, selected_mask)
+    """
+
+    def __init__(self, frame: pd.DataFrame, key_name: str | None = None):
+        self.frame = frame
+        self.n = len(frame)
+        columns = [str(c) for c in frame.columns]
+        arrays: dict[str, pa.Array] = {}
+        self._lazy: dict[str, int] = {}
+        self.columns: list[ColumnInfo] = []
+        self.kinds: dict[str, str] = {}
+
+        index = frame.index
+        if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+            name = str(index.name) if index.name is not None else "index"
+            if name not in columns:
+                arr, kind = _convert(index.to_series(index=pd.RangeIndex(self.n)))
+                arrays[name] = arr
+                self.columns.append(ColumnInfo(name, kind, key=(key_name == name)))
+
+        split = _split_positions(columns, frame)
+        in_split = {c for trio in split.values() for c in trio}
+        seen: set[str] = set(arrays)
+        for i, name in enumerate(columns):
+            display = name
+            n = 2
+            while display in seen:  # duplicate column labels stay visible, with a suffix
+                display, n = f"{name} ({n})", n + 1
+            seen.add(display)
+            series = frame.iloc[:, i]
+            if pd.api.types.is_object_dtype(series.dtype) and _object_kind(series) == "position":
+                kind = "position"  # converted on first sort: 3-vector objects are slow to convert
+                self._lazy[display] = i
+            else:
+                arr, kind = _convert(series)
+                arrays[display] = arr
+            self.kinds[display] = kind
+            if name in in_split:
+                continue
+            self.columns.append(ColumnInfo(display, kind, key=(display == key_name)))
+            for base, trio in split.items():
+                if name == trio[2]:  # emit the combined column where its last part stood
+                    xyz = np.stack([frame[t].to_numpy() for t in trio], axis=1)
+                    arrays[base] = pa.FixedSizeListArray.from_arrays(pa.array(xyz.reshape(-1)), 3)
+                    self.columns.append(ColumnInfo(base, "position"))
+        for c in self.columns:
+            self.kinds[c.name] = c.kind
+
+        self.display_names = [c.name for c in self.columns]
+        arrays[ROW] = pa.array(np.arange(self.n, dtype=np.int64))
+        self.table = pa.table(arrays)
+        self.con = duckdb.connect()
+        self.con.execute("SET threads TO 2")
+        self.con.register("t", self.table)
+
+        self._sorts: dict[str, np.ndarray] = {}
+        self._masks: dict[str, np.ndarray] = {}
+        self.view = np.arange(self.n, dtype=np.int64)
+        self._conditions: dict[str, tuple[str, list]] = {}
+
+    # ---------- validation ----------
+    def filterable(self) -> list[str]:
+        return [c for c in self.kinds if c != ROW]
+
+    def _check_column(self, name: str) -> str:
+        if name not in self.kinds:
+            raise ValueError(f"no column {name!r}; columns are: {', '.join(self.filterable()) or '(none)'}")
+        if name in self._lazy:
+            self._materialize(name)
+        return name
+
+    def _materialize(self, name: str) -> None:
+        i = self._lazy.pop(name)
+        arr = positions_array(self.frame.iloc[:, i].to_numpy(dtype=object))
+        self.table = self.table.append_column(name, arr)
+        self.con.unregister("t")
+        self.con.register("t", self.table)
+
+    def _literal(self, column: str, value: Any) -> Any:
+        kind = self.kinds[column]
+        if value is None:
+            return None
+        try:
+            if kind in ("int", "uint"):
+                if isinstance(value, (bool, np.bool_)):
+                    raise ValueError
+                if isinstance(value, (int, np.integer)):
+                    return int(value)
+                text = str(value).strip()
+                try:
+                    return int(text)  # exact for uint64 ids
+                except ValueError:
+                    f = float(text)
+                    if math.isnan(f):
+                        raise
+                    return f
+            if kind == "float":
+                f = float(value)
+                if math.isnan(f):
+                    raise ValueError
+                return f
+            if kind == "bool":
+                if isinstance(value, (bool, np.bool_)):
+                    return bool(value)
+                text = str(value).strip().lower()
+                if text in ("true", "1", "yes"):
+                    return True
+                if text in ("false", "0", "no"):
+                    return False
+                raise ValueError
+            if kind == "datetime":
+                ts = pd.Timestamp(value)
+                return ts.to_pydatetime()
+            return str(value)
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(f"{value!r} is not a valid value for column {column!r} ({kind})") from None
+
+    def normalise_filter(self, column: str, spec: Any) -> dict | None:
+        """Turn what a user passes (list, (min, max) tuple, scalar, or a spec dict) into a spec dict."""
+        self._check_column(column)
+        kind = self.kinds[column]
+        if spec is None:
+            return None
+        if isinstance(spec, dict):
+            k = spec.get("kind")
+            if k is None and len(spec) == 1:
+                ((k, v),) = spec.items()
+                spec = {"kind": "contains", "text": v} if k == "contains" else spec
+                k = spec.get("kind")
+            if k == "range":
+                lo, hi = spec.get("min"), spec.get("max")
+                lo = None if lo in ("", None) else lo
+                hi = None if hi in ("", None) else hi
+                return self._range(column, lo, hi)
+            if k == "in":
+                values = spec.get("values")
+                if not isinstance(values, (list, tuple)):
+                    raise ValueError(f"filter on {column!r}: 'values' must be a list")
+                return self.normalise_filter(column, list(values))
+            if k == "contains":
+                text = spec.get("text")
+                if not isinstance(text, str):
+                    raise ValueError(f"filter on {column!r}: 'text' must be a string")
+                return {"kind": "contains", "text": text} if text else None
+            raise ValueError(f"filter on {column!r}: unknown filter {spec!r}")
+        if isinstance(spec, tuple):
+            if len(spec) != 2:
+                raise ValueError(f"filter on {column!r}: a range is a (min, max) tuple, got {spec!r}")
+            return self._range(column, *spec)
+        if isinstance(spec, (list, set, np.ndarray, pd.Series, pd.Index)):
+            values = list(spec)
+            if kind == "position":
+                raise ValueError(f"column {column!r} holds positions; filter its _x/_y/_z parts or use search")
+            parsed = [self._literal(column, v) for v in values]
+            return {"kind": "in", "values": [self._json_safe(column, v) for v in parsed]}
+        return self.normalise_filter(column, [spec])
+
+    def _range(self, column: str, lo: Any, hi: Any) -> dict | None:
+        kind = self.kinds[column]
+        if kind not in ("int", "uint", "float", "datetime"):
+            raise ValueError(f"column {column!r} ({kind}) has no range filter; pass a list of values")
+        if lo is None and hi is None:
+            return None
+        lo_v, hi_v = self._literal(column, lo), self._literal(column, hi)
+        return {"kind": "range", "min": self._json_safe(column, lo_v), "max": self._json_safe(column, hi_v)}
+
+    def _json_safe(self, column: str, value: Any) -> Any:
+        # ids travel to the browser as decimal strings: a JS Number would round them
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and self.kinds[column] in ("int", "uint"):
+            return str(value)
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        return value
+
+    # ---------- conditions ----------
+    def _condition(self, column: str, spec: dict) -> tuple[str, list]:
+        q = _quote(column)
+        kind = spec["kind"]
+        if kind == "range":
+            parts, params = [], []
+            if spec.get("min") is not None:
+                parts.append(f"{q} >= ?")
+                params.append(self._literal(column, spec["min"]))
+            if spec.get("max") is not None:
+                parts.append(f"{q} <= ?")
+                params.append(self._literal(column, spec["max"]))
+            return " AND ".join(parts) or "TRUE", params
+        if kind == "in":
+            values = [self._literal(column, v) for v in spec["values"]]
+            present = [v for v in values if v is not None]
+            parts, params = [], []
+            if present:
+                if self.kinds[column] in ("int", "uint") and all(isinstance(v, int) for v in present):
+                    # exact integer literals: a bound list could be typed as DOUBLE
+                    parts.append(f"{q} IN ({', '.join(str(int(v)) for v in present)})")
+                else:
+                    parts.append(f"{q} IN (SELECT UNNEST(?))")
+                    params.append(present)
+            if len(present) < len(values):
+                parts.append(f"{q} IS NULL")
+            return "(" + (" OR ".join(parts) or "FALSE") + ")", params
+        if kind == "contains":
+            return f"contains(lower(CAST({q} AS VARCHAR)), ?)", [spec["text"].lower()]
+        raise ValueError(f"unknown filter kind {kind!r}")
+
+    def _search_condition(self, text: str) -> tuple[str, list]:
+        text = text.strip()
+        parts, params = [], []
+        for c in self.columns:
+            q = _quote(c.name)
+            if c.kind in ("string", "category", "object"):
+                parts.append(f"contains(lower(CAST({q} AS VARCHAR)), ?)")
+                params.append(text.lower())
+            elif c.kind in ("int", "uint") and text.lstrip("-").isdigit():
+                parts.append(f"{q} = {int(text)}")
+        return "(" + (" OR ".join(parts) or "FALSE") + ")", params
+
+    def _mask(self, cache_key: str, where: str, params: list) -> np.ndarray:
+        mask = self._masks.get(cache_key)
+        if mask is None:
+            rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where}", params).fetchnumpy()[ROW]
+            mask = np.zeros(self.n, dtype=bool)
+            mask[np.asarray(rows, dtype=np.int64)] = True
+            if len(self._masks) > 64:
+                self._masks.clear()
+            self._masks[cache_key] = mask
+        return mask
+
+    def _sort_exprs(self, column: str) -> list[str]:
+        q = _quote(column)
+        if self.kinds[column] == "position":
+            return [f"{q}[{i}]" for i in (1, 2, 3)]
+        return [q]
+
+    def _sort_order(self, sort: list[tuple[str, bool]]) -> np.ndarray:
+        key = json.dumps(sort)
+        order = self._sorts.get(key)
+        if order is None:
+            terms = ", ".join(
+                f"{expr} {'ASC' if asc else 'DESC'} NULLS LAST" for c, asc in sort for expr in self._sort_exprs(c)
+            )
+            order = np.asarray(self.con.execute(f"SELECT {ROW} FROM t ORDER BY {terms}, {ROW}").fetchnumpy()[ROW], dtype=np.int64)
+            if len(self._sorts) > 8:
+                self._sorts.clear()
+            self._sorts[key] = order
+        return order
+
+    # ---------- the view ----------
+    def set_view(self, sort=(), filters=None, search: str = "") -> np.ndarray:
+        """Compute (and keep) the row positions of the filtered, sorted view."""
+        sort = [(self._check_column(str(c)), bool(a)) for c, a in sort]
+        conditions: dict[str, tuple[str, list]] = {}
+        masks = []
+        for column, spec in (filters or {}).items():
+            norm = self.normalise_filter(column, spec)
+            if norm is None:
+                continue
+            where, params = self._condition(column, norm)
+            conditions[column] = (where, params)
+            masks.append(self._mask(json.dumps([column, norm], default=str), where, params))
+        if search and search.strip():
+            where, params = self._search_condition(search)
+            conditions["\0search"] = (where, params)
+            masks.append(self._mask(json.dumps(["\0search", search.strip().lower()]), where, params))
+        mask = None
+        for m in masks:
+            mask = m if mask is None else (mask & m)
+        if sort:
+            order = self._sort_order(sort)
+            view = order if mask is None else order[mask[order]]
+        else:
+            view = np.arange(self.n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
+        self.view = view
+        self._conditions = conditions
+        return view
+
+    def page(self, start: int, count: int, selected: np.ndarray) -> bytes:
+        """Arrow IPC stream of view rows [start, start+count) with ``__row`` and ``__sel``."""
+        start = max(0, int(start))
+        count = max(0, min(int(count), 5000))
+        rows = self.view[start : start + count]
+        taken = self.table.select([n for n in self.display_names if n not in self._lazy] + [ROW]).take(pa.array(rows))
+        cols, names = [], []
+        for name in self.display_names + [ROW]:
+            if name in self._lazy:
+                col = positions_array(self.frame.iloc[rows, self._lazy[name]].to_numpy(dtype=object))
+            else:
+                col = taken.column(name)
+            if self.kinds.get(name) in ("string", "object"):
+                col = pc.utf8_slice_codeunits(col, 0, MAX_TEXT_CHARS)  # a huge cell must not stall the page
+            cols.append(col)
+            names.append(name)
+        cols.append(pa.array(selected[rows] if len(rows) else np.zeros(0, dtype=bool)))
+        names.append("__sel")
+        out = pa.table(cols, names=names)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, out.schema) as writer:
+            writer.write_table(out)
+        return sink.getvalue().to_pybytes()
+
+    def summary(self, column: str) -> dict:
+        """Value counts (pick list) or min/max for one column, under the other active filters."""
+        self._check_column(column)
+        kind = self.kinds[column]
+        others = [(w, p) for c, (w, p) in self._conditions.items() if c != column]
+        where = " AND ".join(w for w, _ in others) or "TRUE"
+        params = [x for _, p in others for x in p]
+        q = _quote(column)
+        if kind in ("int", "uint", "float", "datetime"):
+            lo, hi = self.con.execute(f"SELECT min({q}), max({q}) FROM t WHERE {where}", params).fetchone()
+            fmt = lambda v: None if v is None else (str(v) if not isinstance(v, float) else repr(v))  # noqa: E731
+            return {"min": fmt(lo), "max": fmt(hi)}
+        if kind in ("position",):
+            return {"text": True}
+        rows = self.con.execute(
+            f"SELECT {q} AS v, count(*) AS n FROM t WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_PICK_VALUES + 1}",
+            params,
+        ).fetchall()
+        if kind in ("string", "object") and len(rows) > MAX_PICK_VALUES:
+            return {"text": True}
+        values = [[v if not isinstance(v, (np.generic,)) else v.item(), int(n)] for v, n in rows[:MAX_PICK_VALUES]]
+        return {"values": values, "truncated": len(rows) > MAX_PICK_VALUES}

@@ -1,0 +1,290 @@
+"""TableBrowser: browse, sort, filter and select a large DataFrame in the notebook."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import anywidget
+import numpy as np
+import pandas as pd
+import traitlets as t
+
+from .._transport import RequestHandlerMixin
+from .engine import TableEngine
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _resolve_key(frame: pd.DataFrame, key: str | None) -> tuple[str | None, Any]:
+    """The key column's name (None = row position) and its values, or a clear error."""
+    names = [str(c) for c in frame.columns]
+    if key is not None:
+        if key in names:
+            values = frame.iloc[:, names.index(key)]
+        elif frame.index.name is not None and str(frame.index.name) == key:
+            values = frame.index.to_series()
+        else:
+            raise ValueError(f"key column {key!r} is not in the DataFrame; columns are: {', '.join(names) or '(none)'}")
+        dup = pd.Index(values).duplicated()
+        if dup.any():
+            examples = ", ".join(map(str, pd.Index(values)[dup][:3]))
+            raise ValueError(f"key column {key!r} has {int(dup.sum())} duplicate values (e.g. {examples}); pass a unique key")
+        return key, pd.Index(values)
+    if "id" in names and names.count("id") == 1:
+        values = pd.Index(frame["id"])
+        if not values.has_duplicates:
+            return "id", values
+        warnings.warn("column 'id' has duplicate values; rows are keyed by the index instead", stacklevel=3)
+    if frame.index.is_unique:
+        name = str(frame.index.name) if frame.index.name is not None else "index"
+        return name, frame.index
+    warnings.warn("no unique key (no unique 'id' column, duplicate index): rows are keyed by position", stacklevel=3)
+    return None, pd.RangeIndex(len(frame))
+
+
+class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
+    """Browse a DataFrame: virtual scrolling, sort, filters, search and selection, computed in the kernel.
+
+    Only the rows in view travel to the browser (Arrow IPC), so frames of millions of rows stay
+    fast. Root ids (uint64) stay exact both ways.
+
+    Example::
+
+        df = client.materialize.query_table("nucleus_detection_v0")
+        browser = cavewidgets.TableBrowser(df)        # key: the 'id' column
+        browser.filter(volume=(100, None))
+        browser.sort_by("volume", ascending=False)
+        browser                                       # shows the table
+        browser.selected                              # the rows a user clicked, as a DataFrame
+    """
+
+    _esm = STATIC / "table.js"
+    _css = STATIC / "table.css"
+
+    columns = t.List(t.Dict()).tag(sync=True)
+    total_rows = t.Int(0).tag(sync=True)
+    filtered_rows = t.Int(0).tag(sync=True)
+    selected_count = t.Int(0).tag(sync=True)
+    view_version = t.Int(0).tag(sync=True)
+    sort = t.List().tag(sync=True)
+    filters = t.Dict().tag(sync=True)
+    search_text = t.Unicode("").tag(sync=True)
+    hidden_columns = t.List(t.Unicode()).tag(sync=True)
+    height = t.Int(420).tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    key = t.Unicode(None, allow_none=True, read_only=True).tag(sync=True)
+
+    #: key values of the selected rows (Python ints for integer keys: exact for uint64 ids)
+    selection = t.List()
+
+    def __init__(self, df: pd.DataFrame, key: str | None = None, *, height: int = 420, **kwargs):
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"TableBrowser needs a pandas DataFrame, got {type(df).__name__}")
+        if height < 100:
+            raise ValueError("height must be at least 100 pixels")
+        key_name, key_values = _resolve_key(df, key)
+        self._df = df
+        self._keys = key_values
+        self._engine = TableEngine(df, key_name)
+        self._selected_rows: list[int] = []
+        self._selected_mask = np.zeros(len(df), dtype=bool)
+        self._updating_selection = False
+        super().__init__(height=height, **kwargs)
+        self.set_trait("key", key_name)
+        self.columns = [c.as_dict() for c in self._engine.columns]
+        self.total_rows = len(df)
+        self.filtered_rows = len(df)
+        self._init_transport()
+
+    # ---------- DataFrames out ----------
+    @property
+    def selected(self) -> pd.DataFrame:
+        """The selected rows, with the original dtypes, in selection order."""
+        return self._df.iloc[self._selected_rows]
+
+    @property
+    def filtered(self) -> pd.DataFrame:
+        """The current view: filtered and sorted as shown."""
+        return self._df.iloc[self._engine.view]
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The DataFrame being browsed."""
+        return self._df
+
+    # ---------- programmatic control ----------
+    def sort_by(self, column: str | list[str] | None, ascending: bool | list[bool] = True) -> TableBrowser:
+        """Sort by one column (or several); ``None`` restores the original order.
+
+        Example::
+
+            browser.sort_by("size", ascending=False)
+        """
+        if column is None:
+            self.sort = []
+            return self
+        cols = [column] if isinstance(column, str) else list(column)
+        asc = [ascending] * len(cols) if isinstance(ascending, bool) else list(ascending)
+        if len(asc) != len(cols):
+            raise ValueError("give one ascending flag per sort column")
+        for c in cols:
+            self._engine._check_column(c)
+        self.sort = [[c, bool(a)] for c, a in zip(cols, asc)]
+        return self
+
+    def filter(self, **conditions: Any) -> TableBrowser:
+        """Add or replace per-column filters; ``column=None`` removes one.
+
+        A list keeps rows whose value is in it, a ``(min, max)`` tuple is an inclusive range
+        (either end may be None), ``{"contains": "text"}`` matches a substring, a scalar means
+        equality.
+
+        Example::
+
+            browser.filter(cell_type=["23P", "4P"], size=(100, None))
+        """
+        new = dict(self.filters)
+        for column, spec in conditions.items():
+            norm = self._engine.normalise_filter(column, spec)
+            if norm is None:
+                new.pop(column, None)
+            else:
+                new[column] = norm
+        self._engine.set_view(self.sort, new, self.search_text)  # raises on bad input before anything changes
+        self.filters = new
+        return self
+
+    def clear_filters(self) -> TableBrowser:
+        """Remove every column filter and the search text.
+
+        Example::
+
+            browser.clear_filters()
+        """
+        with self.hold_trait_notifications():
+            self.filters = {}
+            self.search_text = ""
+        return self
+
+    def search(self, text: str) -> TableBrowser:
+        """Keep rows where any text column contains ``text`` (or an id column equals it).
+
+        Example::
+
+            browser.search("864691135808684573")
+        """
+        if not isinstance(text, str):
+            raise TypeError("search text must be a string")
+        self.search_text = text
+        return self
+
+    def select(self, keys: Any) -> TableBrowser:
+        """Select rows by key value (one key or many); replaces the selection.
+
+        Example::
+
+            browser.select([864691135808684573, 864691135808684574])
+        """
+        rows = self._rows_for_keys(keys)
+        self._set_selection(rows)
+        return self
+
+    def scroll_to(self, position: int) -> TableBrowser:
+        """Scroll the view so that row ``position`` of the current view is on top.
+
+        Example::
+
+            browser.scroll_to(900_000)
+        """
+        self.send({"kind": "cw:scroll_to", "position": int(position)})
+        return self
+
+    # ---------- internals ----------
+    def _rows_for_keys(self, keys: Any) -> list[int]:
+        if keys is None:
+            return []
+        if isinstance(keys, (str, bytes)) or np.isscalar(keys):
+            keys = [keys]
+        keys = list(keys)
+        if not keys:
+            return []
+        try:
+            wanted = pd.Index(keys, dtype=self._keys.dtype if _same_kind(keys, self._keys) else None)
+        except (OverflowError, ValueError, TypeError):  # e.g. a negative number for uint64 ids
+            wanted = pd.Index(keys, dtype=object)
+        positions = self._keys.get_indexer(wanted)
+        missing = [k for k, p in zip(keys, positions) if p < 0]
+        if missing:
+            shown = ", ".join(map(str, missing[:5])) + (" …" if len(missing) > 5 else "")
+            raise KeyError(f"{len(missing)} key(s) not in the table (key column {self.key!r}): {shown}")
+        return [int(p) for p in positions]
+
+    def _set_selection(self, rows: list[int]) -> None:
+        seen: set[int] = set()
+        ordered = [r for r in rows if not (r in seen or seen.add(r))]
+        self._selected_rows = ordered
+        self._selected_mask = np.zeros(len(self._df), dtype=bool)
+        self._selected_mask[ordered] = True
+        self._updating_selection = True
+        try:
+            with self.hold_trait_notifications():
+                self.selection = self._keys[ordered].tolist() if ordered else []
+                self.selected_count = len(ordered)
+                self.view_version += 1  # pages carry selection flags: the front-end refetches
+        finally:
+            self._updating_selection = False
+
+    @t.observe("selection")
+    def _selection_assigned(self, change) -> None:
+        if not self._updating_selection:
+            self._set_selection(self._rows_for_keys(change["new"]))
+
+    @t.observe("sort", "filters", "search_text")
+    def _view_changed(self, _change=None) -> None:
+        try:
+            view = self._engine.set_view([tuple(s) for s in self.sort], self.filters, self.search_text)
+        except ValueError as err:
+            self.error = str(err)
+            return
+        self.error = ""
+        with self.hold_trait_notifications():
+            self.filtered_rows = len(view)
+            self.view_version += 1
+
+    def _rpc_page(self, start: int, count: int, view_version: int | None = None):
+        data = self._engine.page(start, count, self._selected_mask)
+        return {"start": int(start), "view_version": self.view_version}, [data]
+
+    def _rpc_summary(self, column: str):
+        return self._engine.summary(column)
+
+    def _rpc_click(self, position: int, mode: str, anchor: int | None = None, view_version: int | None = None):
+        view = self._engine.view
+        if mode == "clear":
+            self._set_selection([])
+            return {"selected": 0}
+        if not 0 <= position < len(view):
+            raise ValueError(f"row {position} is outside the view")
+        row = int(view[position])
+        if mode == "replace":
+            rows = [row]
+        elif mode == "toggle":
+            rows = [r for r in self._selected_rows if r != row] if self._selected_mask[row] else [*self._selected_rows, row]
+        elif mode in ("range", "add-range"):
+            a = position if anchor is None else max(0, min(int(anchor), len(view) - 1))
+            lo, hi = sorted((a, position))
+            span = view[lo : hi + 1].tolist()
+            rows = span if mode == "range" else [*self._selected_rows, *span]
+        else:
+            raise ValueError(f"unknown selection mode {mode!r}")
+        self._set_selection(rows)
+        return {"selected": len(self._selected_rows)}
+
+
+def _same_kind(keys: Iterable[Any], index: pd.Index) -> bool:
+    """Whether keys can be coerced to the index dtype without loss (ints onto uint64 ids)."""
+    if index.dtype.kind in "iu":
+        return all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys)
+    return False

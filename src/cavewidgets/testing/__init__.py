@@ -1,0 +1,1 @@
+"""Test harness: real JupyterLab in headless Chromium (needs the ``test`` extra)."""

@@ -1,0 +1,57 @@
+"""Fixtures for browser tests: one JupyterLab server and one Chromium per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
+
+ARTIFACTS = Path(os.environ.get("CAVEWIDGETS_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+
+
+@pytest.fixture(scope="session")
+def lab():
+    with LabServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with Browser() as b:
+        yield b
+
+
+@pytest.fixture
+def notebook(lab, browser, request):
+    """Open a notebook with the given cells: ``nb = notebook(["x = 1", ...])``; screenshots on failure."""
+    opened: list[LabNotebook] = []
+
+    def open_notebook(cells: list[str], name: str | None = None) -> LabNotebook:
+        name = name or f"{request.node.name}-{len(opened)}.ipynb".replace("[", "-").replace("]", "")
+        nb = LabNotebook.open(lab, browser, name, cells)
+        opened.append(nb)
+        return nb
+
+    yield open_notebook
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for nb in opened:
+        if failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            nb.page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        nb.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "browser" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
