@@ -191,9 +191,8 @@ class TableEngine:
                 arr, kind = _convert(series)
                 arrays[display] = arr
             self.kinds[display] = kind
-            if name in in_split:
-                continue
-            self.columns.append(ColumnInfo(display, kind, key=(display == key_name)))
+            if name not in in_split:
+                self.columns.append(ColumnInfo(display, kind, key=(display == key_name)))
             for base, trio in split.items():
                 if name == trio[2]:  # emit the combined column where its last part stood
                     xyz = np.stack([frame[t].to_numpy() for t in trio], axis=1)

@@ -1,0 +1,204 @@
+"""TableBrowser kernel side: sort, filter, search, paging, selection and bad input (no browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from cavewidgets import TableBrowser
+
+BIG = 864691135808684573
+
+
+def decode(page: bytes) -> pa.Table:
+    return pa.ipc.open_stream(page).read_all()
+
+
+@pytest.fixture
+def synapses():
+    rng = np.random.default_rng(0)
+    n = 5000
+    return pd.DataFrame(
+        {
+            "id": np.arange(n, dtype=np.int64) + 10,
+            "pre_pt_root_id": np.uint64(BIG) + rng.integers(0, 50, n).astype(np.uint64),
+            "post_pt_root_id": np.uint64(BIG) + rng.integers(0, 50, n).astype(np.uint64),
+            "size": rng.integers(1, 1000, n),
+            "ctr_pt_position": list(rng.integers(0, 10_000, (n, 3))),
+            "cell_type": pd.Categorical(rng.choice(["23P", "4P", "BC"], n)),
+            "note": rng.choice(["dendrite spine", "shaft", None], n),
+        }
+    )
+
+
+def page_rows(browser: TableBrowser, start=0, count=100) -> list[dict]:
+    return decode(browser._engine.page(start, count, browser._selected_mask)).to_pylist()
+
+
+def test_uint64_ids_stay_exact_through_pages_and_selection(synapses):
+    b = TableBrowser(synapses, key="pre_pt_root_id" if not synapses.pre_pt_root_id.duplicated().any() else None)
+    rows = page_rows(b, 0, 3)
+    assert [r["pre_pt_root_id"] for r in rows] == [int(v) for v in synapses.pre_pt_root_id[:3]]
+    assert decode(b._engine.page(0, 1, b._selected_mask)).schema.field("pre_pt_root_id").type == pa.uint64()
+    ids = pd.DataFrame({"root_id": np.array([BIG, BIG + 1, 2**64 - 1], dtype=np.uint64), "x": [1, 2, 3]})
+    b = TableBrowser(ids, key="root_id")
+    b.select([2**64 - 1, BIG])
+    assert b.selection == [2**64 - 1, BIG]
+    assert b.selected["root_id"].tolist() == [2**64 - 1, BIG]
+    assert b.selected["root_id"].dtype == np.uint64
+
+
+def test_sort_filter_search_compose_and_match_pandas(synapses):
+    b = TableBrowser(synapses)
+    assert b.key == "id"
+    b.sort_by("size", ascending=False).filter(cell_type=["23P", "4P"], size=(100, 500))
+    expected = synapses[synapses.cell_type.isin(["23P", "4P"]) & synapses["size"].between(100, 500)]
+    expected = expected.sort_values(["size"], ascending=False, kind="stable")
+    assert b.filtered_rows == len(expected)
+    assert b.filtered["size"].tolist() == expected["size"].tolist()
+    assert set(b.filtered.index) == set(expected.index)
+    b.search("spine")
+    assert b.filtered_rows == int((expected.note == "dendrite spine").sum())
+    b.search(str(BIG + 3))  # an id typed in the search box finds its rows
+    assert set(b.filtered.index) == set(expected.index[(expected.pre_pt_root_id == BIG + 3) | (expected.post_pt_root_id == BIG + 3)])
+    b.clear_filters()
+    assert b.filtered_rows == len(synapses) and b.search_text == ""
+    assert b.filtered["size"].is_monotonic_decreasing  # the sort stays
+
+
+def test_filters_on_uint64_ids_are_exact(synapses):
+    b = TableBrowser(synapses)
+    b.filter(pre_pt_root_id=[BIG + 1, BIG + 2])
+    assert set(b.filtered.pre_pt_root_id.unique()) <= {BIG + 1, BIG + 2}
+    assert b.filtered_rows == int(synapses.pre_pt_root_id.isin([BIG + 1, BIG + 2]).sum())
+    assert b.filters["pre_pt_root_id"] == {"kind": "in", "values": [str(BIG + 1), str(BIG + 2)]}  # strings for JS
+    b.filter(pre_pt_root_id=(str(BIG + 49), None))
+    assert b.filtered_rows == int((synapses.pre_pt_root_id >= BIG + 49).sum())
+
+
+def test_observers_fire_on_every_change(synapses):
+    b = TableBrowser(synapses)
+    seen = []
+    b.observe(lambda ch: seen.append(ch["name"]), names=["sort", "filters", "search_text", "selection", "filtered_rows"])
+    b.sort_by("size")
+    b.filter(size=(1, 10))
+    b.search("shaft")
+    b.select(list(b.filtered.id[:2]))
+    assert {"sort", "filters", "search_text", "selection", "filtered_rows"} <= set(seen)
+
+
+def test_selection_modes_follow_the_view(synapses):
+    b = TableBrowser(synapses)
+    b.sort_by("size")
+    view = b._engine.view
+    b._rpc_click(position=3, mode="replace")
+    b._rpc_click(position=7, mode="toggle")
+    assert b.selected.index.tolist() == [view[3], view[7]]
+    b._rpc_click(position=5, mode="range", anchor=3)
+    assert b.selected.index.tolist() == list(view[3:6])
+    b._rpc_click(position=4, mode="toggle")
+    assert view[4] not in b.selected.index
+    rows = page_rows(b, 0, 10)
+    assert [r["__sel"] for r in rows] == [False, False, False, True, False, True] + [False] * 4
+    b._rpc_click(position=-1, mode="clear")
+    assert b.selection == [] and b.selected_count == 0
+    with pytest.raises(ValueError, match="outside the view"):
+        b._rpc_click(position=10**9, mode="replace")
+
+
+def test_split_and_vector_positions_display_as_one_column():
+    df = pd.DataFrame({"pt_position_x": [1, 4], "pt_position_y": [2, 5], "pt_position_z": [3, 6], "v": [0.5, 1.5]})
+    b = TableBrowser(df)
+    assert [c["name"] for c in b.columns] == ["pt_position", "v"]
+    assert page_rows(b)[1]["pt_position"] == [4, 5, 6]
+    b.filter(pt_position_x=(2, None))  # the parts stay filterable
+    assert b.filtered_rows == 1
+    df = pd.DataFrame({"pt": [np.array([1, 2, 3]), None, [7, 8, 9]]})
+    b = TableBrowser(df)
+    assert b.columns[0]["kind"] == "position"
+    assert [r["pt"] for r in page_rows(b)] == [[1, 2, 3], None, [7, 8, 9]]
+    b.sort_by("pt", ascending=False)
+    assert b.filtered.index.tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame(),
+        pd.DataFrame(index=range(4)),
+        pd.DataFrame({"id": pd.Series([], dtype="uint64")}),
+        pd.DataFrame({"a": [1.0, np.nan, None], "b": [None, "x", np.nan]}),
+        pd.DataFrame({"obj": [[1, 2], {"k": [1]}, None, {1, 2}, object()]}),
+        pd.DataFrame({"ragged": [[1, 2, 3], [1, 2], None]}),
+        pd.DataFrame({"t": pd.to_datetime(["2024-01-01", None], utc=True), "d": [pd.Timedelta("1h"), None]}),
+        pd.DataFrame([[1, 2]], columns=["dup", "dup"]),
+        pd.DataFrame({'we"ird; DROP TABLE t; --': [1, 2], 3: ["int", "label"]}),
+        pd.DataFrame({"s": ["x" * 1_000_000, "é漢字🙂"]}),
+    ],
+    ids=["empty", "no-columns", "empty-uint64", "nan-none", "objects", "ragged", "datetime", "dup-columns", "hostile-names", "huge-cell"],
+)
+def test_odd_frames_page_without_error(frame):
+    b = TableBrowser(frame)
+    rows = page_rows(b)
+    assert len(rows) == len(frame)
+    for c in b.columns:
+        b.sort_by(c["name"])
+        if c["kind"] != "position":
+            b._engine.summary(c["name"])
+    if rows and "s" in frame:
+        assert len(rows[0]["s"]) == 300 and rows[1]["s"] == "é漢字🙂"
+
+
+def test_hostile_filter_and_search_text_is_data_not_sql():
+    df = pd.DataFrame({"name": ["100%", "a_b", "x'); DROP TABLE t; --", "plain"], "n": [1, 2, 3, 4]})
+    b = TableBrowser(df)
+    b.filter(name={"contains": "%"})
+    assert b.filtered.name.tolist() == ["100%"]
+    b.filter(name=None).search("'); drop")
+    assert b.filtered.n.tolist() == [3]
+    b.search("_")
+    assert b.filtered.n.tolist() == [2]
+
+
+def test_bad_input_gets_clear_errors_and_changes_nothing(synapses):
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        TableBrowser([1, 2, 3])
+    with pytest.raises(ValueError, match="key column 'nope' is not in the DataFrame"):
+        TableBrowser(synapses, key="nope")
+    with pytest.raises(ValueError, match="duplicate values"):
+        TableBrowser(synapses, key="size")
+    b = TableBrowser(synapses)
+    b.filter(size=(10, 20))
+    before = (dict(b.filters), b.filtered_rows)
+    with pytest.raises(ValueError, match="no column 'bogus'"):
+        b.filter(bogus=[1])
+    with pytest.raises(ValueError, match="not a valid value for column 'size'"):
+        b.filter(size=("ten", None))
+    with pytest.raises(ValueError, match="has no range filter"):
+        b.filter(cell_type=(1, 2))
+    with pytest.raises(ValueError, match="no column"):
+        b.sort_by("bogus")
+    assert (b.filters, b.filtered_rows) == before
+    with pytest.raises(KeyError, match="not in the table"):
+        b.select([123456789, -5])
+    # a bad value from the browser (typed into a range box) shows a message instead of raising
+    b.filters = {"size": {"kind": "range", "min": "abc", "max": None}}
+    assert "not a valid value" in b.error and b.filtered_rows == before[1]
+
+
+def test_duplicate_id_falls_back_to_index_with_a_warning():
+    df = pd.DataFrame({"id": [1, 1, 2], "x": [1, 2, 3]}, index=[10, 11, 12])
+    with pytest.warns(UserWarning, match="keyed by the index"):
+        b = TableBrowser(df)
+    b.select([11])
+    assert b.selected.x.tolist() == [2]
+
+
+def test_stale_view_never_serves_rows_outside_the_view(synapses):
+    b = TableBrowser(synapses)
+    b.filter(size=(1, 5))
+    n = b.filtered_rows
+    assert len(page_rows(b, n - 2, 100)) == 2  # a page past the end is cut, not padded
+    assert page_rows(b, 10**9, 100) == []
