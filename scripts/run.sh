@@ -34,7 +34,7 @@ install_package() {  # $1: extras
   echo "== installing cavewidgets[$1] (builds the front-end with npm when missing)"
   "$VENV/bin/pip" install -q -e ".[$1]"
   if [ ! -f src/cavewidgets/static/table.js ] || [ -n "$(find js -name '*.ts' -newer src/cavewidgets/static/table.js -not -path '*/node_modules/*' | head -1)" ]; then
-    (cd js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build)
+    (cd js && { [ -d node_modules ] || npm install --no-audit --no-fund; } && npm run build)
   fi
 }
 
@@ -56,7 +56,7 @@ case "${1:-}" in
   test)
     need_node; need_chromium; need_venv; install_package test
     echo "== JS unit tests (vitest)"
-    (cd js && npx vitest run)
+    (cd js && { [ -x node_modules/.bin/vitest ] || npm install --no-audit --no-fund; } && npx vitest run)
     echo "== Python tests: unit, service, browser"
     shift
     exec "$VENV/bin/python" -m pytest "$@"
