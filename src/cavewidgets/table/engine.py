@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ ROW = "__row"
 MAX_PICK_VALUES = 500
 MAX_TEXT_CHARS = 300
 MAX_DICTIONARY = 1000
+TOP_N = 2000  # pages within the first TOP_N rows of a new sort come from a top-N query
 
 
 @dataclass
@@ -153,7 +156,7 @@ class TableEngine:
     Example::
 
         engine = TableEngine(df)
-        engine.set_view(sort=[("size", False)], filters={"cell_type": {"kind": "in", "values": ["23P"]}})
+        rows = engine.set_view(sort=[("size", False)], filters={"cell_type": {"kind": "in", "values": ["23P"]}})
         arrow_bytes = engine.page(0, 100, selected_mask)
     """
 
@@ -210,8 +213,15 @@ class TableEngine:
 
         self._sorts: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
-        self.view = np.arange(self.n, dtype=np.int64)
+        self._view: np.ndarray | None = np.arange(self.n, dtype=np.int64)
+        self._pending: Future | None = None
+        self._view_mask: np.ndarray | None = None
+        self._sort_terms = ""
         self._conditions: dict[str, tuple[str, list]] = {}
+        self._sorter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cavewidgets-sort")
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self.view_rows = self.n
 
     # ---------- validation ----------
     def filterable(self) -> list[str]:
@@ -227,7 +237,8 @@ class TableEngine:
     def _materialize(self, name: str) -> None:
         i = self._lazy.pop(name)
         arr = positions_array(self.frame.iloc[:, i].to_numpy(dtype=object))
-        self.table = self.table.append_column(name, arr)
+        with self._lock:
+            self.table = self.table.append_column(name, arr)
         self.con.unregister("t")
         self.con.register("t", self.table)
 
@@ -389,22 +400,29 @@ class TableEngine:
             return [f"{q}[{i}]" for i in (1, 2, 3)]
         return [q]
 
-    def _sort_order(self, sort: list[tuple[str, bool]]) -> np.ndarray:
-        key = json.dumps(sort)
-        order = self._sorts.get(key)
-        if order is None:
-            terms = ", ".join(
-                f"{expr} {'ASC' if asc else 'DESC'} NULLS LAST" for c, asc in sort for expr in self._sort_exprs(c)
-            )
-            order = np.asarray(self.con.execute(f"SELECT {ROW} FROM t ORDER BY {terms}, {ROW}").fetchnumpy()[ROW], dtype=np.int64)
+    def _order_terms(self, sort: list[tuple[str, bool]]) -> str:
+        terms = ", ".join(f"{e} {'ASC' if asc else 'DESC'} NULLS LAST" for c, asc in sort for e in self._sort_exprs(c))
+        return f"{terms}, {ROW}"  # the row position breaks ties: a stable order
+
+    def _full_order(self, key: str, terms: str) -> np.ndarray:
+        # runs on the sorter thread with its own connection (DuckDB releases the GIL while sorting)
+        with self._lock:
+            table = self.table
+        con = duckdb.connect()
+        con.execute("SET threads TO 2")
+        con.register("t", table)
+        order = np.asarray(con.execute(f"SELECT {ROW} FROM t ORDER BY {terms}").fetchnumpy()[ROW], dtype=np.int64)
+        con.close()
+        with self._lock:
             if len(self._sorts) > 8:
                 self._sorts.clear()
             self._sorts[key] = order
+            self._inflight.pop(key, None)
         return order
 
     # ---------- the view ----------
-    def set_view(self, sort=(), filters=None, search: str = "") -> np.ndarray:
-        """Compute (and keep) the row positions of the filtered, sorted view."""
+    def set_view(self, sort=(), filters=None, search: str = "") -> int:
+        """Set the filtered, sorted view; returns its row count (the order may still be sorting)."""
         sort = [(self._check_column(str(c)), bool(a)) for c, a in sort]
         conditions: dict[str, tuple[str, list]] = {}
         masks = []
@@ -422,20 +440,58 @@ class TableEngine:
         mask = None
         for m in masks:
             mask = m if mask is None else (mask & m)
-        if sort:
-            order = self._sort_order(sort)
-            view = order if mask is None else order[mask[order]]
-        else:
-            view = np.arange(self.n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
-        self.view = view
-        self._conditions = conditions
-        return view
+        with self._lock:
+            self._conditions = conditions
+            self._view_mask = mask
+            self.view_rows = self.n if mask is None else int(mask.sum())
+            self._pending = None
+            self._sort_terms = self._order_terms(sort) if sort else ""
+            if not sort:
+                self._view = np.arange(self.n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
+            else:
+                key = json.dumps(sort)
+                order = self._sorts.get(key)
+                if order is not None:
+                    self._view = order if mask is None else order[mask[order]]
+                else:
+                    # the full order is computed once, in the background; the first pages of the
+                    # new order meanwhile come from a top-N query, so a sort click answers fast
+                    self._view = None
+                    pending = self._inflight.get(key)
+                    if pending is None or pending.cancelled():
+                        pending = self._inflight[key] = self._sorter.submit(self._full_order, key, self._sort_terms)
+                    self._pending = pending
+        return self.view_rows
+
+    @property
+    def view(self) -> np.ndarray:
+        """Row positions (in the original frame) of the filtered, sorted view."""
+        pending = self._pending
+        if self._view is None and pending is not None:
+            order = pending.result()
+            with self._lock:
+                if self._pending is pending:
+                    mask = self._view_mask
+                    self._view = order if mask is None else order[mask[order]]
+                    self._pending = None
+        return self._view
+
+    def _top_rows(self, start: int, count: int) -> np.ndarray:
+        where = " AND ".join(w for w, _ in self._conditions.values()) or "TRUE"
+        params = [x for _, p in self._conditions.values() for x in p]
+        rows = self.con.execute(
+            f"SELECT {ROW} FROM t WHERE {where} ORDER BY {self._sort_terms} LIMIT {start + count}", params
+        ).fetchnumpy()[ROW]
+        return np.asarray(rows, dtype=np.int64)[start:]
 
     def page(self, start: int, count: int, selected: np.ndarray) -> bytes:
         """Arrow IPC stream of view rows [start, start+count) with ``__row`` and ``__sel``."""
         start = max(0, int(start))
         count = max(0, min(int(count), 5000))
-        rows = self.view[start : start + count]
+        if self._view is None and self._pending is not None and not self._pending.done() and start + count <= TOP_N:
+            rows = self._top_rows(start, count)
+        else:
+            rows = self.view[start : start + count]
         taken = self.table.select([n for n in self.display_names if n not in self._lazy] + [ROW]).take(pa.array(rows))
         cols, names = [], []
         for name in self.display_names + [ROW]:

@@ -244,13 +244,13 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     @t.observe("sort", "filters", "search_text")
     def _view_changed(self, _change=None) -> None:
         try:
-            view = self._engine.set_view([tuple(s) for s in self.sort], self.filters, self.search_text)
+            rows = self._engine.set_view([tuple(s) for s in self.sort], self.filters, self.search_text)
         except ValueError as err:
             self.error = str(err)
             return
         self.error = ""
         with self.hold_trait_notifications():
-            self.filtered_rows = len(view)
+            self.filtered_rows = rows
             self.view_version += 1
 
     def _rpc_page(self, start: int, count: int, view_version: int | None = None):
