@@ -114,10 +114,8 @@ class TableView {
     const clearSelection = el("button", "cw-button cw-clear-selection", "Clear selection");
     columnsButton.addEventListener("click", (e) => this.openColumnsMenu(e.currentTarget as HTMLElement));
     clearButton.addEventListener("click", () => {
-      this.model.set("filters", {});
-      this.model.set("search_text", "");
       this.search.value = "";
-      this.model.save_changes();
+      this.changeView({ filters: {}, search_text: "" });
     });
     clearSelection.addEventListener("click", () => this.sendClick(-1, "clear"));
     toolbar.append(this.search, this.status, clearSelection, clearButton, columnsButton);
@@ -139,8 +137,28 @@ class TableView {
     const total = cols.reduce((s, c) => s + (this.widths.get(c.name) ?? defaultWidth(c)), 0);
     this.root.style.setProperty("--cw-cols", template || "1fr");
     this.canvas.style.width = `${Math.max(total, 10)}px`;
+    this.renderHeader();
 
-    // header
+    // row pool: enough rows to fill the viewport; recycled while scrolling
+    const g = this.geometry();
+    const needed = g.viewportRows + 1;
+    this.rowsBox.replaceChildren();
+    this.pool = [];
+    for (let i = 0; i < needed; i++) {
+      const row = el("div", "cw-row");
+      row.style.top = `${i * ROW_HEIGHT}px`;
+      for (let j = 0; j < cols.length; j++) row.append(el("div", "cw-cell" + (isNumeric(cols[j].kind) ? " cw-num" : "")));
+      this.rowsBox.append(row);
+      this.pool.push(row);
+    }
+    this.rowsBox.style.height = `${needed * ROW_HEIGHT}px`;
+    this.updateHeight();
+    this.renderRows();
+  }
+
+  /** Header cells only: a sort or filter change needs no new row pool. */
+  private renderHeader(): void {
+    const cols = this.visibleColumns();
     this.header.replaceChildren();
     const sort: [string, boolean][] = this.model.get("sort") ?? [];
     const filters: Record<string, FilterSpec> = this.model.get("filters") ?? {};
@@ -165,22 +183,6 @@ class TableView {
       this.header.append(cell);
     }
     if (cols.length === 0) this.header.append(el("div", "cw-hcell cw-empty", "(no columns)"));
-
-    // row pool: enough rows to fill the viewport; recycled while scrolling
-    const g = this.geometry();
-    const needed = g.viewportRows + 1;
-    this.rowsBox.replaceChildren();
-    this.pool = [];
-    for (let i = 0; i < needed; i++) {
-      const row = el("div", "cw-row");
-      row.style.top = `${i * ROW_HEIGHT}px`;
-      for (let j = 0; j < cols.length; j++) row.append(el("div", "cw-cell" + (isNumeric(cols[j].kind) ? " cw-num" : "")));
-      this.rowsBox.append(row);
-      this.pool.push(row);
-    }
-    this.rowsBox.style.height = `${needed * ROW_HEIGHT}px`;
-    this.updateHeight();
-    this.renderRows();
   }
 
   private updateHeight(): void {
@@ -303,6 +305,27 @@ class TableView {
     }
   }
 
+  /**
+   * Change sort / filters / search in one round trip: the kernel applies the change (its traits
+   * and observers update as usual) and replies with the first page of the new view.
+   */
+  private changeView(patch: { sort?: [string, boolean][]; filters?: Record<string, FilterSpec>; search_text?: string }): void {
+    this.scroller.scrollTop = 0;
+    const g = this.geometry();
+    const count = Math.min(BLOCK * Math.ceil((g.viewportRows + 1) / BLOCK), 5000);
+    this.transport
+      .request("view", { ...patch, start: 0, count }, "page")
+      .then(({ result, buffers }) => {
+        if (this.disposed) return;
+        if (result.view_version === this.version()) this.storePage(0, result.view_version, buffers[0]);
+        this.scheduleRender();
+      })
+      .catch((err) => {
+        if (err instanceof StaleReply || this.disposed) return;
+        this.showError(String(err.message ?? err));
+      });
+  }
+
   private showError(text: string): void {
     this.message.textContent = text;
     this.message.style.display = "block";
@@ -325,10 +348,7 @@ class TableView {
     });
     this.search.addEventListener("input", () => {
       window.clearTimeout(this.searchTimer);
-      this.searchTimer = window.setTimeout(() => {
-        this.model.set("search_text", this.search.value);
-        this.model.save_changes();
-      }, 200);
+      this.searchTimer = window.setTimeout(() => this.changeView({ search_text: this.search.value }), 150);
     });
     const onView = () => {
       // keep showing the old rows until the new ones arrive (no flash of empty rows)
@@ -342,7 +362,8 @@ class TableView {
     this.model.on("change:search_text", () => {
       if (document.activeElement !== this.search) this.search.value = this.model.get("search_text") ?? "";
     });
-    for (const name of ["columns", "hidden_columns", "sort", "filters"]) this.model.on(`change:${name}`, () => this.layout());
+    for (const name of ["columns", "hidden_columns"]) this.model.on(`change:${name}`, () => this.layout());
+    for (const name of ["sort", "filters"]) this.model.on(`change:${name}`, () => this.renderHeader());
     this.model.on("change:height", () => {
       this.scroller.style.height = `${this.model.get("height")}px`;
       this.layout();
@@ -395,8 +416,7 @@ class TableView {
     const sort: [string, boolean][] = this.model.get("sort") ?? [];
     const current = sort.length && sort[0][0] === name ? sort[0][1] : null;
     const next: [string, boolean][] = current === null ? [[name, true]] : current ? [[name, false]] : [];
-    this.model.set("sort", next);
-    this.model.save_changes();
+    this.changeView({ sort: next });
   }
 
   private startResize(e: MouseEvent, c: Column): void {
@@ -438,9 +458,8 @@ class TableView {
     const filters = { ...(this.model.get("filters") ?? {}) };
     if (spec) filters[name] = spec;
     else delete filters[name];
-    this.model.set("filters", filters);
-    this.model.save_changes();
     this.closePopover();
+    this.changeView({ filters });
   }
 
   private openFilter(c: Column, anchor: HTMLElement): void {

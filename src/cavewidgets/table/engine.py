@@ -217,7 +217,9 @@ class TableEngine:
         self._pending: Future | None = None
         self._view_mask: np.ndarray | None = None
         self._sort_terms = ""
-        self._conditions: dict[str, tuple[str, list]] = {}
+        self._sort_columns: list[str] = []
+        self._column_masks: dict[str, np.ndarray] = {}  # current filters (and search), one mask each
+        self._lower_cache: dict[str, tuple] = {}
         self._sorter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cavewidgets-sort")
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
@@ -367,32 +369,79 @@ class TableEngine:
             if len(present) < len(values):
                 parts.append(f"{q} IS NULL")
             return "(" + (" OR ".join(parts) or "FALSE") + ")", params
-        if kind == "contains":
-            return f"contains(lower(CAST({q} AS VARCHAR)), ?)", [spec["text"].lower()]
         raise ValueError(f"unknown filter kind {kind!r}")
 
-    def _search_condition(self, text: str) -> tuple[str, list]:
-        text = text.strip()
-        parts, params = [], []
-        for c in self.columns:
-            q = _quote(c.name)
-            if c.kind in ("string", "category", "object"):
-                parts.append(f"contains(lower(CAST({q} AS VARCHAR)), ?)")
-                params.append(text.lower())
-            elif c.kind in ("int", "uint") and text.lstrip("-").isdigit():
-                parts.append(f"{q} = {int(text)}")
-        return "(" + (" OR ".join(parts) or "FALSE") + ")", params
+    def _lowered(self, column: str):
+        """Lower-cased text of a column, computed once: (dictionary, indices) for categories."""
+        cached = self._lower_cache.get(column)
+        if cached is None:
+            col = self.table.column(column)
+            if pa.types.is_dictionary(col.type):
+                arr = col.combine_chunks()
+                words = pc.utf8_lower(arr.dictionary.cast(pa.string()))
+                indices = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+                cached = ("dictionary", words, indices)
+            else:
+                cached = ("plain", pc.utf8_lower(pc.cast(col, pa.string())), None)
+            self._lower_cache[column] = cached
+        return cached
 
-    def _mask(self, cache_key: str, where: str, params: list) -> np.ndarray:
+    def _contains_mask(self, column: str, needle: str) -> np.ndarray:
+        kind, words, indices = self._lowered(column)
+        hits = pc.fill_null(pc.match_substring(words, needle.lower()), False).to_numpy(zero_copy_only=False)
+        if kind == "plain":
+            return np.asarray(hits, dtype=bool)
+        mask = np.zeros(self.n, dtype=bool)
+        valid = indices >= 0
+        mask[valid] = hits[indices[valid]]  # match the few category names, not every row
+        return mask
+
+    def _search_mask(self, text: str) -> np.ndarray:
+        text = text.strip()
+        mask = np.zeros(self.n, dtype=bool)
+        number = int(text) if text.lstrip("-").isdigit() and len(text) < 21 else None
+        for c in self.columns:
+            if c.kind in ("string", "category", "object"):
+                mask |= self._contains_mask(c.name, text)
+            elif c.kind in ("int", "uint") and number is not None and c.name not in self._lazy:
+                col = self.table.column(c.name)
+                try:
+                    scalar = pa.scalar(number, type=col.type)
+                except (OverflowError, pa.ArrowInvalid):
+                    continue  # e.g. a negative number against uint64 ids
+                mask |= pc.fill_null(pc.equal(col, scalar), False).to_numpy(zero_copy_only=False)
+        return mask
+
+    def _mask(self, cache_key: str, compute) -> np.ndarray:
         mask = self._masks.get(cache_key)
         if mask is None:
-            rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where}", params).fetchnumpy()[ROW]
-            mask = np.zeros(self.n, dtype=bool)
-            mask[np.asarray(rows, dtype=np.int64)] = True
+            mask = compute()
             if len(self._masks) > 64:
                 self._masks.clear()
             self._masks[cache_key] = mask
         return mask
+
+    def _sql_mask(self, where: str, params: list) -> np.ndarray:
+        rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where}", params).fetchnumpy()[ROW]
+        mask = np.zeros(self.n, dtype=bool)
+        mask[np.asarray(rows, dtype=np.int64)] = True
+        return mask
+
+    def _filter_mask(self, column: str, spec: dict) -> np.ndarray:
+        key = json.dumps([column, spec], default=str)
+        if spec["kind"] == "contains":
+            return self._mask(key, lambda: self._contains_mask(column, spec["text"]))
+        where, params = self._condition(column, spec)
+        return self._mask(key, lambda: self._sql_mask(where, params))
+
+    def _registered(self, mask: np.ndarray | None, columns: list[str]) -> str:
+        """Register the given columns plus a row mask as view ``v`` (zero-copy) for one query."""
+        with self._lock:
+            table = self.table
+        cols = {c: table.column(c) for c in dict.fromkeys(columns + [ROW])}
+        cols["__m"] = pa.array(np.ones(self.n, dtype=bool) if mask is None else mask)
+        self.con.register("v", pa.table(cols))
+        return "v"
 
     def _sort_exprs(self, column: str) -> list[str]:
         q = _quote(column)
@@ -424,28 +473,25 @@ class TableEngine:
     def set_view(self, sort=(), filters=None, search: str = "") -> int:
         """Set the filtered, sorted view; returns its row count (the order may still be sorting)."""
         sort = [(self._check_column(str(c)), bool(a)) for c, a in sort]
-        conditions: dict[str, tuple[str, list]] = {}
-        masks = []
+        column_masks: dict[str, np.ndarray] = {}
         for column, spec in (filters or {}).items():
             norm = self.normalise_filter(column, spec)
-            if norm is None:
-                continue
-            where, params = self._condition(column, norm)
-            conditions[column] = (where, params)
-            masks.append(self._mask(json.dumps([column, norm], default=str), where, params))
+            if norm is not None:
+                column_masks[column] = self._filter_mask(column, norm)
         if search and search.strip():
-            where, params = self._search_condition(search)
-            conditions["\0search"] = (where, params)
-            masks.append(self._mask(json.dumps(["\0search", search.strip().lower()]), where, params))
+            needle = search.strip().lower()
+            column_masks["\0search"] = self._mask(json.dumps(["\0search", needle]), lambda: self._search_mask(needle))
+        masks = list(column_masks.values())
         mask = None
         for m in masks:
             mask = m if mask is None else (mask & m)
         with self._lock:
-            self._conditions = conditions
+            self._column_masks = column_masks
             self._view_mask = mask
             self.view_rows = self.n if mask is None else int(mask.sum())
             self._pending = None
             self._sort_terms = self._order_terms(sort) if sort else ""
+            self._sort_columns = [c for c, _ in sort]
             if not sort:
                 self._view = np.arange(self.n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
             else:
@@ -477,11 +523,9 @@ class TableEngine:
         return self._view
 
     def _top_rows(self, start: int, count: int) -> np.ndarray:
-        where = " AND ".join(w for w, _ in self._conditions.values()) or "TRUE"
-        params = [x for _, p in self._conditions.values() for x in p]
-        rows = self.con.execute(
-            f"SELECT {ROW} FROM t WHERE {where} ORDER BY {self._sort_terms} LIMIT {start + count}", params
-        ).fetchnumpy()[ROW]
+        sort_columns = [c for c in self._sort_columns]
+        v = self._registered(self._view_mask, sort_columns)
+        rows = self.con.execute(f"SELECT {ROW} FROM {v} WHERE __m ORDER BY {self._sort_terms} LIMIT {start + count}").fetchnumpy()[ROW]
         return np.asarray(rows, dtype=np.int64)[start:]
 
     def page(self, start: int, count: int, selected: np.ndarray) -> bytes:
@@ -515,18 +559,22 @@ class TableEngine:
         """Value counts (pick list) or min/max for one column, under the other active filters."""
         self._check_column(column)
         kind = self.kinds[column]
-        others = [(w, p) for c, (w, p) in self._conditions.items() if c != column]
-        where = " AND ".join(w for w, _ in others) or "TRUE"
-        params = [x for _, p in others for x in p]
+        other = None
+        for c, m in self._column_masks.items():
+            if c != column:
+                other = m if other is None else (other & m)
+        where = "__m"
+        params: list = []
+        v = self._registered(other, [column])
         q = _quote(column)
         if kind in ("int", "uint", "float", "datetime"):
-            lo, hi = self.con.execute(f"SELECT min({q}), max({q}) FROM t WHERE {where}", params).fetchone()
+            lo, hi = self.con.execute(f"SELECT min({q}), max({q}) FROM {v} WHERE {where}", params).fetchall()[0]
             fmt = lambda v: None if v is None else (str(v) if not isinstance(v, float) else repr(v))  # noqa: E731
             return {"min": fmt(lo), "max": fmt(hi)}
         if kind in ("position",):
             return {"text": True}
         rows = self.con.execute(
-            f"SELECT {q} AS v, count(*) AS n FROM t WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_PICK_VALUES + 1}",
+            f"SELECT {q} AS value, count(*) AS n FROM {v} WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_PICK_VALUES + 1}",
             params,
         ).fetchall()
         if kind in ("string", "object") and len(rows) > MAX_PICK_VALUES:

@@ -257,6 +257,17 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         data = self._engine.page(start, count, self._selected_mask)
         return {"start": int(start), "view_version": self.view_version}, [data]
 
+    def _rpc_view(self, start: int = 0, count: int = 100, sort=None, filters=None, search_text=None):
+        # one round trip for a view change: apply it (traits and observers as usual), reply with the first page
+        with self.hold_trait_notifications():
+            if sort is not None:
+                self.sort = [[str(c), bool(a)] for c, a in sort]
+            if filters is not None:
+                self.filters = dict(filters)
+            if search_text is not None:
+                self.search_text = str(search_text)
+        return self._rpc_page(start, count)
+
     def _rpc_summary(self, column: str):
         return self._engine.summary(column)
 
