@@ -1,0 +1,149 @@
+"""CAVE in a box: the generated sample datastack and the local CAVE-compatible service.
+
+``client()`` builds the sample on first use (cached in the user cache directory), starts one
+shared service per process on 127.0.0.1 in a background thread and returns an unmodified
+``caveclient.CAVEclient`` pointed at it. Nothing is written to ``~/.cloudvolume``: the token is
+passed directly and ``write_server_cache=False``.
+
+Example::
+
+    import cavewidgets
+    client = cavewidgets.sample.client()
+    client.materialize.query_table("nucleus_detection_v0", desired_resolution=[1000, 1000, 1000])
+
+    handle = cavewidgets.sample.serve(port=8000)   # a separate service you control
+    print(handle.url); handle.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from .service.app import new_token
+
+__all__ = ["client", "serve", "ServiceHandle"]
+
+_SHARED: "ServiceHandle | None" = None
+_SHARED_LOCK = threading.Lock()
+
+
+class ServiceHandle:
+    """A running local service: ``.url``, ``.token``, ``.data_dir``, ``.stop()``.
+
+    Example::
+
+        with serve() as handle:
+            requests.get(handle.url + "/info/version", headers={"Authorization": f"Bearer {handle.token}"})
+    """
+
+    def __init__(self, server, thread: threading.Thread, token: str, data_dir: Path, work_dir: Path):
+        self._server = server
+        self._thread = thread
+        self.token = token
+        self.data_dir = data_dir
+        self.work_dir = work_dir
+        self.port = server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.datastack = json.loads((data_dir / "datastack.json").read_text())["datastack"]
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and wait for the server thread to end."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout)
+        self._server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self) -> str:  # never show the token
+        state = "running" if self.running else "stopped"
+        return f"<cavewidgets sample service {self.url} ({state})>"
+
+
+def _resolve_data_dir(data_dir) -> Path:
+    from . import generator
+
+    if data_dir is None:
+        return Path(generator.ensure_built())
+    path = Path(data_dir)
+    if not (path / "COMPLETE").exists():
+        raise FileNotFoundError(f"{path} is not a finished sample build (no COMPLETE file)")
+    return path
+
+
+def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=None, quiet: bool = False):
+    """The werkzeug server of the service app (bound to 127.0.0.1, threaded), not started.
+
+    ``quiet`` drops the per-request access log (a background service must not flood a notebook).
+    """
+    from werkzeug.serving import WSGIRequestHandler
+    from werkzeug.serving import make_server as _make_server
+
+    from .service.app import create_app
+
+    class _Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):
+            pass
+
+    app = create_app(data_dir, token, work_dir=work_dir)
+    handler = _Quiet if quiet else None
+    return _make_server("127.0.0.1", port or 0, app, threaded=True, request_handler=handler), app
+
+
+def serve(port: int | None = None, data_dir=None, token: str | None = None, work_dir=None) -> ServiceHandle:
+    """Start a local service in a daemon thread and return its handle.
+
+    ``data_dir`` defaults to the cached sample (built if needed); ``token`` to a fresh random
+    hex token; ``port`` to a free one; ``work_dir`` (annotation database, posted states) to
+    ``data_dir/service``.
+
+    Example::
+
+        handle = serve()
+        client = caveclient.CAVEclient(handle.datastack, server_address=handle.url,
+                                       auth_token=handle.token, write_server_cache=False)
+    """
+    path = _resolve_data_dir(data_dir)
+    token = token or new_token()
+    server, app = make_server(path, token, port, work_dir, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"cavewidgets-sample-{server.server_port}",
+                              daemon=True)
+    thread.start()
+    return ServiceHandle(server, thread, token, path, Path(app.config["WORK_DIR"]))
+
+
+def shared_service() -> ServiceHandle:
+    """The process-wide service ``client()`` uses (started on first call)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None or not _SHARED.running:
+            _SHARED = serve()
+        return _SHARED
+
+
+def client(service: ServiceHandle | None = None, **kwargs):
+    """A ``caveclient.CAVEclient`` for the sample datastack (service started if needed).
+
+    Keyword arguments go to ``CAVEclient`` (e.g. ``version=1``, ``desired_resolution=...``).
+
+    Example::
+
+        client = client()
+        client.materialize.get_versions()
+    """
+    from caveclient import CAVEclient
+
+    handle = service or shared_service()
+    kwargs.setdefault("write_server_cache", False)
+    datastack = kwargs.pop("datastack_name", None) or handle.datastack
+    return CAVEclient(datastack, server_address=handle.url, auth_token=handle.token, **kwargs)

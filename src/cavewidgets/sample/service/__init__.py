@@ -1,0 +1,1 @@
+"""The local CAVE-compatible service of the sample datastack (see :mod:`.app` and :mod:`.routes`)."""

@@ -1,0 +1,443 @@
+"""Annotation engine (``/annotation/api/v2/aligned_volume/{av}/table...``) over one SQLite file.
+
+User tables live in ``WORK_DIR/annotations.sqlite``; the generated sample tables are listed and
+described too but are read-only (403 on writes). Every write request is one SQLite transaction:
+a batch is validated whole against the table's JSON schema first, so one bad row rejects the
+batch with a 400 naming the row and the field, and nothing is written.
+
+Bound points get their supervoxel id at post time, read from the sample segmentation with
+cloud-volume at the point; root ids are derived at query time from the chunkedgraph, so
+``query_table`` / ``live_live_query`` return them as of the version / timestamp asked for.
+
+Idempotency: caveclient retries failed posts (HTTP adapter retries and
+``upload_staged_annotations`` attempts), so a retry after a lost response must not double rows.
+A post carrying an ``Idempotency-Key`` header is applied at most once per key and table; a post
+without one is deduplicated by the SHA-256 of its canonical body for ``DEDUP_SECONDS`` (a retry
+within that window gets the first post's ids back; an identical batch posted later is new).
+
+Example::
+
+    client.annotation.create_table("my_tags", "bound_tag", "test", [4, 4, 40])
+    client.annotation.post_annotation_df("my_tags", df, position_columns=["pt_position"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .app import ServiceError, data_dir, datastack_meta
+from .info import check_aligned_volume
+from .schema import all_schemas, schema_fields, validate_rows
+
+bp = Blueprint("annotation", __name__)
+
+DEDUP_SECONDS = 600
+MAX_BATCH = 100_000
+_ARROW_TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_()}
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS ann_tables (name TEXT PRIMARY KEY, schema_type TEXT NOT NULL,
+    metadata TEXT NOT NULL, created TEXT NOT NULL, deleted TEXT);
+CREATE TABLE IF NOT EXISTS annotations (table_name TEXT NOT NULL, id INTEGER NOT NULL,
+    created TEXT NOT NULL, deleted TEXT, superceded_id INTEGER, valid INTEGER NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (table_name, id));
+CREATE TABLE IF NOT EXISTS post_log (table_name TEXT NOT NULL, key TEXT NOT NULL,
+    ids TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (table_name, key));
+"""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+class AnnotationDB:
+    """The SQLite store of user tables (one connection per call; SQLite serialises writers).
+
+    Example::
+
+        db = AnnotationDB("/tmp/work/annotations.sqlite")
+        db.table_names()
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        with self.read() as conn:
+            conn.executescript(_SCHEMA_SQL)
+
+    @contextlib.contextmanager
+    def read(self):
+        """A connection for reads, closed afterwards."""
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction (BEGIN IMMEDIATE: checks and writes see no other writer)."""
+        with self.read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def table_names(self) -> list[str]:
+        with self.read() as conn:
+            rows = conn.execute("SELECT name FROM ann_tables WHERE deleted IS NULL ORDER BY name").fetchall()
+        return [r["name"] for r in rows]
+
+    def table_row(self, name: str):
+        with self.read() as conn:
+            return conn.execute("SELECT * FROM ann_tables WHERE name = ? AND deleted IS NULL", (name,)).fetchone()
+
+    def table_metadata(self, name: str) -> dict:
+        row = self.table_row(name)
+        if row is None:
+            raise ServiceError(404, f"table '{name}' not found")
+        md = json.loads(row["metadata"])
+        md.update(schema_type=row["schema_type"], created=row["created"])
+        return md
+
+    def arrow_rows(self, name: str) -> pa.Table:
+        """All rows of a user table in the layout of ``tables/<t>.parquet`` (DATA_LAYOUT.md)."""
+        schema_type = self.table_metadata(name)["schema_type"]
+        fields = schema_fields(schema_type)
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT id, created, deleted, superceded_id, valid, data FROM annotations "
+                "WHERE table_name = ? ORDER BY id", (name,)).fetchall()
+        datas = [json.loads(r["data"]) for r in rows]
+        cols = {
+            "id": pa.array([r["id"] for r in rows], pa.int64()),
+            "created": _utc([r["created"] for r in rows]),
+            "deleted": _utc([r["deleted"] for r in rows]),
+            "valid": pa.array([bool(r["valid"]) for r in rows], pa.bool_()),
+            "superceded_id": pa.array([r["superceded_id"] for r in rows], pa.int64()),
+        }
+        for fname, kind in fields.plain.items():
+            cols[fname] = pa.array([d.get(fname) for d in datas], _ARROW_TYPES.get(kind, pa.string()))
+        for pt in sorted(fields.bound + fields.spatial):
+            pos = np.array([d[pt]["position"] if d.get(pt) else [0, 0, 0] for d in datas],
+                           dtype=float).reshape(-1, 3)
+            for k, axis in enumerate("xyz"):
+                cols[f"{pt}_position_{axis}"] = pa.array(np.round(pos[:, k]).astype(np.int64))
+            if pt in fields.bound:
+                cols[f"{pt}_supervoxel_id"] = pa.array(
+                    [int((d.get(pt) or {}).get("supervoxel_id") or 0) for d in datas], pa.uint64())
+        return pa.table(cols)
+
+
+def _utc(texts: list) -> pa.Array:
+    """Stored UTC time strings -> timestamp[us, UTC], like the sample tables' columns."""
+    return pa.array(texts, pa.string()).cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+
+
+def get_db() -> AnnotationDB:
+    """The running app's :class:`AnnotationDB` (``WORK_DIR/annotations.sqlite``)."""
+    ext = current_app.extensions
+    db = ext.get("cavewidgets_annotations")
+    if db is None:
+        with _LOCK:
+            db = ext.get("cavewidgets_annotations")
+            if db is None:
+                db = AnnotationDB(Path(current_app.config["WORK_DIR"]) / "annotations.sqlite")
+                ext["cavewidgets_annotations"] = db
+    return db
+
+
+_LOCK = threading.Lock()
+_CV_LOCK = threading.Lock()
+
+
+def lookup_supervoxels(points_vox: np.ndarray, resolution) -> np.ndarray:
+    """Supervoxel id under each point (points in voxels of ``resolution`` nm; 0 outside the volume).
+
+    Example::
+
+        lookup_supervoxels(np.array([[100, 200, 30]]), [4, 4, 40])
+    """
+    from cloudvolume import CloudVolume
+
+    ext = current_app.extensions
+    with _CV_LOCK:
+        cv = ext.get("cavewidgets_segmentation_cv")
+        if cv is None:
+            seg_dir = data_dir() / datastack_meta().get("segmentation_dir", "precomputed/segmentation")
+            cv = CloudVolume(f"file://{seg_dir}", mip=0, fill_missing=True, bounded=False,
+                             progress=False, cache=False)
+            ext["cavewidgets_segmentation_cv"] = cv
+    seg_res = np.asarray(cv.resolution, dtype=float)
+    vox = np.floor(np.asarray(points_vox, dtype=float) * np.asarray(resolution, dtype=float) / seg_res).astype(np.int64)
+    lo = np.asarray(cv.bounds.minpt, dtype=np.int64)
+    hi = np.asarray(cv.bounds.maxpt, dtype=np.int64)
+    inside = np.all((vox >= lo) & (vox < hi), axis=1)
+    out = np.zeros(len(vox), dtype=np.uint64)
+    if inside.any():
+        pts = [tuple(int(v) for v in p) for p in vox[inside]]
+        with _CV_LOCK:  # one shared CloudVolume; posts are rare, so serialising them is cheap
+            labels = cv.scattered_points(pts)
+        out[inside] = np.array([int(labels[p]) for p in pts], dtype=np.uint64)
+    return out
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def _sample_store():
+    from .tables import get_store
+
+    return get_store()
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ServiceError(400, "request body must be a JSON object")
+    return body
+
+
+def _writable(av: str, table: str) -> dict:
+    check_aligned_volume(av)
+    if table in _sample_store().sample_tables():
+        raise ServiceError(403, f"table '{table}' is part of the generated sample and is read-only")
+    return get_db().table_metadata(table)
+
+
+def _prepare(schema_type: str, md: dict, annotations) -> list[dict]:
+    """Validate a whole batch, then fill supervoxel ids of bound points (no root ids stored)."""
+    if not isinstance(annotations, list) or not annotations:
+        raise ServiceError(400, "'annotations' must be a non-empty list of objects")
+    if len(annotations) > MAX_BATCH:
+        raise ServiceError(413, f"at most {MAX_BATCH} annotations per request, got {len(annotations)}")
+    problems = validate_rows(schema_type, annotations)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ServiceError(400, "invalid annotations, nothing was written: " + "; ".join(problems[:5]) + more)
+    fields = schema_fields(schema_type)
+    rows = [dict(a) for a in annotations]
+    if "target_id" in fields.plain and md.get("reference_table"):
+        _check_targets(md["reference_table"], rows)
+    res = [md["voxel_resolution_x"], md["voxel_resolution_y"], md["voxel_resolution_z"]]
+    for pt in fields.bound:
+        pos = np.array([r[pt]["position"] for r in rows], dtype=float)
+        svs = lookup_supervoxels(pos, res)
+        for r, sv in zip(rows, svs):
+            r[pt] = {"position": list(r[pt]["position"]), "supervoxel_id": int(sv)}
+    for r in rows:
+        r.pop("id", None)
+        r.pop("valid", None)
+    return rows
+
+
+def _check_targets(reference_table: str, rows: list[dict]) -> None:
+    store = _sample_store()
+    ids = set(store.raw(reference_table).column("id").to_pylist())
+    for i, r in enumerate(rows):
+        if r.get("target_id") not in ids:
+            raise ServiceError(400, f"row {i}, field 'target_id': {r.get('target_id')} is not an id of "
+                                    f"reference table '{reference_table}'; nothing was written")
+
+
+# ---------------------------------------------------------------------------------- routes
+
+T = "/api/v2/aligned_volume/<av>/table"
+
+
+@bp.get(T)
+def list_tables(av):
+    check_aligned_volume(av)
+    return jsonify(_sample_store().sample_tables() + get_db().table_names())
+
+
+@bp.post(T)
+def create_table(av):
+    check_aligned_volume(av)
+    body = _body()
+    name, schema_type, md = body.get("table_name"), body.get("schema_type"), body.get("metadata")
+    if not isinstance(name, str) or not name.strip():
+        raise ServiceError(400, "'table_name' is required")
+    if schema_type not in all_schemas():
+        raise ServiceError(400, f"unknown schema_type {schema_type!r}")
+    if not isinstance(md, dict) or not md.get("description"):
+        raise ServiceError(400, "'metadata' with a 'description' is required")
+    name = name.lower().replace(" ", "_")
+    try:
+        res = [float(md[f"voxel_resolution_{a}"]) for a in "xyz"]
+    except (KeyError, TypeError, ValueError):
+        raise ServiceError(400, "metadata needs numeric voxel_resolution_x/_y/_z") from None
+    ref = (md.get("table_metadata") or {}).get("reference_table")
+    if "target_id" in schema_fields(schema_type).plain:
+        if not ref:
+            raise ServiceError(400, f"schema {schema_type} is a reference schema: table_metadata.reference_table is required")
+        _sample_store().check_table(ref)
+    stored = {k: v for k, v in md.items() if k != "table_metadata"}
+    stored.update(reference_table=ref, voxel_resolution_x=res[0], voxel_resolution_y=res[1],
+                  voxel_resolution_z=res[2], user_id=str(md.get("user_id") or "1"))
+    db = get_db()
+    if name in _sample_store().sample_tables():
+        raise ServiceError(400, f"Table {name} already exists")
+    with db.transaction() as conn:
+        if conn.execute("SELECT 1 FROM ann_tables WHERE name = ?", (name,)).fetchone():
+            raise ServiceError(400, f"Table {name} already exists")
+        conn.execute("INSERT INTO ann_tables VALUES (?, ?, ?, ?, NULL)",
+                     (name, schema_type, json.dumps(stored), _now()))
+    return Response(json.dumps(name), status=200, mimetype="application/json")
+
+
+@bp.put(T)
+def update_table(av):
+    check_aligned_volume(av)
+    body = _body()
+    name, md = body.get("table_name"), body.get("metadata")
+    if not isinstance(md, dict):
+        raise ServiceError(400, "'metadata' must be an object")
+    current = _writable(av, name)
+    allowed = {"description", "flat_segmentation_source", "read_permission", "write_permission",
+               "user_id", "notice_text"}
+    stored = {k: v for k, v in current.items() if k not in ("schema_type", "created")}
+    stored.update({k: v for k, v in md.items() if k in allowed and v is not None})
+    with get_db().transaction() as conn:
+        conn.execute("UPDATE ann_tables SET metadata = ? WHERE name = ?", (json.dumps(stored), name))
+    return jsonify(_sample_store().metadata(name))
+
+
+@bp.get(T + "/<table>")
+def table_info(av, table):
+    check_aligned_volume(av)
+    return jsonify(_sample_store().metadata(table)), 200
+
+
+@bp.delete(T + "/<table>")
+def delete_table(av, table):
+    _writable(av, table)
+    with get_db().transaction() as conn:
+        conn.execute("UPDATE ann_tables SET deleted = ? WHERE name = ?", (_now(), table))
+    return jsonify(True)
+
+
+@bp.get(T + "/<table>/count")
+def count(av, table):
+    check_aligned_volume(av)
+    store = _sample_store()
+    store.check_table(table)
+    raw = store.raw(table)
+    if "deleted" in raw.column_names:
+        return jsonify(int(raw.column("deleted").null_count))  # alive rows have no deleted time
+    return jsonify(raw.num_rows)
+
+
+@bp.get(T + "/<table>/annotations")
+def get_annotations(av, table):
+    check_aligned_volume(av)
+    text = request.args.get("annotation_ids", "")
+    try:
+        ids = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ServiceError(400, f"annotation_ids must be comma-separated integers, got {text!r}") from None
+    store = _sample_store()
+    store.check_table(table)
+    raw = store.raw(table)
+    import pyarrow.compute as pc
+
+    rows = raw.filter(pc.is_in(raw.column("id"), value_set=pa.array(ids, pa.int64()))).to_pylist()
+    if not rows:
+        raise ServiceError(404, f"annotation_id {ids} not in {table}")
+    return Response(json.dumps(rows, default=_json_default), mimetype="application/json")
+
+
+@bp.post(T + "/<table>/annotations")
+def post_annotations(av, table):
+    md = _writable(av, table)
+    body = _body()
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        canon = json.dumps(body.get("annotations"), sort_keys=True, separators=(",", ":"))
+        key = "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+    rows = _prepare(md["schema_type"], md, body.get("annotations"))
+    db = get_db()
+    now = _now()
+    with db.transaction() as conn:  # one transaction: the dedup check and the insert are atomic
+        seen = conn.execute("SELECT ids, created FROM post_log WHERE table_name = ? AND key = ?",
+                            (table, key)).fetchone()
+        if seen is not None and (not key.startswith("sha256:") or _age(seen["created"]) < DEDUP_SECONDS):
+            return jsonify(json.loads(seen["ids"]))
+        first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM annotations WHERE table_name = ?",
+                             (table,)).fetchone()[0]
+        ids = list(range(first, first + len(rows)))
+        conn.executemany("INSERT INTO annotations VALUES (?, ?, ?, NULL, NULL, 1, ?)",
+                         [(table, i, now, json.dumps(r)) for i, r in zip(ids, rows)])
+        conn.execute("INSERT OR REPLACE INTO post_log VALUES (?, ?, ?, ?)", (table, key, json.dumps(ids), now))
+    return jsonify(ids)
+
+
+@bp.put(T + "/<table>/annotations")
+def update_annotations(av, table):
+    md = _writable(av, table)
+    annotations = _body().get("annotations")
+    if not isinstance(annotations, list) or not annotations:
+        raise ServiceError(400, "'annotations' must be a non-empty list of objects")
+    for i, a in enumerate(annotations):
+        if not isinstance(a, dict) or not isinstance(a.get("id"), int):
+            raise ServiceError(400, f"row {i}, field 'id': every updated annotation needs its integer id")
+    rows = _prepare(md["schema_type"], md, [{k: v for k, v in a.items() if k != "id"} for a in annotations])
+    now = _now()
+    out = []  # as AnnotationEngine answers: one {old_id: new_id} per updated annotation
+    with get_db().transaction() as conn:
+        for i, (a, row) in enumerate(zip(annotations, rows)):
+            old = conn.execute("SELECT valid FROM annotations WHERE table_name = ? AND id = ?",
+                               (table, a["id"])).fetchone()
+            if old is None or not old["valid"]:
+                raise ServiceError(409 if old is not None else 404,
+                                   f"row {i}: annotation {a['id']} is not a valid annotation of '{table}'; nothing was written")
+            new_id = conn.execute("SELECT MAX(id) + 1 FROM annotations WHERE table_name = ?", (table,)).fetchone()[0]
+            conn.execute("INSERT INTO annotations VALUES (?, ?, ?, NULL, NULL, 1, ?)",
+                         (table, new_id, now, json.dumps(row)))
+            conn.execute("UPDATE annotations SET deleted = ?, valid = 0, superceded_id = ? "
+                         "WHERE table_name = ? AND id = ?", (now, new_id, table, a["id"]))
+            out.append({a["id"]: new_id})
+    return jsonify(out)
+
+
+@bp.delete(T + "/<table>/annotations")
+def delete_annotations(av, table):
+    _writable(av, table)
+    ids = _body().get("annotation_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ServiceError(400, "'annotation_ids' must be a list of integers")
+    now = _now()
+    with get_db().transaction() as conn:
+        marks = ",".join("?" * len(ids))
+        found = [r["id"] for r in conn.execute(
+            f"SELECT id FROM annotations WHERE table_name = ? AND valid = 1 AND id IN ({marks})", (table, *ids))]
+        if not found:
+            raise ServiceError(404, f"annotation_id {ids} not in table {table}")
+        conn.execute(f"UPDATE annotations SET deleted = ?, valid = 0 WHERE table_name = ? AND id IN ({marks})",
+                     (now, table, *found))
+    return jsonify(found)
+
+
+def _age(created: str) -> float:
+    then = _dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=_dt.timezone.utc)
+    return (_dt.datetime.now(_dt.timezone.utc) - then).total_seconds()
+
+
+def _json_default(obj):
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        return obj.isoformat()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)

@@ -1,0 +1,125 @@
+"""The local CAVE-compatible service: a Flask app over one sample data directory.
+
+Each CAVE service lives in its own module (``info``, ``schema``, ``state``, ``materialize``,
+``annotation``, ``chunkedgraph``, ``l2cache``, ``meshing``, ``precomputed``) exposing a Flask
+``bp`` blueprint; :mod:`.routes` registers them all in one place.
+
+Example::
+
+    app = create_app(data_dir, token="0123abcd" * 4)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+
+# Read-only static data (image, segmentation, meshes) is public, like the MICrONS bucket:
+# cloud-volume reads the graphene ``data_dir`` with a plain HTTP client that carries no token.
+PUBLIC_PREFIXES = ("/precomputed/",)
+
+
+class ServiceError(Exception):
+    """An error answered the way CAVE answers it: an HTTP status and a JSON ``message``.
+
+    Example::
+
+        raise ServiceError(404, "table 'foo' not found in version 3")
+    """
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def new_token() -> str:
+    """A random token shaped like CAVE's (32 hex characters; cloud-volume checks the shape)."""
+    return secrets.token_hex(16)
+
+
+def request_token() -> str | None:
+    """The token a request carries, the ways CAVE accepts one."""
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get("middle_auth_token") or request.args.get("middle_auth_token")
+
+
+def data_dir() -> Path:
+    """The sample data directory of the running app."""
+    return Path(current_app.config["DATA_DIR"])
+
+
+def datastack_meta() -> dict:
+    """``datastack.json`` of the running app (read once)."""
+    meta = current_app.config.get("_DATASTACK_META")
+    if meta is None:
+        meta = json.loads((data_dir() / "datastack.json").read_text())
+        current_app.config["_DATASTACK_META"] = meta
+    return meta
+
+
+def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None = None) -> Flask:
+    """Build the service app for ``data_dir``; every request must carry ``token``.
+
+    ``work_dir`` holds what the service writes (annotation database, posted states); it defaults
+    to ``data_dir / "service"``.
+    """
+    from . import routes
+
+    app = Flask("cavewidgets.sample.service")
+    app.config["DATA_DIR"] = str(data_dir)
+    app.config["WORK_DIR"] = str(work_dir or Path(data_dir) / "service")
+    Path(app.config["WORK_DIR"]).mkdir(parents=True, exist_ok=True)
+    app.config["TOKEN"] = token
+    app.json.sort_keys = False
+
+    @app.before_request
+    def _check_token():
+        if request.method == "OPTIONS":
+            return _cors(Response(status=204))
+        if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIXES):
+            return None  # static volume files: cloud-volume's http reader sends no token
+        if request_token() != current_app.config["TOKEN"]:
+            return _cors(jsonify(error="unauthorized", message="missing or invalid token")), 401
+        return None
+
+    @app.after_request
+    def _add_cors(response):
+        return _cors(response)
+
+    @app.errorhandler(ServiceError)
+    def _service_error(err: ServiceError):
+        return jsonify(error=type(err).__name__, message=err.message), err.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return jsonify(error=err.name, message=err.description), err.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):  # still a JSON message: caveclient shows it to the user
+        current_app.logger.exception("unhandled error")
+        return jsonify(error=type(err).__name__, message=str(err)), 500
+
+    routes.register(app)
+    return app
+
+
+def _cors(response: Response) -> Response:
+    # neuroglancer in the browser reads precomputed files and chunkedgraph routes cross-origin
+    origin = request.headers.get("Origin")
+    response.headers["Access-Control-Allow-Origin"] = origin or "*"
+    if origin:
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+    # preflights get back what they ask for (neuroglancer's fetches may add headers)
+    requested = request.headers.get("Access-Control-Request-Headers")
+    response.headers["Access-Control-Allow-Headers"] = requested or "Authorization, Content-Type, Range"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
+    return response

@@ -1,0 +1,104 @@
+"""JSON state service: post and get neuroglancer states (and segment-property documents).
+
+States are files ``WORK_DIR/states/<id>.json``; ids count up from 1. The post answer is the JSON
+string of the state's URL, which caveclient parses with ``re.search(r".*/(\\d+)")``.
+
+Example::
+
+    POST /nglstate/api/v1/post  {"layers": []}   -> "http://127.0.0.1:PORT/nglstate/api/v1/1"
+    GET  /nglstate/api/v1/1                       -> {"layers": []}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .app import ServiceError
+
+bp = Blueprint("state", __name__)
+
+STATE_SERVICE_VERSION = "0.5.0"
+_LOCK = threading.Lock()
+
+
+def _store(kind: str) -> Path:
+    path = Path(current_app.config["WORK_DIR"]) / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _body_json() -> bytes:
+    raw = request.get_data()
+    try:
+        json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ServiceError(400, f"request body is not valid JSON: {err}") from None
+    return raw
+
+
+def _save(kind: str, raw: bytes, state_id: int | None = None) -> int:
+    store = _store(kind)
+    with _LOCK:  # ids must be unique across the server's threads
+        if state_id is None:
+            ids = [int(p.stem) for p in store.glob("*.json") if p.stem.isdigit()]
+            state_id = max(ids, default=0) + 1
+        tmp = store / f".{state_id}.tmp"
+        tmp.write_bytes(raw)
+        os.replace(tmp, store / f"{state_id}.json")  # never a half-written state
+    return state_id
+
+
+def _load(kind: str, state_id: int) -> Response:
+    path = _store(kind) / f"{state_id}.json"
+    if not path.exists():
+        raise ServiceError(404, f"state {state_id} not found")
+    return Response(path.read_bytes(), mimetype="application/json")
+
+
+@bp.get("/api/v1/version")
+def version():
+    return jsonify(STATE_SERVICE_VERSION)
+
+
+@bp.post("/api/v1/post")
+@bp.post("/post")
+def post_state():
+    state_id = _save("states", _body_json())
+    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/{state_id}")
+
+
+@bp.post("/api/v1/post/<int:state_id>")
+def post_state_with_id(state_id: int):
+    _save("states", _body_json(), state_id)
+    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/{state_id}")
+
+
+@bp.get("/api/v1/<int:state_id>")
+@bp.get("/api/v1/raw/<int:state_id>")
+@bp.get("/<int:state_id>")
+@bp.get("/raw/<int:state_id>")
+def get_state(state_id: int):
+    return _load("states", state_id)
+
+
+@bp.post("/api/v1/property/post")
+def post_property():
+    prop_id = _save("properties", _body_json())
+    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/property/{prop_id}")
+
+
+@bp.post("/api/v1/property/post/<int:prop_id>")
+def post_property_with_id(prop_id: int):
+    _save("properties", _body_json(), prop_id)
+    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/property/{prop_id}")
+
+
+@bp.get("/api/v1/property/<int:prop_id>/info")
+@bp.get("/api/v1/property/raw/<int:prop_id>")
+def get_property(prop_id: int):
+    return _load("properties", prop_id)

@@ -1,0 +1,38 @@
+"""Fixtures: the real local sample service and a real caveclient pointed at it.
+
+The service gets its own ``work_dir`` under pytest's tmp dir, so posted annotations and states
+never touch the shared cache's annotation database. ``CAVEWIDGETS_SAMPLE_DIR`` may point the
+tests at another finished sample build (default: the cached sample, built if needed).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+
+@pytest.fixture(scope="session")
+def sample_service(tmp_path_factory):
+    """A running sample service (handle with ``.url``, ``.token``, ``.stop()``)."""
+    from cavewidgets.sample import serve
+
+    handle = serve(data_dir=os.environ.get("CAVEWIDGETS_SAMPLE_DIR") or None,
+                   work_dir=tmp_path_factory.mktemp("sample_work"))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_client(sample_service):
+    """``cavewidgets.sample.client()`` bound to the session's test service."""
+    from cavewidgets.sample import client
+
+    return client(service=sample_service)
+
+
+@pytest.fixture()
+def auth(sample_service):
+    """Headers carrying the test service's token, for raw ``requests`` calls."""
+    return {"Authorization": f"Bearer {sample_service.token}"}
