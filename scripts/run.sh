@@ -49,7 +49,7 @@ case "${1:-}" in
   lab)
     need_node; need_venv; install_package lab
     echo "== building the sample datastack if needed (first run only)"
-    "$VENV/bin/python" -c "import cavewidgets.sample as s; getattr(s, 'ensure_built', lambda: None)()" || true
+    "$VENV/bin/python" -c "from cavewidgets.sample.generator import ensure_built; ensure_built()"
     extra=(); [ "$(id -u)" = 0 ] && extra+=(--allow-root)
     exec "$VENV/bin/jupyter" lab --ip=127.0.0.1 --no-browser "${extra[@]}" notebooks/01_getting_started.ipynb
     ;;
