@@ -14,7 +14,7 @@ bool) in a fresh kernel per tool, then times, from the browser side:
   header-click sort on a new column (cold: the kernel computes the order), header-click sort on
   a column sorted before (cached order), pick-list filter (Apply -> status count and first rows
   match pandas), opening the pick list (value counts), global search typed into ``.cw-search``
-  (includes the widget's 200 ms input debounce), and page fetch after jumping ``.cw-scroll`` to
+  (includes the widget's 150 ms input debounce), and page fetch after jumping ``.cw-scroll`` to
   random far positions (all visible rows filled).
 * bytes: Arrow IPC length of one 100-row page in the kernel, and the bytes the page received
   on the kernel websocket during the scroll jumps (Playwright ``websocket.framereceived``).
@@ -232,7 +232,7 @@ def bench_tablebrowser(lab, browser, rows, repeats, timeout, ws_bytes) -> dict:
             count, top = nb.py(f"[int(search_mask({term!r}).sum()), top5(search_mask({term!r}))]")
             searches.append(timed(nb, TB_SEARCH % json.dumps(term), f"{status_is(count)} && {first_rows_are(top)}", timeout))
         out["search_ms"] = ms(searches)
-        out["search_ms_note"] = "includes the widget's 200 ms input debounce"
+        out["search_ms_note"] = "includes the widget's 150 ms input debounce"
         nb.exec("browser.search('')")
         page.wait_for_function(f"() => {status_is(rows)}")
 
