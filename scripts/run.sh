@@ -51,7 +51,8 @@ case "${1:-}" in
     echo "== building the sample datastack if needed (first run only)"
     "$VENV/bin/python" -c "from cavewidgets.sample.generator import ensure_built; ensure_built()"
     extra=(); [ "$(id -u)" = 0 ] && extra+=(--allow-root)
-    exec "$VENV/bin/jupyter" lab --ip=127.0.0.1 --no-browser "${extra[@]}" notebooks/01_getting_started.ipynb
+    exec "$VENV/bin/jupyter" lab --ip=127.0.0.1 --no-browser "${extra[@]}" \
+      --LabApp.default_url=/lab/tree/notebooks/01_getting_started.ipynb
     ;;
   test)
     need_node; need_chromium; need_venv; install_package test
