@@ -478,22 +478,19 @@ class Graph:
 
             old_root in g.ancestors(new_root)
         """
-        seen, todo = set(), [int(root_id)]
-        while todo:
-            r = todo.pop()
-            if r in seen:
-                continue
-            seen.add(r)
-            todo.extend(self.parents_of(r))
-        return seen
+        return _closure(int(root_id), self.parents_of)
 
     def descendants(self, root_id) -> set[int]:
         """``root_id`` and every root descended from it."""
-        seen, todo = set(), [int(root_id)]
-        while todo:
-            r = todo.pop()
-            if r in seen:
-                continue
+        return _closure(int(root_id), self.children_of)
+
+
+def _closure(start: int, step) -> set[int]:
+    """``start`` and everything reachable from it through ``step`` (parents or children)."""
+    seen, todo = set(), [start]
+    while todo:
+        r = todo.pop()
+        if r not in seen:
             seen.add(r)
-            todo.extend(self.children_of(r))
-        return seen
+            todo.extend(step(r))
+    return seen
