@@ -70,6 +70,7 @@ class TableView {
   private disposed = false;
   private renderQueued = false;
   private resizeObserver: ResizeObserver | null = null;
+  private listeners: [string, (...args: any[]) => void][] = [];
 
   constructor(model: Model, root: HTMLElement) {
     this.model = model;
@@ -355,20 +356,20 @@ class TableView {
       this.updateHeight();
       this.scheduleRender();
     };
-    this.model.on("change:view_version", onView);
-    this.model.on("change:filtered_rows", onView);
-    this.model.on("change:selected_count", () => this.updateStatus());
-    this.model.on("change:error", () => this.updateStatus());
-    this.model.on("change:search_text", () => {
+    this.listen("change:view_version", onView);
+    this.listen("change:filtered_rows", onView);
+    this.listen("change:selected_count", () => this.updateStatus());
+    this.listen("change:error", () => this.updateStatus());
+    this.listen("change:search_text", () => {
       if (document.activeElement !== this.search) this.search.value = this.model.get("search_text") ?? "";
     });
-    for (const name of ["columns", "hidden_columns"]) this.model.on(`change:${name}`, () => this.layout());
-    for (const name of ["sort", "filters"]) this.model.on(`change:${name}`, () => this.renderHeader());
-    this.model.on("change:height", () => {
+    for (const name of ["columns", "hidden_columns"]) this.listen(`change:${name}`, () => this.layout());
+    for (const name of ["sort", "filters"]) this.listen(`change:${name}`, () => this.renderHeader());
+    this.listen("change:height", () => {
       this.scroller.style.height = `${this.model.get("height")}px`;
       this.layout();
     });
-    this.model.on("msg:custom", (content: any) => {
+    this.listen("msg:custom", (content: any) => {
       if (content?.kind === "cw:scroll_to") this.scrollTo(content.position);
     });
     document.addEventListener("mousedown", this.outsideClick, true);
@@ -382,6 +383,12 @@ class TableView {
       }
     });
     this.resizeObserver.observe(this.scroller);
+  }
+
+  /** model.on, remembered so that dispose() removes it (a re-rendered cell leaves no listeners behind). */
+  private listen(event: string, handler: (...args: any[]) => void): void {
+    this.model.on(event, handler);
+    this.listeners.push([event, handler]);
   }
 
   private outsideClick = (e: MouseEvent) => {
@@ -553,6 +560,8 @@ class TableView {
   dispose(): void {
     this.disposed = true;
     this.resizeObserver?.disconnect();
+    for (const [event, handler] of this.listeners) this.model.off(event, handler);
+    this.listeners = [];
     document.removeEventListener("mousedown", this.outsideClick, true);
     this.transport.dispose();
   }

@@ -171,3 +171,32 @@ def test_bad_frames_render_without_freezing(notebook):
     texts = page.evaluate("() => Array.from(document.querySelectorAll('.cw-table')[2].querySelectorAll('.cw-row[data-row]')).map(r => Array.from(r.children).map(c => c.textContent))")
     assert texts[0][:2] == ["1.5", "[1, 2]"] and texts[1][0] == "" and texts[1][1] == '{"a": 1}'
     assert 0 < len(texts[2][2]) <= 300  # a 10,000-character cell is cut for display
+
+
+def test_two_views_of_one_browser_stay_in_sync_and_rerun_cleans_up(notebook):
+    nb = notebook([
+        "import pandas as pd, cavewidgets\nb = cavewidgets.TableBrowser(pd.DataFrame({'id': range(50), 'v': range(50)}), height=300)\nb",
+        "b",
+    ])
+    nb.run_all()
+    page = nb.page
+    page.wait_for_function("() => document.querySelectorAll('.cw-table').length === 2 && Array.from(document.querySelectorAll('.cw-table')).every(t => t.querySelector('.cw-row[data-row]'))")
+    page.locator(".cw-table").nth(0).locator(".cw-row").nth(3).click()
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.cw-table')).every(t => t.querySelectorAll('.cw-row.cw-selected').length === 1)")
+    assert nb.py("b.selection") == [3]
+    # re-running the first cell replaces its output: the old view goes away, the new one works
+    page.evaluate("""async () => {
+        const panel = window.jupyterapp.shell.currentWidget;
+        panel.content.activeCellIndex = 0;
+        await window.jupyterapp.commands.execute('notebook:run-cell');
+    }""")
+    nb.wait_idle()
+    page.wait_for_function("() => document.querySelectorAll('.cw-table').length === 2")
+    page.locator(".cw-table").nth(0).locator(".cw-row").nth(5).click(modifiers=["Control"])
+    page.wait_for_function("() => document.querySelectorAll('.cw-table')[0].querySelectorAll('.cw-row.cw-selected').length === 1")
+    assert nb.py("b.selection") == [5]
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    nb.exec("b.select([1, 2])")
+    page.wait_for_function("() => document.querySelectorAll('.cw-table')[0].querySelectorAll('.cw-row.cw-selected').length === 2")
+    assert errors == []
