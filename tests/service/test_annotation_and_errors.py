@@ -219,3 +219,13 @@ def test_console_command_serves(sample_service, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_table_names_are_validated(sample_service, auth):
+    import requests
+
+    url = f"{sample_service.url}/annotation/api/v2/aligned_volume/minnie65_sample/table"
+    md = {"description": "d", "voxel_resolution_x": 1, "voxel_resolution_y": 1, "voxel_resolution_z": 1}
+    for bad in ["../../etc", "x" * 300, "1abc", "tags;drop"]:
+        r = requests.post(url, headers=auth, json={"table_name": bad, "schema_type": "bound_tag", "metadata": md}, timeout=30)
+        assert r.status_code == 400 and "table_name" in r.json()["message"], (bad, r.text)

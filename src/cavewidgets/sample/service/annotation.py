@@ -23,6 +23,8 @@ Example::
 
 from __future__ import annotations
 
+import re
+
 import contextlib
 import datetime as _dt
 import hashlib
@@ -38,6 +40,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from .app import ServiceError, data_dir, datastack_meta
 from .info import check_aligned_volume
 from .schema import all_schemas, schema_fields, validate_rows
+
+TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 
 bp = Blueprint("annotation", __name__)
 
@@ -275,6 +279,9 @@ def create_table(av):
     if not isinstance(md, dict) or not md.get("description"):
         raise ServiceError(400, "'metadata' with a 'description' is required")
     name = name.lower().replace(" ", "_")
+    if not TABLE_NAME.fullmatch(name):
+        raise ServiceError(400, f"table_name {name[:80]!r} must be 1-100 characters: lowercase letters, digits and "
+                                "underscores, starting with a letter")
     try:
         res = [float(md[f"voxel_resolution_{a}"]) for a in "xyz"]
     except (KeyError, TypeError, ValueError):
