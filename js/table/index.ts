@@ -65,6 +65,7 @@ class TableView {
   private search!: HTMLInputElement;
   private popover: HTMLElement | null = null;
   private anchor: number | null = null; // view position of the last plain/ctrl click
+  private cursor: number | null = null; // view position the keyboard moves from
   private pendingOptimistic = new Map<number, boolean>(); // rowId -> selected, until the kernel confirms
   private searchTimer: number | undefined;
   private disposed = false;
@@ -312,6 +313,7 @@ class TableView {
    */
   private changeView(patch: { sort?: [string, boolean][]; filters?: Record<string, FilterSpec>; search_text?: string }): void {
     this.scroller.scrollTop = 0;
+    this.anchor = this.cursor = null;
     const g = this.geometry();
     const count = Math.min(BLOCK * Math.ceil((g.viewportRows + 1) / BLOCK), 5000);
     this.transport
@@ -343,10 +345,10 @@ class TableView {
       if (e.shiftKey && this.anchor !== null) this.sendClick(pos, additive ? "add-range" : "range");
       else this.sendClick(pos, additive ? "toggle" : "replace");
       if (!e.shiftKey) this.anchor = pos;
+      this.cursor = pos;
+      this.root.focus({ preventScroll: true });
     });
-    this.root.addEventListener("keydown", (e) => {
-      if (e.key === "Escape" && this.popover) this.closePopover();
-    });
+    this.root.addEventListener("keydown", (e) => this.onKey(e));
     this.search.addEventListener("input", () => {
       window.clearTimeout(this.searchTimer);
       this.searchTimer = window.setTimeout(() => this.changeView({ search_text: this.search.value }), 150);
@@ -383,6 +385,33 @@ class TableView {
       }
     });
     this.resizeObserver.observe(this.scroller);
+  }
+
+  /** Keyboard review: arrows move the selection (Shift extends it), PageUp/PageDown/Home/End jump. */
+  private onKey(e: KeyboardEvent): void {
+    if (e.key === "Escape" && this.popover) {
+      this.closePopover();
+      return;
+    }
+    if ((e.target as HTMLElement).closest("input, .cw-popover")) return;
+    const g = this.geometry();
+    if (g.rows === 0) return;
+    const page = Math.max(1, g.viewportRows - 1);
+    const steps: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -Infinity, End: Infinity };
+    if (!(e.key in steps)) return;
+    e.preventDefault();
+    const from = this.cursor ?? firstRowAt(this.scroller.scrollTop, g) - 1;
+    const to = Math.min(g.rows - 1, Math.max(0, from + steps[e.key]));
+    if (e.shiftKey && this.anchor !== null) this.sendClick(to, "range");
+    else {
+      this.sendClick(to, "replace");
+      this.anchor = to;
+    }
+    this.cursor = to;
+    // keep the cursor row in view
+    const first = firstRowAt(this.scroller.scrollTop, g);
+    if (to < first) this.scrollTo(to);
+    else if (to >= first + g.viewportRows) this.scrollTo(to - g.viewportRows + 1);
   }
 
   /** model.on, remembered so that dispose() removes it (a re-rendered cell leaves no listeners behind). */
@@ -428,7 +457,6 @@ class TableView {
 
   private startResize(e: MouseEvent, c: Column): void {
     e.preventDefault();
-    e.stopPropagation();
     const startX = e.clientX;
     const startW = this.widths.get(c.name) ?? defaultWidth(c);
     const move = (ev: MouseEvent) => {

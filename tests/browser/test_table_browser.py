@@ -200,3 +200,27 @@ def test_two_views_of_one_browser_stay_in_sync_and_rerun_cleans_up(notebook):
     nb.exec("b.select([1, 2])")
     page.wait_for_function("() => document.querySelectorAll('.cw-table')[0].querySelectorAll('.cw-row.cw-selected').length === 2")
     assert errors == []
+
+
+def test_keyboard_review_moves_and_extends_the_selection(notebook):
+    nb = notebook(["import pandas as pd, cavewidgets\nb = cavewidgets.TableBrowser(pd.DataFrame({'id': range(1000), 'v': range(1000)}), height=300)\nb", "x = 1"])
+    nb.run_all()
+    page = nb.page
+    wait_rows(page)
+    page.locator(".cw-table .cw-row").nth(2).click()
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.content.activeCellIndex") == 0
+    page.wait_for_function("() => document.querySelector('.cw-status').textContent.includes('1 selected')")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => document.querySelector('.cw-row.cw-selected') && document.querySelector('.cw-row.cw-selected').dataset.pos === '4'")
+    assert nb.py("b.selection") == [4]
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Shift+ArrowDown")
+    page.wait_for_function("() => document.querySelector('.cw-status').textContent.includes('3 selected')")
+    assert nb.py("b.selection") == [4, 5, 6]
+    page.keyboard.press("End")
+    wait_rows(page, "rows => rows.some(r => r[0] === 999)")
+    page.wait_for_function("() => document.querySelector('.cw-row.cw-selected') && document.querySelector('.cw-row.cw-selected').dataset.pos === '999'")
+    assert nb.py("b.selection") == [999]
+    # the keys reviewed rows; they did not move JupyterLab's active cell
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.content.activeCellIndex") == 0
