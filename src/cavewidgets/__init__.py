@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["TableBrowser", "sample", "__version__"]
+__all__ = ["TableBrowser", "Viewer", "Skeleton", "skeleton_from_l2", "sample", "__version__"]
 
 
 def __getattr__(name: str):
@@ -21,6 +21,14 @@ def __getattr__(name: str):
         from .table import TableBrowser
 
         return TableBrowser
+    if name == "Viewer":
+        from .viewer import Viewer
+
+        return Viewer
+    if name in ("Skeleton", "skeleton_from_l2"):
+        from . import morphology
+
+        return getattr(morphology, name)
     if name == "sample":
         import importlib
 

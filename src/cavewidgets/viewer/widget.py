@@ -1,0 +1,463 @@
+"""Viewer: a live neuroglancer inside the cell output, its state a Python object.
+
+The kernel runs the ``neuroglancer`` package's server (tornado, 127.0.0.1, random port) and
+one ``neuroglancer.Viewer`` per widget; the widget's front-end shows that viewer's page in an
+iframe at the URL that works where it runs (loopback, Colab's port proxy, jupyter-server-proxy)
+and says so clearly when none does. Python and the browser exchange state through
+neuroglancer's own channels (server-sent events out, POSTs in); this class mirrors what users
+care about into traitlets, on the kernel's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import anywidget
+import traitlets as t
+
+from . import credentials
+from . import state as st
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent.parent / "static"
+LAYOUTS = ("xy", "yz", "xz", "3d", "4panel", "xy-3d", "yz-3d", "xz-3d", "4panel-alt")
+
+# viewers created by each cell: re-running the cell closes the ones from its previous run
+_BY_CELL: dict[str, list[tuple[str, weakref.ref]]] = {}
+
+
+def _run_in_kernel_thread(fn: Callable[[], None]) -> Callable[[], None]:
+    """A thread-safe scheduler onto the kernel's main loop (inline when there is no kernel)."""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        loop = getattr(kernel, "io_loop", None)
+    except Exception:
+        loop = None
+    if loop is None:
+        return fn
+    main = threading.main_thread()
+
+    def schedule():
+        if threading.current_thread() is main:
+            fn()
+        else:
+            loop.add_callback(fn)
+
+    return schedule
+
+
+class Viewer(anywidget.AnyWidget):
+    """Neuroglancer in the notebook, two-way: ``segments``, ``position``, ``layout``, ``state``.
+
+    Example::
+
+        client = cavewidgets.sample.client()
+        viewer = cavewidgets.Viewer(client)          # image + segmentation, centred
+        viewer                                       # shows it (resize by dragging the bottom bar)
+        viewer.segments = {864691135808684573}       # exact uint64 root ids (Python ints)
+        viewer.go_to([120_000, 90_000, 20_000])      # nm
+        viewer.on_select(lambda root_id, position_nm: print(root_id))
+        viewer.state                                 # token-free dict; viewer.url() a link
+
+    ``position`` is in nanometres (the viewer's voxel coordinates times its dimensions).
+    The CAVE token is handed to neuroglancer through its credentials channel only; it never
+    enters the state, URLs, traits or the saved notebook.
+    """
+
+    _esm = STATIC / "viewer.js"
+    _css = STATIC / "viewer.css"
+
+    height = t.Int(600).tag(sync=True)
+    server_port = t.Int(0).tag(sync=True)
+    viewer_path = t.Unicode("").tag(sync=True)
+    server_url = t.Unicode("").tag(sync=True)
+
+    #: visible root ids of the segmentation layer (exact Python ints; not synced: ids > 2^53)
+    segments = t.Set()
+    #: view centre in nm (None until known)
+    position = t.Tuple(allow_none=True, default_value=None)
+
+    def __init__(self, client=None, state: Any = None, height: int = 600, *, segmentation_layer: str | None = None, **kwargs):
+        import neuroglancer
+
+        if height < 150:
+            raise ValueError("height must be at least 150 pixels")
+        self._client = client
+        self._select_callbacks: list[Callable] = []
+        self._from_browser = False
+        self._closed = False
+        self._resolution = None
+        self._picks: dict[int, tuple | None] = {}  # root -> where it was double-clicked (nm)
+        origins: list[str] = []
+        if client is not None:
+            origins = self._register_client(client)
+        if state is not None:
+            built = st.coerce_state(state)
+            built = st.use_middleauth(built, origins)
+        elif client is not None:
+            built = st.state_from_client(client)
+        else:
+            built = {"layers": [], "layout": "xy-3d"}
+        built = st.scrub_tokens(built, self._tokens())
+        self._seg_layer = st.segmentation_layer_name(built, segmentation_layer)
+        credentials.install()
+        self._ng = neuroglancer.Viewer()
+        self._ng.set_state(built)
+        server = neuroglancer.server.global_server
+        super().__init__(height=height, **kwargs)
+        self.server_port = server.port
+        self.server_url = server.regular_server_url
+        self.viewer_path = f"/v/{self._ng.token}/"
+        self._sync_from_ng()
+        self.observe(self._push_segments, names="segments")
+        self.observe(self._push_position, names="position")
+        ref = weakref.ref(self)
+
+        def changed():  # neuroglancer's thread (browser POSTs) or ours (txn): must not block
+            me = ref()
+            if me is not None and not me._closed:
+                me._schedule()
+
+        self._changed = changed
+        self._schedule = _run_in_kernel_thread(lambda: (ref() and ref()._sync_from_ng()))
+        self._ng.shared_state.add_changed_callback(changed)
+        self._install_pick()
+        self._claim_cell()
+
+    # ---------- credentials ----------
+    def _register_client(self, client) -> list[str]:
+        origins = set()
+        server = getattr(client, "server_address", None) or getattr(client.info, "server_address", None)
+        if server:
+            origins.add(credentials._origin_of(server))
+        try:
+            for src in (client.info.segmentation_source(), client.info.image_source()):
+                origin = st.source_origin(src or "")
+                if origin:
+                    origins.add(origin)
+        except Exception:
+            pass
+        get_token = lambda c=client: getattr(c.auth, "token", None)
+        for origin in origins:
+            credentials.register_origin(origin, get_token, id(self))
+        return sorted(origins)
+
+    def _tokens(self) -> list[str]:
+        tokens = credentials.known_tokens()
+        if self._client is not None:
+            tok = getattr(self._client.auth, "token", None)
+            if tok:
+                tokens.append(tok)
+        return tokens
+
+    # ---------- state ----------
+    @property
+    def state(self) -> dict:
+        """The current neuroglancer state as a JSON-ready dict, without any token."""
+        return st.scrub_tokens(self._raw_state(), self._tokens())
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        new = st.scrub_tokens(st.use_middleauth(st.coerce_state(value), self._origins()), self._tokens())
+        self._ng.set_state(new)
+        self._seg_layer = st.segmentation_layer_name(new, self._seg_layer)
+        self._sync_from_ng()
+
+    def _origins(self) -> list[str]:
+        with credentials._lock:
+            return [o for o, entries in credentials._origins.items() if any(e[0] == id(self) for e in entries)]
+
+    def _raw_state(self) -> dict:
+        import copy
+
+        raw, _gen = self._ng.shared_state.raw_state_and_generation
+        return copy.deepcopy(raw)
+
+    def url(self, target_site: str | None = None) -> str:
+        """A neuroglancer link with the current state (token-free) for ``target_site``
+        (default: the datastack's viewer site, else neuroglancer-demo)."""
+        site = target_site
+        if site is None and self._client is not None:
+            try:
+                site = self._client.info.viewer_site()
+            except Exception:
+                site = None
+        return st.to_url(self.state, site)
+
+    @property
+    def layout(self) -> str:
+        """The panel layout: ``"xy"``, ``"3d"``, ``"xy-3d"``, ``"4panel"``, ..."""
+        value = self._raw_state().get("layout", "4panel")
+        return value if isinstance(value, str) else value.get("type", "4panel")
+
+    @layout.setter
+    def layout(self, value: str) -> None:
+        if value not in LAYOUTS:
+            raise ValueError(f"unknown layout {value!r}; use one of {', '.join(LAYOUTS)}")
+        self._update(lambda s: s.__setitem__("layout", value))
+
+    @property
+    def zoom(self) -> float | None:
+        """2D panel zoom in nm per screen pixel (``None`` until known)."""
+        raw = self._raw_state()
+        scale = raw.get("crossSectionScale")
+        if scale is None:
+            return None
+        return float(scale) * min(st._scales_nm(raw, self._fallback_resolution(), 3))
+
+    @zoom.setter
+    def zoom(self, nm_per_pixel: float) -> None:
+        if not nm_per_pixel or nm_per_pixel <= 0:
+            raise ValueError("zoom must be a positive number of nm per screen pixel")
+        fallback = self._fallback_resolution()
+        self._update(lambda s: s.__setitem__("crossSectionScale", float(nm_per_pixel) / min(st._scales_nm(s, fallback, 3))))
+
+    @property
+    def segmentation_layer(self) -> str | None:
+        """The name of the segmentation layer ``segments`` reads and writes."""
+        self._seg_layer = st.segmentation_layer_name(self._raw_state(), self._seg_layer)
+        return self._seg_layer
+
+    def _update(self, fn: Callable[[dict], Any]) -> None:
+        """Apply ``fn`` to a copy of the raw JSON state (returning a new dict or editing it in
+        place) and set it atomically."""
+        import copy
+
+        shared = self._ng.shared_state
+        with shared._lock:
+            raw = copy.deepcopy(shared.raw_state)
+            out = fn(raw)
+            shared.set_state(out if isinstance(out, dict) else raw)
+
+    # ---------- segments ----------
+    @t.validate("segments")
+    def _validate_segments(self, proposal):
+        return {st.parse_id(v) for v in proposal["value"]}
+
+    def _push_segments(self, change) -> None:
+        if self._from_browser:
+            return
+        self._write_segments(change["new"])
+
+    def _write_segments(self, ids: Iterable[int], colors: Mapping[int, str] | None = None) -> None:
+        layer = self.segmentation_layer
+        ids = list(ids)
+        self._update(lambda s: st.with_segments(s, ids, layer, colors))
+
+    def add_segments(self, ids: Iterable[int] | int, colors: Any = None) -> None:
+        """Show more segments (exact ints or decimal strings); ``colors``: one CSS colour for
+        all, a list parallel to ``ids``, or a dict id → colour."""
+        ids = [ids] if isinstance(ids, (int, str)) else list(ids)
+        parsed = [st.parse_id(i) for i in ids]
+        color_map = None
+        if colors is not None:
+            if isinstance(colors, str):
+                color_map = {i: colors for i in parsed}
+            elif isinstance(colors, Mapping):
+                color_map = {st.parse_id(k): v for k, v in colors.items()}
+            else:
+                colors = list(colors)
+                if len(colors) != len(parsed):
+                    raise ValueError(f"{len(colors)} colors for {len(parsed)} ids")
+                color_map = dict(zip(parsed, colors))
+        current = st.segments_of(self._raw_state(), self.segmentation_layer)
+        self._write_segments(current | set(parsed), color_map)
+        self._sync_from_ng()
+
+    def remove_segments(self, ids: Iterable[int] | int) -> None:
+        """Hide segments (ids not shown are ignored)."""
+        ids = [ids] if isinstance(ids, (int, str)) else list(ids)
+        drop = {st.parse_id(i) for i in ids}
+        current = st.segments_of(self._raw_state(), self.segmentation_layer)
+        self._write_segments(current - drop)
+        self._sync_from_ng()
+
+    # ---------- position ----------
+    @t.validate("position")
+    def _validate_position(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return None
+        out = tuple(float(v) for v in value)
+        if len(out) != 3:
+            raise t.TraitError(f"position needs 3 coordinates (x, y, z in nm), got {len(out)}")
+        return out
+
+    def _push_position(self, change) -> None:
+        if self._from_browser or change["new"] is None:
+            return
+        self.go_to(change["new"])
+
+    def go_to(self, position_nm: Iterable[float], zoom: float | None = None) -> None:
+        """Centre the view on ``position_nm`` (x, y, z in nm); ``zoom``: nm per screen pixel in 2D."""
+        position_nm = [float(v) for v in position_nm]
+        if len(position_nm) != 3:
+            raise ValueError(f"position needs 3 coordinates (x, y, z in nm), got {len(position_nm)}")
+        fallback = self._fallback_resolution()
+
+        def move(s):
+            if not s.get("dimensions") and fallback is not None:
+                s["dimensions"] = st.dimensions_for(fallback)
+            s["position"] = st.voxels_from_nm(s, position_nm, fallback)
+            if zoom is not None:
+                s["crossSectionScale"] = float(zoom) / min(st._scales_nm(s, fallback, 3))
+
+        self._update(move)
+        self._sync_from_ng()
+
+    def _fallback_resolution(self):
+        if self._resolution is None and self._client is not None:
+            try:
+                self._resolution = [float(r) for r in self._client.info.viewer_resolution()]
+            except Exception:
+                self._resolution = None
+        return self._resolution
+
+    # ---------- events ----------
+    def on_select(self, callback: Callable[[int, tuple | None], Any], remove: bool = False) -> None:
+        """Call ``callback(root_id, position_nm)`` when the user selects a segment in the browser
+        (once per newly shown id). ``position_nm`` is where the user double-clicked, in nm; for
+        a segment shown another way (the layer panel) it is the view centre."""
+        if remove:
+            self._select_callbacks = [c for c in self._select_callbacks if c is not callback]
+        else:
+            self._select_callbacks.append(callback)
+
+    def _install_pick(self) -> None:
+        """Double-click in any panel toggles the segment under the mouse, as neuroglancer's own
+        ``select`` does, but through Python so the click position is known: graphene
+        supervoxels are resolved to their root with the CAVEclient (else by the browser)."""
+        self._ng.actions.add("cw-select", self._on_pick_action)
+        with self._ng.config_state.txn() as c:
+            c.input_event_bindings.data_view["dblclick0"] = "cw-select"
+
+    def _on_pick_action(self, action_state) -> None:  # neuroglancer's server thread: no blocking
+        from neuroglancer.viewer_config_state import SegmentIdMapEntry
+
+        layer = self._seg_layer
+        selected = action_state.selected_values.get(layer) if layer else None
+        value = getattr(selected, "value", None)
+        if isinstance(value, SegmentIdMapEntry):
+            value = value.value if value.value is not None else value.key
+        if not value:
+            return
+        voxel = action_state.mouse_voxel_coordinates
+        raw = self._raw_state()
+        pos = None
+        if voxel is not None:
+            scales = st._scales_nm(raw, self._fallback_resolution(), len(voxel))
+            pos = tuple(float(v) * sc for v, sc in zip(voxel, scales))
+        threading.Thread(target=self._toggle_pick, args=(int(value), pos, st.is_graphene_layer(raw, layer)), daemon=True).start()
+
+    def _toggle_pick(self, segment: int, pos: tuple | None, graphene: bool) -> None:
+        root = segment
+        if graphene and st.is_supervoxel(segment) and self._client is not None:
+            try:
+                root = int(self._client.chunkedgraph.get_root_id(segment))
+            except Exception:  # the browser's graphene source resolves it instead
+                log.debug("root lookup for %s failed", segment, exc_info=True)
+        self._picks[root] = pos
+        layer = self._seg_layer
+
+        def toggle(s):
+            current = st.segments_of(s, layer)
+            return st.with_segments(s, current - {root} if root in current else current | {root}, layer)
+
+        if not self._closed:
+            self._update(toggle)
+
+    def _sync_from_ng(self) -> None:
+        """Mirror neuroglancer's state into the traits (kernel thread)."""
+        if not hasattr(self, "_ng"):
+            return
+        raw = self._raw_state()
+        try:
+            segments = st.segments_of(raw, self._seg_layer, roots_only=True)
+        except ValueError:
+            segments = set(self.segments)
+        pos = st.position_nm(raw, self._fallback_resolution())
+        added = segments - set(self.segments)
+        changed_segments = segments != set(self.segments)
+        self._from_browser = True
+        try:
+            if changed_segments:
+                self.segments = segments
+            if pos != self.position:
+                self.position = pos
+        finally:
+            self._from_browser = False
+        if changed_segments and added:
+            from_browser = self._pending_browser_change(raw)
+            for root in sorted(added):
+                if root in self._picks:
+                    where = self._picks.pop(root)
+                elif from_browser:
+                    where = pos  # selected another way (layer panel, a supervoxel resolved in the browser)
+                else:
+                    continue  # set from Python
+                for cb in list(self._select_callbacks):
+                    try:
+                        cb(root, where)
+                    except Exception:
+                        log.exception("on_select callback failed")
+
+    def _pending_browser_change(self, raw) -> bool:
+        # a change whose generation came from a browser client ("<client id>/<generation>")
+        _raw, gen = self._ng.shared_state.raw_state_and_generation
+        return "/" in str(gen)
+
+    # ---------- lifecycle ----------
+    def _claim_cell(self) -> None:
+        try:
+            from IPython import get_ipython
+
+            ip = get_ipython()
+            header = ip.kernel.get_parent("shell") if hasattr(ip.kernel, "get_parent") else ip.parent_header
+            cell_id = (header.get("metadata") or {}).get("cellId")
+            msg_id = (header.get("header") or {}).get("msg_id")
+        except Exception:
+            return
+        if not cell_id:
+            return
+        keep = []
+        for run, ref in _BY_CELL.get(cell_id, []):
+            other = ref()
+            if other is None or other._closed:
+                continue
+            if run != msg_id:
+                other.close()
+            else:
+                keep.append((run, ref))
+        keep.append((msg_id, weakref.ref(self)))
+        _BY_CELL[cell_id] = keep
+
+    def close(self) -> None:
+        """Drop the server-side viewer and the credentials registration; close the widget."""
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            try:
+                self._ng.shared_state.remove_changed_callback(self._changed)
+            except Exception:
+                pass
+            credentials.unregister_owner(id(self))
+            try:
+                import neuroglancer
+
+                server = neuroglancer.server.global_server
+                if server is not None:
+                    server.viewers.pop(self._ng.token, None)
+            except Exception:
+                pass
+        super().close()
+
+    def __del__(self):
+        try:
+            credentials.unregister_owner(id(self))
+        except Exception:
+            pass
