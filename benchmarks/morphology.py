@@ -30,19 +30,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _timing import timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "morphology.json"
 OPTS = dict(collapse_soma=True, collapse_radius=7500, invalidation_d=7500)
 
 
-def timed(fn, repeat: int):
-    """(result of the last call, list of wall times in seconds)."""
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, times
 
 
 def synthetic_graph(n: int = 5000, seed: int = 0):

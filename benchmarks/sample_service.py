@@ -21,18 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import timed  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sample_service.json"
 
 
-def timed(fn, repeat: int = 3):
-    """(result of the last call, list of wall times in seconds)."""
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, times
 
 
 def build_time(rebuild: bool) -> dict:

@@ -5,6 +5,7 @@ import { decodeArrow } from "../shared/arrow";
 import { StaleReply, Transport, type AnyModel } from "../shared/transport";
 import { formatCell, isNumeric, type ColumnKind } from "./format";
 import { BlockCache, blocksFor, bodyHeight, firstRowAt, nextFetch, scrollTopFor, type Geometry } from "./virtual";
+import { el } from "../shared/dom";
 
 interface Column {
   name: string;
@@ -33,13 +34,6 @@ interface Model extends AnyModel {
 const BLOCK = 100;
 const ROW_HEIGHT = 26;
 const MIN_WIDTH = 48;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function defaultWidth(c: Column): number {
   if (c.kind === "position") return 190;

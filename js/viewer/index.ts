@@ -3,6 +3,7 @@
 // on where the notebook runs: directly (JupyterLab/Notebook 7/VS Code with a local kernel),
 // Colab's port proxy, or jupyter-server-proxy (remote Jupyter). Each candidate is probed first;
 // when none answers the cell shows why instead of a blank box.
+import { el } from "../shared/dom";
 
 interface Model {
   get(name: string): any;
@@ -14,13 +15,6 @@ interface Model {
 
 const PROBE_TIMEOUT_MS = 8000;
 const MIN_HEIGHT = 150;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host === "::1";
