@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .app import ServiceError, data_dir, datastack_meta
+from .app import ServiceError, app_singleton, data_dir, datastack_meta
 from .info import check_aligned_volume
 from .schema import all_schemas, schema_fields, validate_rows
 
@@ -152,18 +152,11 @@ def _utc(texts: list) -> pa.Array:
 
 def get_db() -> AnnotationDB:
     """The running app's :class:`AnnotationDB` (``WORK_DIR/annotations.sqlite``)."""
-    ext = current_app.extensions
-    db = ext.get("cavewidgets_annotations")
-    if db is None:
-        with _LOCK:
-            db = ext.get("cavewidgets_annotations")
-            if db is None:
-                db = AnnotationDB(Path(current_app.config["WORK_DIR"]) / "annotations.sqlite")
-                ext["cavewidgets_annotations"] = db
-    return db
+    return app_singleton(
+        "cavewidgets_annotations", lambda: AnnotationDB(Path(current_app.config["WORK_DIR"]) / "annotations.sqlite")
+    )
 
 
-_LOCK = threading.Lock()
 _CV_LOCK = threading.Lock()
 
 

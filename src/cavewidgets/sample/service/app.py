@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -49,6 +50,26 @@ def request_token() -> str | None:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return request.cookies.get("middle_auth_token") or request.args.get("middle_auth_token")
+
+
+_SINGLETON_LOCK = threading.Lock()
+
+
+def app_singleton(key: str, factory):
+    """One object per running app, built on first use (requests run on several threads).
+
+    Example::
+
+        db = app_singleton("cavewidgets_annotations", lambda: AnnotationDB(path))
+    """
+    ext = current_app.extensions
+    obj = ext.get(key)
+    if obj is None:
+        with _SINGLETON_LOCK:
+            obj = ext.get(key)
+            if obj is None:
+                obj = ext[key] = factory()
+    return obj
 
 
 def data_dir() -> Path:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from flask import current_app
 
-from .app import ServiceError
+from .app import ServiceError, app_singleton
 from .graph import get_graph, to_us
 
 _NEVER = np.iinfo(np.int64).max
@@ -296,15 +296,6 @@ def _as_int64(values) -> pa.Array:
 
 def get_store() -> TableStore:
     """The running app's :class:`TableStore` (built on first use)."""
-    ext = current_app.extensions
-    store = ext.get("cavewidgets_tables")
-    if store is None:
-        with _STORE_LOCK:
-            store = ext.get("cavewidgets_tables")
-            if store is None:
-                store = TableStore(current_app.config["DATA_DIR"])
-                ext["cavewidgets_tables"] = store
-    return store
+    return app_singleton("cavewidgets_tables", lambda: TableStore(current_app.config["DATA_DIR"]))
 
 
-_STORE_LOCK = threading.Lock()
