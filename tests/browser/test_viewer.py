@@ -182,6 +182,75 @@ def test_token_is_nowhere_in_state_url_traits_or_saved_notebook(viewer_nb, lab):
     assert saved["cells"][1]["outputs"], "the viewer cell output was saved"
 
 
+def browser_annotations(frame, layer):
+    return frame.evaluate(
+        f"""() => {{
+            const l = viewer.state.toJSON().layers.find(l => l.name === '{layer}');
+            return (l && l.annotations) ? l.annotations : null;
+        }}"""
+    )
+
+
+def test_python_points_show_in_browser_and_a_point_placed_in_the_browser_comes_back_in_nm(viewer_nb):
+    nb = viewer_nb
+    nb.exec("viewer.segments = set(); viewer.layout = 'xy'; events = []; viewer.on_annotation(events.append)")
+    nb.exec("pts = nuclei.head(3)[['pt_position', 'pt_root_id']]\npt_ids = viewer.add_points(pts, color='#00ffff')")
+    roots = nb.py("[int(r) for r in pts['pt_root_id']]")
+    want_vox = nb.py("[[float(a) / b for a, b in zip(p, [512, 512, 640])] for p in pts['pt_position']]")
+    frame = ng_frame(nb.page)
+    got = wait_until(lambda: browser_annotations(frame, "points"), what="the points layer in the browser")
+    assert [a["id"] for a in got] == nb.py("pt_ids")
+    assert [a["segments"] for a in got] == [[[str(r)]] for r in roots]  # exact uint64, as strings
+    for a, w in zip(got, want_vox):
+        assert a["type"] == "point" and all(abs(x - y) < 1e-6 for x, y in zip(a["point"], w))
+    wait_until(lambda: layer_status(frame).get("points") == "ok", what="the points layer loaded in neuroglancer")
+    assert frame.evaluate("() => viewer.layerManager.getLayerByName('points').layer.type") == "annotation"
+
+    # the user places a point with the annotation tool (ctrl+click in the 2D panel)
+    pos = nb.py("[float(v) for v in nuclei['pt_position'].iloc[0]]")
+    nb.exec(f"viewer.go_to({pos}, zoom=40)")
+    nb.exec("viewer.annotate('clicks', 'point')")
+    want = nb.py("viewer.state['position']")
+    wait_until(
+        lambda: browser_annotations(frame, "clicks") == []
+        and all(abs(a - b) < 1 for a, b in zip(frame.evaluate("() => Array.from(viewer.state.toJSON().position)"), want)),
+        what="the clicks layer and the soma position in the browser",
+    )
+    nb.exec("events.clear()")
+    panel = frame.locator(".neuroglancer-rendered-data-panel").first
+    wait_until(lambda: panel.bounding_box(), what="the xy panel")
+    panel.click(modifiers=["Control"])  # the layer's annotatePoint tool, at the panel centre
+    wait_until(lambda: nb.py("len(viewer.annotations('clicks'))") == 1, timeout=30, what="the placed point in Python")
+    placed = nb.py("[float(v) for v in viewer.annotations('clicks').point[0]]")
+    centre = nb.py("list(viewer.position)")
+    # the click was at the panel centre, i.e. the view centre: within a few screen pixels (40 nm each)
+    assert all(abs(a - b) < 5 * 40 for a, b in zip(placed[:2], centre[:2])), (placed, centre)
+    assert abs(placed[2] - centre[2]) <= 640, (placed, centre)
+    assert nb.py("viewer.annotations('clicks').type.tolist()") == ["point"]
+    events = wait_until(lambda: nb.py("[(e['layer'], e['added'], e['changed'], e['from_browser']) for e in events]"), what="on_annotation from the browser")
+    placed_id = nb.py("viewer.annotations('clicks').id[0]")
+    assert events[0] == ["clicks", [placed_id], [], True], events  # added once, from the browser
+    assert sum(len(e[1]) for e in events) == 1 and {e[0] for e in events} == {"clicks"}, events
+
+
+def test_screenshot_returns_a_non_blank_png(viewer_nb):
+    import io
+
+    from PIL import Image
+
+    nb = viewer_nb
+    nb.exec("viewer.layout = 'xy'")
+    nb.exec("shot = viewer.screenshot(timeout=60)", timeout=90)
+    assert nb.py("shot[:8] == b'\\x89PNG\\r\\n\\x1a\\n'") is True
+    png = bytes.fromhex(nb.py("shot.hex()", timeout=60))
+    img = Image.open(io.BytesIO(png)).convert("L")
+    assert img.width > 200 and img.height > 200
+    lo, hi = img.getextrema()
+    assert hi - lo > 50, "blank screenshot"
+    hist = img.histogram()
+    assert max(hist) < 0.95 * img.width * img.height, "screenshot is (almost) one colour"
+
+
 def test_second_viewer_rerun_cell_closes_the_previous_one_and_resize(viewer_nb):
     nb = viewer_nb
     nb.add_cell("w = cavewidgets.Viewer(client, height=300)\nall_w = globals().setdefault('all_w', []); all_w.append(w)\nw")

@@ -238,3 +238,41 @@ def test_viewer_from_state_url_keeps_ids_and_strips_tokens(client):
         v.close()
     with pytest.raises(ValueError, match="height"):
         cavewidgets.Viewer(client, height=20)
+
+
+def test_share_posts_token_free_state_that_round_trips(client):
+    import cavewidgets
+
+    v = cavewidgets.Viewer(client, height=400)
+    try:
+        v.segments = {BIG}
+        link = v.share()
+        state_id = int(link.rstrip("/").rsplit("/", 1)[-1])
+        assert link.startswith(client.info.viewer_site().rstrip("/") + "/#!middleauth+http://127.0.0.1:")
+        posted = client.state.get_state_json(state_id)
+        assert posted == json.loads(json.dumps(v.state))
+        assert posted["layers"][1]["segments"] == [str(BIG)]
+        assert client.auth.token not in json.dumps(posted) and client.auth.token not in link
+    finally:
+        v.close()
+    bare = cavewidgets.Viewer(state={"layers": []})
+    try:
+        with pytest.raises(RuntimeError, match="needs a CAVEclient"):
+            bare.share()
+    finally:
+        bare.close()
+
+
+def test_screenshot_without_a_browser_times_out_clearly_and_withdraws_the_request(client):
+    import cavewidgets
+
+    v = cavewidgets.Viewer(client, height=400)
+    try:
+        with pytest.raises(TimeoutError, match="no browser answered.*display the viewer"):
+            v.screenshot(timeout=0.3)
+        assert v._ng._screenshot_callbacks == {}
+        assert v._ng.config_state.state.screenshot is None
+    finally:
+        v.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        v.screenshot(timeout=0.1)

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Mapping
 import anywidget
 import traitlets as t
 
-from . import credentials
+from . import annotations as ann
+from . import capture, credentials
 from . import state as st
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ class Viewer(anywidget.AnyWidget):
         viewer.go_to([120_000, 90_000, 20_000])      # nm
         viewer.on_select(lambda root_id, position_nm: print(root_id))
         viewer.state                                 # token-free dict; viewer.url() a link
+        viewer.share()                               # short link via the datastack's state service
+        viewer.add_points(df)                        # pt_position (nm), pt_root_id -> "points" layer
+        viewer.annotate("clicks"); viewer.annotations("clicks")   # drawn in the browser -> DataFrame
+        viewer.screenshot()                          # PNG bytes (the widget must be displayed)
 
     ``position`` is in nanometres (the viewer's voxel coordinates times its dimensions).
     The CAVE token is handed to neuroglancer through its credentials channel only; it never
@@ -90,6 +95,8 @@ class Viewer(anywidget.AnyWidget):
             raise ValueError("height must be at least 150 pixels")
         self._client = client
         self._select_callbacks: list[Callable] = []
+        self._annotation_callbacks: list[Callable] = []
+        self._ann_snapshot: dict = {}
         self._from_browser = False
         self._closed = False
         self._resolution = None
@@ -189,6 +196,26 @@ class Viewer(anywidget.AnyWidget):
             except Exception:
                 site = None
         return st.to_url(self.state, site)
+
+    def share(self, target_site: str | None = None) -> str:
+        """Post the token-free ``state`` to the datastack's JSON state service and return a short
+        link to it (on ``target_site``, default the datastack's viewer site).
+
+        Example::
+
+            link = viewer.share()   # 'https://.../#!middleauth+https://.../nglstate/api/v1/123'
+        """
+        if self._client is None:
+            raise RuntimeError("share() needs a CAVEclient: create the viewer with Viewer(client) to post its state to the datastack's state service")
+        state_id = self._client.state.upload_state_json(self.state)
+        site = target_site
+        if site is None:
+            try:
+                site = self._client.info.viewer_site()
+            except Exception:
+                site = None
+        # target_site given explicitly: caveclient would otherwise fetch the site's version.json
+        return self._client.state.build_neuroglancer_url(state_id, ngl_url=(site or st.DEFAULT_SITE).rstrip("/"), target_site="mainline")
 
     @property
     def layout(self) -> str:
@@ -319,6 +346,107 @@ class Viewer(anywidget.AnyWidget):
                 self._resolution = None
         return self._resolution
 
+    # ---------- annotations ----------
+    def add_points(self, df, position: str = "pt_position", segment: str | None = "pt_root_id", description: str | None = None, layer: str = "points", color: str | None = None) -> list[str]:
+        """Add a point annotation per row of ``df`` to the local annotation layer ``layer``
+        (created if missing, else appended to); returns the new annotation ids.
+
+        ``position``: a column of (x, y, z) in nm, or split ``position_x/_y/_z`` columns;
+        ``segment``: root ids linked to each point (exact uint64; skipped if the default column is
+        absent); ``description``: a text column. Example::
+
+            syn = client.materialize.synapse_query(post_ids=root, desired_resolution=[1, 1, 1])
+            viewer.add_points(syn, position="pre_pt_position", segment="pre_pt_root_id", color="#ff0")
+        """
+        if segment == "pt_root_id" and segment not in df.columns:
+            segment = None
+        return self._add_annotations(lambda scales: ann.points_from_frame(df, scales, position, segment, description), layer, color)
+
+    def add_lines(self, df, a: str = "pre_pt_position", b: str = "post_pt_position", segment: str | list[str] | None = None, description: str | None = None, layer: str = "lines", color: str | None = None) -> list[str]:
+        """Add a line annotation per row from positions ``a`` to ``b`` (nm, as in ``add_points``);
+        ``segment``: a column or a list of columns of root ids to link. Example::
+
+            viewer.add_lines(syn, segment=["pre_pt_root_id", "post_pt_root_id"], layer="synapses")
+        """
+        return self._add_annotations(lambda scales: ann.lines_from_frame(df, scales, a, b, segment, description), layer, color)
+
+    def _add_annotations(self, build: Callable[[list[float]], list[dict]], layer: str, color: str | None) -> list[str]:
+        raw = self._raw_state()
+        fallback = self._fallback_resolution()
+        existing = ann.find_annotation_layer(raw, layer)
+        new = build(ann.layer_scales(raw, existing, fallback))  # validates before anything changes
+        seg_layer = self.segmentation_layer
+
+        def add(s):
+            if not s.get("dimensions"):
+                s["dimensions"] = st.dimensions_for(fallback or [1, 1, 1])
+            target = ann.find_annotation_layer(s, layer)
+            if target is None:
+                s.setdefault("layers", []).append(ann.annotation_layer(layer, s["dimensions"], new, seg_layer, color))
+            else:
+                target.setdefault("annotations", []).extend(new)
+                if color:
+                    target["annotationColor"] = color
+
+        self._update(add)
+        self._sync_from_ng()
+        return [a["id"] for a in new]
+
+    def annotate(self, layer: str = "points", tool: str | None = "point") -> None:
+        """Arm the browser's annotation ``tool`` (``"point"``, ``"line"``, ``"box"``,
+        ``"ellipsoid"``; ``None`` disarms) on ``layer`` (created if missing): the user then draws
+        with ctrl+click, and ``annotations(layer)`` / ``on_annotation`` see it. Example::
+
+            viewer.annotate("clicks")            # ctrl+click in a panel places a point
+        """
+        seg = self.segmentation_layer
+        fallback = self._fallback_resolution()
+
+        def arm(s):
+            if not s.get("dimensions"):
+                s["dimensions"] = st.dimensions_for(fallback or [1, 1, 1])
+            ann.arm_tool(s, layer, tool, seg)
+
+        self._update(arm)
+
+    def annotations(self, layer: str = "points"):
+        """What is in annotation layer ``layer`` now, including what the user drew, as a
+        DataFrame: ``id``, ``type``, ``point`` (nm; the start for lines and boxes), ``point_b``
+        (nm), ``radii`` (nm, ellipsoids), ``description``, ``segments`` (ints), ``tags``.
+
+        Example::
+
+            viewer.annotations("points").point.tolist()   # [(x, y, z) in nm, ...]
+        """
+        return ann.frame(self._raw_state(), layer, self._fallback_resolution())
+
+    def on_annotation(self, callback: Callable[[dict], Any], remove: bool = False) -> None:
+        """Call ``callback(change)`` when annotations are added, changed or deleted (in the
+        browser or from Python); ``change`` is ``{"layer", "added", "removed", "changed",
+        "from_browser"}`` with annotation ids. Example::
+
+            viewer.on_annotation(lambda c: print(c["layer"], c["added"]))
+        """
+        if remove:
+            self._annotation_callbacks = [c for c in self._annotation_callbacks if c is not callback]
+        else:
+            self._annotation_callbacks.append(callback)
+
+    def _check_annotations(self, raw: dict) -> None:
+        snap = ann.snapshot(raw)
+        changes = ann.diff(self._ann_snapshot, snap)
+        self._ann_snapshot = snap
+        if not changes or not self._annotation_callbacks:
+            return
+        from_browser = self._pending_browser_change(raw)
+        for change in changes:
+            change["from_browser"] = from_browser
+            for cb in list(self._annotation_callbacks):
+                try:
+                    cb(change)
+                except Exception:
+                    log.exception("on_annotation callback failed")
+
     # ---------- events ----------
     def on_select(self, callback: Callable[[int, tuple | None], Any], remove: bool = False) -> None:
         """Call ``callback(root_id, position_nm)`` when the user selects a segment in the browser
@@ -377,6 +505,7 @@ class Viewer(anywidget.AnyWidget):
         if not hasattr(self, "_ng"):
             return
         raw = self._raw_state()
+        self._check_annotations(raw)
         try:
             segments = st.segments_of(raw, self._seg_layer, roots_only=True)
         except ValueError:
@@ -411,6 +540,20 @@ class Viewer(anywidget.AnyWidget):
         # a change whose generation came from a browser client ("<client id>/<generation>")
         _raw, gen = self._ng.shared_state.raw_state_and_generation
         return "/" in str(gen)
+
+    # ---------- screenshot ----------
+    def screenshot(self, timeout: float = 30.0) -> bytes:
+        """A PNG of what the viewer shows now, taken by the browser (so the widget must be
+        displayed and connected); ``TimeoutError`` if no browser answers within ``timeout`` s.
+
+        Example::
+
+            png = viewer.screenshot()
+            IPython.display.Image(png)
+        """
+        if self._closed:
+            raise RuntimeError("this viewer is closed")
+        return capture.screenshot(self._ng, timeout)
 
     # ---------- lifecycle ----------
     def _claim_cell(self) -> None:
