@@ -10,27 +10,29 @@ Example::
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-__all__ = ["TableBrowser", "Viewer", "Skeleton", "skeleton_from_l2", "sample", "__version__"]
+# Public name -> submodule that defines it. Imported on first use: the widgets pull in
+# anywidget/duckdb/three.js bundles, and `import cavewidgets` must stay cheap.
+_LAZY = {
+    "TableBrowser": ".table",
+    "Viewer": ".viewer",
+    "Skeleton": ".morphology",
+    "skeleton_from_l2": ".morphology",
+}
+
+__all__ = [*_LAZY, "sample", "__version__"]
 
 
 def __getattr__(name: str):
-    # widgets import anywidget/duckdb; keep `import cavewidgets` cheap and `sample` usable alone
-    if name == "TableBrowser":
-        from .table import TableBrowser
-
-        return TableBrowser
-    if name == "Viewer":
-        from .viewer import Viewer
-
-        return Viewer
-    if name in ("Skeleton", "skeleton_from_l2"):
-        from . import morphology
-
-        return getattr(morphology, name)
     if name == "sample":
-        import importlib
-
         return importlib.import_module(".sample", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'cavewidgets' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])
