@@ -1,0 +1,15 @@
+"""Posting annotations back to CAVE: drafts on disk, schema validation, exactly-once posts.
+
+Example::
+
+    from cavewidgets.posting import AnnotationPoster, DraftStore, make_draft
+    store = DraftStore(client.datastack_name)
+    store.add([make_draft([1000, 2000, 3000], fields={"tag": "a"})])
+    AnnotationPoster(client).post(store, "my_tags", create=True, schema="bound_tag")
+"""
+
+from .drafts import DraftStore, data_dir, make_draft
+from .poster import AnnotationPoster, DraftValidationError, PostError, read_posted_log
+
+__all__ = ["AnnotationPoster", "DraftStore", "DraftValidationError", "PostError", "data_dir", "make_draft",
+           "read_posted_log"]

@@ -1,0 +1,195 @@
+"""Posting drafts to the real annotation engine of the sample service: all-or-nothing, exactly once.
+
+Faults are injected by a real HTTP proxy between caveclient and the service (``_faulty_proxy``)
+and by stopping and restarting the service itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cavewidgets.posting import AnnotationPoster, DraftStore, DraftValidationError, PostError, make_draft, read_posted_log
+
+from _faulty_proxy import FaultyProxy
+
+
+@pytest.fixture(scope="module")
+def nuclei(sample_client):
+    df = sample_client.materialize.query_table("nucleus_detection_v0", desired_resolution=[1, 1, 1])
+    return df[df["pt_root_id"] > 0].head(8).reset_index(drop=True)
+
+
+def _drafts(nuclei, n, prefix="d"):
+    return [make_draft(nuclei["pt_position"][i], root_id=int(nuclei["pt_root_id"][i]), fields={"tag": f"{prefix}{i}"})
+            for i in range(n)]
+
+
+def _live(client, table):
+    return client.materialize.live_live_query(table, dt.datetime.now(dt.timezone.utc), desired_resolution=[1, 1, 1],
+                                              log_warning=False)
+
+
+def test_post_to_new_table_round_trips_with_root_ids(sample_client, nuclei, tmp_path):
+    store = DraftStore(sample_client.datastack_name, directory=tmp_path)
+    store.add(_drafts(nuclei, 3))
+    assert json.loads(store.path.read_text())["drafts"][0]["fields"] == {"tag": "d0"}  # on disk at once
+    posted = AnnotationPoster(sample_client).post(store, "post_new", create=True, schema="bound_tag")
+    assert list(posted["table"]) == ["post_new"] * 3
+    assert posted["annotation_id"].is_unique
+    assert store.drafts() == [] and not store.path.exists()
+    live = _live(sample_client, "post_new").set_index("id").loc[posted["annotation_id"]]
+    assert list(live["tag"]) == ["d0", "d1", "d2"]
+    # the root id at each posted point is the nucleus' root id, exact as uint64
+    assert [int(r) for r in live["pt_root_id"]] == [int(r) for r in nuclei["pt_root_id"][:3]]
+    assert [int(r) for r in posted["root_id"]] == [int(r) for r in nuclei["pt_root_id"][:3]]
+    np.testing.assert_allclose(np.stack(live["pt_position"]), np.stack(nuclei["pt_position"][:3]), atol=512)
+
+
+def test_invalid_row_posts_nothing_and_names_the_row(sample_client, nuclei, tmp_path):
+    store = DraftStore(sample_client.datastack_name, directory=tmp_path)
+    good = _drafts(nuclei, 2)
+    bad = make_draft(nuclei["pt_position"][2], fields={})  # bound_tag needs a tag
+    store.add([good[0], bad, good[1]])
+    with pytest.raises(DraftValidationError) as err:
+        AnnotationPoster(sample_client).post(store, "post_invalid", create=True, schema="bound_tag")
+    assert "row 1" in str(err.value) and "'tag'" in str(err.value) and bad["uid"] in str(err.value)
+    assert sample_client.annotation.get_annotation_count("post_invalid") == 0
+    assert [d["uid"] for d in store.drafts()] == [good[0]["uid"], bad["uid"], good[1]["uid"]]  # nothing moved
+    wrong = make_draft(nuclei["pt_position"][0], fields={"tag": "x", "colour": "red"})
+    other = DraftStore(sample_client.datastack_name, directory=tmp_path / "other")
+    other.add([wrong])
+    with pytest.raises(DraftValidationError, match="colour"):
+        AnnotationPoster(sample_client).post(other, "post_invalid")
+    assert sample_client.annotation.get_annotation_count("post_invalid") == 0
+
+
+def test_missing_table_needs_create(sample_client, nuclei, tmp_path):
+    store = DraftStore(sample_client.datastack_name, directory=tmp_path)
+    store.add(_drafts(nuclei, 1))
+    with pytest.raises(ValueError, match="create=True"):
+        AnnotationPoster(sample_client).post(store, "no_such_table_here")
+    with pytest.raises(ValueError, match="unknown schema"):
+        AnnotationPoster(sample_client).post(store, "post_bad_schema", create=True, schema="not_a_schema")
+    with pytest.raises(ValueError):
+        AnnotationPoster(sample_client).post(store, "")
+    assert len(store.drafts()) == 1
+
+
+def test_hostile_drafts_are_refused_before_saving():
+    for bad in ([1, 2], [1, 2, float("nan")], ["a", 2, 3], [1, 2, 3, 4]):
+        with pytest.raises((ValueError, TypeError)):
+            make_draft(bad)
+    with pytest.raises(TypeError):
+        make_draft([1, 2, 3], fields={"tag": object()})
+    big = make_draft([1, 2, 3], root_id=2**64 - 1, fields={"tag": "x" * 100_000})
+    assert int(big["root_id"]) == 2**64 - 1
+
+
+def test_500_then_retry_posts_once(sample_client, sample_service, nuclei, tmp_path):
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        from caveclient import CAVEclient
+
+        client = CAVEclient("minnie65_sample", server_address=proxy.url, auth_token=sample_service.token,
+                            write_server_cache=False)
+        store = DraftStore(client.datastack_name, directory=tmp_path)
+        store.add(_drafts(nuclei, 2, "five"))
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_500", create=True, schema="bound_tag", description="500 test")
+        proxy.faults.append(("POST", "/post_500/annotations", "500"))
+        with pytest.raises(PostError, match="pending"):
+            poster.post(store, "post_500")
+        table_store = DraftStore(client.datastack_name, "post_500", tmp_path)
+        assert [d["state"] for d in table_store.drafts()] == ["pending", "pending"]
+        posted = poster.post(store, "post_500")
+        assert len(posted) == 2 and table_store.drafts() == []
+        assert sorted(_live(sample_client, "post_500")["tag"]) == ["five0", "five1"]
+    finally:
+        proxy.close()
+
+
+def test_lost_response_is_reconciled_not_reposted(sample_service, nuclei, tmp_path):
+    """The service writes the rows but the answer never arrives: the retry must find them."""
+    from caveclient import CAVEclient
+
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        client = CAVEclient("minnie65_sample", server_address=proxy.url, auth_token=sample_service.token,
+                            write_server_cache=False, max_retries=0)
+        store = DraftStore(client.datastack_name, directory=tmp_path)
+        drafts = _drafts(nuclei, 3, "lost")
+        drafts.append(make_draft(nuclei["pt_position"][0], fields={"tag": "lost0"}))  # a deliberate twin
+        store.add(drafts)
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_lost", create=True, schema="bound_tag", description="lost test")
+        proxy.faults.append(("POST", "/post_lost/annotations", "lost"))
+        with pytest.raises(PostError):
+            poster.post(store, "post_lost")
+        assert proxy.posts("/post_lost/annotations") == 1
+        assert client.annotation.get_annotation_count("post_lost") == 4  # it did arrive
+        # a new kernel: new poster, new store objects, same files
+        posted = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_lost")
+        assert proxy.posts("/post_lost/annotations") == 1  # nothing re-sent
+        assert len(posted) == 4 and posted["annotation_id"].is_unique
+        assert client.annotation.get_annotation_count("post_lost") == 4
+        assert DraftStore(client.datastack_name, "post_lost", tmp_path).drafts() == []
+        logged = [d for d in read_posted_log(client.datastack_name, tmp_path) if d["table"] == "post_lost"]
+        assert sorted(d["annotation_id"] for d in logged) == sorted(posted["annotation_id"])
+    finally:
+        proxy.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_service_down_mid_session_then_restarted(nuclei, tmp_path):
+    """Stop the service with drafts pending; after restart each draft is in the table once."""
+    from caveclient import CAVEclient
+
+    from cavewidgets.sample import serve
+
+    port = _free_port()
+    work = tmp_path / "work"
+    handle = serve(port=port, work_dir=work)
+    try:
+        client = CAVEclient("minnie65_sample", server_address=handle.url, auth_token=handle.token,
+                            write_server_cache=False, max_retries=0)
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_down", create=True, schema="bound_tag", description="down test")
+        store = DraftStore(client.datastack_name, directory=tmp_path / "drafts")
+        store.add(_drafts(nuclei, 2, "down"))
+        first = poster.post(store, "post_down")
+        store.add(_drafts(nuclei, 3, "later"))
+        handle.stop()
+        with pytest.raises(PostError):
+            poster.post(store, "post_down")
+        kept = store.drafts() + DraftStore(client.datastack_name, "post_down", tmp_path / "drafts").drafts()
+        assert sorted(d["fields"]["tag"] for d in kept) == ["later0", "later1", "later2"]
+        handle = serve(port=port, work_dir=work, token=handle.token)
+        second = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path / "drafts"),
+                                               "post_down")
+        tags = sorted(_live(client, "post_down")["tag"])
+        assert tags == ["down0", "down1", "later0", "later1", "later2"]
+        assert set(first["annotation_id"]).isdisjoint(second["annotation_id"])
+        assert DraftStore(client.datastack_name, "post_down", tmp_path / "drafts").drafts() == []
+    finally:
+        handle.stop()
+
+
+def test_damaged_drafts_file_is_kept_not_overwritten(tmp_path):
+    store = DraftStore("minnie65_sample", directory=tmp_path)
+    store.add([make_draft([1, 2, 3], fields={"tag": "a"})])
+    store.path.write_text("{not json")
+    with pytest.raises(RuntimeError, match="moved to"):
+        store.drafts()
+    assert list(tmp_path.glob("*.json.damaged-*"))
+    assert isinstance(pd.DataFrame(store.drafts()), pd.DataFrame)
