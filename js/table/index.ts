@@ -23,6 +23,7 @@ interface Block {
   cells: (string | null)[][]; // [column][row]
   rowIds: number[]; // position of each row in the original frame
   selected: boolean[];
+  colors: (string | null)[]; // stripe colour per row (Explorer: one colour per root id)
 }
 
 interface Model extends AnyModel {
@@ -230,6 +231,7 @@ class TableView {
       if (!block || k >= block.rowIds.length) {
         row.classList.add("cw-loading");
         row.classList.remove("cw-selected");
+        row.style.boxShadow = "";
         delete row.dataset.row;
         for (const cell of Array.from(row.children)) cell.textContent = "";
         continue;
@@ -239,6 +241,9 @@ class TableView {
       row.dataset.row = String(rowId);
       const optimistic = this.pendingOptimistic.get(rowId);
       row.classList.toggle("cw-selected", optimistic ?? block.selected[k]);
+      const stripe = block.colors[k];
+      row.style.boxShadow = stripe ? `inset 5px 0 0 ${stripe}` : "";
+      row.dataset.color = stripe ?? "";
       const cells = row.children;
       for (let j = 0; j < index.length; j++) {
         const text = block.cells[index[j]]?.[k] ?? null;
@@ -289,6 +294,8 @@ class TableView {
     const selCol = table.getChild("__sel")!;
     const rowIds = Array.from({ length: n }, (_, i) => Number(rowIdCol.at(i)));
     const selected = Array.from({ length: n }, (_, i) => Boolean(selCol.at(i)));
+    const colorCol = table.getChild("__color");
+    const colors = Array.from({ length: n }, (_, i) => (colorCol ? (colorCol.at(i) as string | null) : null));
     for (let b = 0; b * BLOCK < n; b++) {
       const s = b * BLOCK;
       const e = Math.min(n, s + BLOCK);
@@ -297,6 +304,7 @@ class TableView {
         cells: cells.map((col) => col.slice(s, e)),
         rowIds: rowIds.slice(s, e),
         selected: selected.slice(s, e),
+        colors: colors.slice(s, e),
       });
     }
   }

@@ -421,8 +421,9 @@ class TableEngine:
         rows = self.con.execute(f"SELECT {ROW} FROM {v} WHERE __m ORDER BY {self._sort_terms} LIMIT {start + count}").fetchnumpy()[ROW]
         return np.asarray(rows, dtype=np.int64)[start:]
 
-    def page(self, start: int, count: int, selected: np.ndarray) -> bytes:
-        """Arrow IPC stream of view rows [start, start+count) with ``__row`` and ``__sel``."""
+    def page(self, start: int, count: int, selected: np.ndarray, colors: np.ndarray | None = None) -> bytes:
+        """Arrow IPC stream of view rows [start, start+count) with ``__row``, ``__sel`` and,
+        when ``colors`` (one CSS colour or None per row) is given, ``__color``."""
         start = max(0, int(start))
         count = max(0, min(int(count), 5000))
         if self._view is None and self._pending is not None and not self._pending.done() and start + count <= TOP_N:
@@ -442,6 +443,9 @@ class TableEngine:
             names.append(name)
         cols.append(pa.array(selected[rows] if len(rows) else np.zeros(0, dtype=bool)))
         names.append("__sel")
+        if colors is not None:
+            cols.append(pa.array(colors[rows] if len(rows) else [], pa.string()))
+            names.append("__color")
         out = pa.table(cols, names=names)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, out.schema) as writer:

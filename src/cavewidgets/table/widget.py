@@ -91,6 +91,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         self._selected_rows: list[int] = []
         self._selected_mask = np.zeros(len(df), dtype=bool)
         self._updating_selection = False
+        self._row_colors: np.ndarray | None = None
         super().__init__(height=height, **kwargs)
         self.set_trait("key", key_name)
         self.columns = [c.as_dict() for c in self._engine.columns]
@@ -191,6 +192,45 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         self._set_selection(rows)
         return self
 
+    def color_rows(self, column: str | None, colors: dict | None = None) -> TableBrowser:
+        """Mark rows with a colour stripe by the value of ``column`` (``colors``: value -> CSS colour).
+
+        Used by the Explorer so that one root id has one colour in every widget;
+        ``color_rows(None)`` removes the stripes.
+
+        Example::
+
+            browser.color_rows("pt_root_id", {864691135808684573: "#e6194b"})
+        """
+        if column is None or not colors:
+            self._row_colors = None
+        else:
+            if column not in self._df.columns:
+                raise KeyError(f"no column {column!r} in the table")
+            values = self._df[column]
+            lookup = {}
+            for key, color in colors.items():
+                if not isinstance(color, str) or not color or len(color) > 64:
+                    raise ValueError(f"colour for {key!r} must be a CSS colour string, got {color!r}")
+                lookup[key] = color
+            try:
+                wanted = pd.Index(list(lookup), dtype=values.dtype)
+            except (OverflowError, ValueError, TypeError):
+                wanted = pd.Index(list(lookup), dtype=object)
+            out = np.full(len(values), None, dtype=object)
+            hits = pd.Index(values).get_indexer_for(wanted) if pd.Index(values).is_unique else None
+            if hits is not None:
+                for pos, color in zip(hits, lookup.values()):
+                    if pos >= 0:
+                        out[pos] = color
+            else:  # several rows per value (e.g. synapses of one neuron): vectorised isin per colour
+                arr = values.to_numpy()
+                for key, color in zip(wanted, lookup.values()):
+                    out[arr == key] = color
+            self._row_colors = out
+        self.view_version += 1
+        return self
+
     def scroll_to(self, position: int) -> TableBrowser:
         """Scroll the view so that row ``position`` of the current view is on top.
 
@@ -254,7 +294,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
             self.view_version += 1
 
     def _rpc_page(self, start: int, count: int, view_version: int | None = None):
-        data = self._engine.page(start, count, self._selected_mask)
+        data = self._engine.page(start, count, self._selected_mask, self._row_colors)
         return {"start": int(start), "view_version": self.view_version}, [data]
 
     def _rpc_view(self, start: int = 0, count: int = 100, sort=None, filters=None, search_text=None):
