@@ -179,6 +179,15 @@ class DraftStore:
             drafts = [d for d in drafts if d["uid"] not in moved]
         return drafts
 
+    def table_stores(self) -> list[DraftStore]:
+        """The stores of drafts already assigned to tables (being posted), in this directory."""
+        out = []
+        for p in sorted(self.directory.glob("*.json")):
+            if p.stem != UNASSIGNED and not p.name.startswith("."):
+                table = next((d.get("table") for d in _read(p) if d.get("table")), p.stem)
+                out.append(DraftStore(self.datastack, table, self.directory))
+        return out
+
     def add(self, drafts: list[dict]) -> list[dict]:
         """Append drafts (saved before this returns)."""
         with _file_lock(self.path):

@@ -1,0 +1,84 @@
+"""A review queue's decisions on disk, so a new kernel resumes where the last one stopped.
+
+One JSON file per queue: ``<data dir>/reviews/<datastack>/<table>-<key>.json`` where ``key``
+hashes the datastack, the table and the ordered root ids (the same inputs give the same queue).
+
+Example::
+
+    state = ReviewState.open("minnie65_sample", "review_tags", [864691135808684573])
+    state.decide(864691135808684573, "clean", "")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..posting.drafts import _file_lock, _safe, data_dir, now_iso
+
+
+def queue_key(datastack: str, table: str, root_ids: list[int]) -> str:
+    """Stable key of a queue's inputs (12 hex digits)."""
+    text = "|".join([datastack, table, ",".join(str(int(r)) for r in root_ids)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class ReviewState:
+    """Decisions of one queue: ``{root_id: {status, notes, time, uid, annotation_id, replaces}}``."""
+
+    def __init__(self, path: Path, datastack: str, table: str, root_ids: list[int], key: str):
+        self.path = path
+        self.datastack, self.table, self.root_ids, self.key = datastack, table, root_ids, key
+        self.decisions: dict[int, dict] = {}
+        self.to_delete: list[int] = []  # annotation ids superseded by a changed decision
+        self._load()
+
+    @classmethod
+    def open(cls, datastack: str, table: str, root_ids: list[int], directory=None) -> ReviewState:
+        key = queue_key(datastack, table, root_ids)
+        base = Path(directory) if directory is not None else data_dir() / "reviews"
+        path = base / _safe(datastack) / f"{_safe(table)}-{key}.json"
+        return cls(path, datastack, table, root_ids, key)
+
+    @property
+    def drafts_dir(self) -> Path:
+        """Where this queue's not-yet-confirmed decisions wait as drafts."""
+        return self.path.with_suffix("")
+
+    def _load(self) -> None:
+        with _file_lock(self.path):
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return
+        self.decisions = {int(k): v for k, v in data.get("decisions", {}).items()}
+        self.to_delete = [int(i) for i in data.get("to_delete", [])]
+
+    def save(self) -> None:
+        data = {"format": 1, "datastack": self.datastack, "table": self.table, "key": self.key,
+                "root_ids": [str(r) for r in self.root_ids],
+                "decisions": {str(k): v for k, v in self.decisions.items()}, "to_delete": self.to_delete}
+        with _file_lock(self.path):
+            fd, tmp = tempfile.mkstemp(prefix=".review-", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=1)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+
+    def decide(self, root_id: int, status: str, notes: str, uid: str) -> dict:
+        old = self.decisions.get(int(root_id))
+        record = {"status": status, "notes": notes, "time": now_iso(), "uid": uid, "annotation_id": None,
+                  "replaces": (old or {}).get("annotation_id") or (old or {}).get("replaces")}
+        self.decisions[int(root_id)] = record
+        self.save()
+        return record
+
+    def first_undecided(self) -> int:
+        for i, r in enumerate(self.root_ids):
+            if int(r) not in self.decisions:
+                return i
+        return len(self.root_ids)
