@@ -306,7 +306,7 @@ class ReviewQueue(widgets.VBox):
         self._msg.value = f"<span style='color:{color}'>{html.escape(text)}</span>" if text else ""
 
     def close(self) -> None:
-        for part in (self.viewer, self.panel, self._keys):
+        for part in (getattr(self, "viewer", None), getattr(self, "panel", None), getattr(self, "_keys", None)):
             if part is not None:
                 part.close()
         super().close()
