@@ -1,0 +1,127 @@
+"""Explorer in real JupyterLab: table, viewer and 3D panel linked; drafts drawn and posted."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from test_viewer import browser_annotations, browser_segments, ng_frame, wait_layers_ok, wait_until
+
+from cavewidgets.testing.lab import LabNotebook
+
+SETUP = """
+import tempfile, datetime as dt
+import cavewidgets
+service = cavewidgets.sample.serve(work_dir=tempfile.mkdtemp())   # posts stay in this test
+client = cavewidgets.sample.client(service)
+selections = []
+ex = cavewidgets.Explorer(client, "nucleus_detection_v0", drafts_dir=tempfile.mkdtemp(), height=460)
+ex.on_selection(selections.append)
+ex
+"""
+
+
+@pytest.fixture(scope="module")
+def explorer_nb(lab, browser):
+    nb = LabNotebook.open(lab, browser, "explorer-test.ipynb", [SETUP])
+    nb.run_all(timeout=300)
+    nb.page.wait_for_selector(".cavewidgets-explorer .cw-table .cw-row", timeout=60_000)
+    nb.page.wait_for_selector(".cavewidgets-explorer .cw-viewer iframe", timeout=60_000)
+    wait_layers_ok(ng_frame(nb.page, timeout=120), timeout=120)
+    yield nb
+    nb.close()
+
+
+def test_clicking_a_row_shows_its_root_in_viewer_and_panel_with_one_colour(explorer_nb):
+    nb = explorer_nb
+    page = nb.page
+    row = page.locator(".cavewidgets-explorer .cw-table .cw-row").nth(3)
+    row_index = int(row.get_attribute("data-row"))
+    root = nb.py(f"int(ex.table.data['pt_root_id'].iloc[{row_index}])")
+    assert root > 2**53
+    row.click()
+    wait_until(lambda: nb.py("sorted(ex.viewer.segments)") == [root], what="the row's root in the viewer")
+    frame = ng_frame(page)
+    wait_until(lambda: browser_segments(frame) == [str(root)], what="the root in neuroglancer's state")
+    assert nb.py("ex.wait_for_panel(180)") is True
+    assert nb.py("ex.panel.root_id") == root and nb.py("ex.panel.error") == ""
+    color = nb.py(f"ex.colors.color({root})")
+    assert nb.py("ex.panel.color") == color
+    seg_colors = frame.evaluate("() => viewer.state.toJSON().layers.find(l => l.name === 'seg').segmentColors || {}")
+    assert seg_colors.get(str(root), "").lower() == color.lower()
+    stripe = wait_until(lambda: page.locator(f".cavewidgets-explorer .cw-row[data-row='{row_index}']").get_attribute("data-color"),
+                        what="the row's colour stripe")
+    assert stripe == color
+    sel = nb.py("[(int(r), c) for r, c in zip(ex.selection['root_id'], ex.selection['color'])]")
+    assert sel == [[root, color]]
+    assert nb.py("[int(r) for r in selections[-1]['root_id']]") == [root]
+    # the viewer moved to the row's position (nm)
+    want = nb.py(f"[float(v) for v in ex.table.data['pt_position'].iloc[{row_index}]]")
+    assert all(abs(a - b) < 1 for a, b in zip(nb.py("list(ex.viewer.position)"), want))
+
+
+def test_python_select_drives_all_three(explorer_nb):
+    nb = explorer_nb
+    roots = nb.py("[int(r) for r in ex.table.data['pt_root_id'] if r][10:12]")
+    nb.exec(f"ex.select({roots})")
+    assert nb.py("sorted(ex.viewer.segments)") == sorted(roots)
+    assert sorted(nb.py("[int(r) for r in ex.table.selected['pt_root_id']]")) == sorted(roots)
+    nb.page.wait_for_function(
+        "() => document.querySelectorAll('.cavewidgets-explorer .cw-row.cw-selected').length >= 1", timeout=30_000)
+    assert nb.py("ex.wait_for_panel(180)") is True and nb.py("ex.panel.root_id") == roots[0]
+    with pytest.raises(Exception):
+        nb.exec("ex.select(['not an id'])")
+    assert sorted(nb.py("sorted(ex.viewer.segments)")) == sorted(roots)  # unchanged by the bad call
+
+
+def test_a_segment_selected_in_the_viewer_selects_its_rows(explorer_nb):
+    nb = explorer_nb
+    nb.exec("ex.select([]); ex.viewer.layout = 'xy'")
+    # the largest soma: its nucleus point lies well inside its neuron
+    idx = nb.py("int(ex.table.data.loc[ex.table.data['pt_root_id'] > 0, 'volume'].idxmax())")
+    pos = nb.py(f"[float(v) for v in ex.table.data['pt_position'].loc[{idx}]]")
+    nb.exec(f"ex.viewer.go_to({pos}, zoom=40)")
+    frame = ng_frame(nb.page)
+    want = nb.py("ex.viewer.state['position']")
+    wait_until(lambda: browser_segments(frame) == [] and all(
+        abs(a - b) < 1 for a, b in zip(frame.evaluate("() => Array.from(viewer.state.toJSON().position)"), want)),
+        what="the browser at the soma")
+    time.sleep(5)  # SwiftShader: let the slice render so the pick buffer has the segment
+    frame.locator(".neuroglancer-rendered-data-panel").first.dblclick()
+    picked = wait_until(lambda: browser_segments(frame), timeout=60, what="a root selected in neuroglancer")
+    assert len(picked) == 1
+    root = int(picked[0])
+    assert root > 2**53
+    wait_until(lambda: nb.py("[int(r) for r in ex.selection['root_id']]")[:1] == [root], timeout=60,
+               what="the viewer's selection in explorer.selection")
+    rows_with_root = nb.py(f"int((ex.table.data['pt_root_id'] == {root}).sum())")
+    assert nb.py("[int(r) for r in ex.table.selected['pt_root_id']]") == [root] * rows_with_root
+    assert nb.py("ex.wait_for_panel(180)") is True and nb.py("ex.panel.root_id") == root
+
+
+def test_two_points_drawn_in_the_viewer_post_to_a_new_table(explorer_nb):
+    nb = explorer_nb
+    nb.exec("ex.select([]); ex.viewer.layout = 'xy'; ex._draw_button.value = True")
+    targets = nb.py("""[(int(r), [float(v) for v in p]) for r, p in zip(*[
+        ex.table.data.loc[ex.table.data['pt_root_id'] > 0, c].iloc[30:32] for c in ('pt_root_id', 'pt_position')])]""")
+    frame = ng_frame(nb.page)
+    for n, (_root, pos) in enumerate(targets, start=1):
+        nb.exec(f"ex.viewer.go_to({pos}, zoom=40)")
+        want = nb.py("ex.viewer.state['position']")
+        wait_until(lambda: all(abs(a - b) < 1 for a, b in zip(
+            frame.evaluate("() => Array.from(viewer.state.toJSON().position)"), want)), what="the browser at the soma")
+        time.sleep(3)
+        frame.locator(".neuroglancer-rendered-data-panel").first.click(modifiers=["Control"])
+        wait_until(lambda: len(browser_annotations(frame, "drafts") or []) == n, what=f"draft {n} in the browser")
+        wait_until(lambda: nb.py("len(ex.drafts)") == n, timeout=60, what=f"draft {n} saved in Python")
+    assert nb.py("ex.drafts['source'].tolist()") == ["viewer", "viewer"]
+    nb.exec("posted = ex.post_drafts('explorer_drawn', create=True, schema='bound_tag', tag='drawn')")
+    assert nb.py("len(posted)") == 2 and nb.py("len(ex.drafts)") == 0
+    rows = nb.py("""[(int(r), t) for r, t in client.materialize.live_live_query('explorer_drawn',
+        dt.datetime.now(dt.timezone.utc), log_warning=False)[['pt_root_id', 'tag']].itertuples(index=False)]""")
+    live = nb.py(f"[bool(v) for v in client.chunkedgraph.is_latest_roots({[r for r, _ in targets]})]")
+    expected = [[r, "drawn"] for (r, _), ok in zip(targets, live) if ok]
+    assert len(rows) == 2 and all(row in rows for row in expected), (rows, targets)
+    assert nb.py("sorted(int(i) for i in ex.posted['annotation_id'])") == sorted(nb.py("[int(i) for i in posted['annotation_id']]"))
+    wait_until(lambda: (browser_annotations(frame, "drafts") or []) == [], what="posted drafts leave the drafts layer")
+    wait_until(lambda: len(browser_annotations(frame, "posted") or []) == 2, what="posted points shown")
