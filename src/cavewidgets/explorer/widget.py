@@ -262,10 +262,14 @@ class Explorer(DraftsMixin, widgets.VBox):
         return None if not np.all(np.isfinite(pos)) else [float(v) for v in pos]
 
     def _show_in_panel(self, root_id: int) -> None:
-        synapses = True
-        self.panel.show(root_id, synapses=synapses, timestamp=self.timestamp)
-        _record(self.client, method="morphology", table=None, params={"root_id": str(root_id)},
-                result=None, version=self.version, timestamp=self.timestamp)
+        self.panel.show(root_id, synapses=True, timestamp=self.timestamp)
+        try:
+            from ..reproducible import record_fetch
+
+            for kind in ("mesh", "skeleton"):
+                record_fetch(self.client, kind=kind, root_id=root_id, timestamp=self.timestamp)
+        except Exception:  # noqa: BLE001 - provenance must never break the panel
+            log.debug("provenance record failed", exc_info=True)
 
     def wait_for_panel(self, timeout: float = 120.0) -> bool:
         """Block until the 3D panel has loaded the current selection (scripts and tests)."""

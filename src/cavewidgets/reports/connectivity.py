@@ -1,0 +1,274 @@
+"""``connectivity_report(client, root_ids)``: the standard connectivity summary of a selection.
+
+Four materialization queries, all at one version and all recorded in the provenance log
+(``source="report"``): the output synapses of the selection, its input synapses (id, pre and
+post root, size only), the cell-type table (reference tables are joined to their nucleus table by
+caveclient) and the soma table (in µm). Everything else is pandas; the figures are matplotlib and
+seaborn on the Agg canvas (never pyplot, so no global figure state and no ``plt.show``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..reproducible.tracking import track
+from .report import ConnectivityReport
+
+DEFAULT_CELL_TYPE_TABLE = "aibs_metamodel_celltypes_v661"
+UNKNOWN = "unknown"
+SYNAPSE_COLUMNS = ["id", "pre_pt_root_id", "post_pt_root_id", "size"]
+_MAX_ROOT = 2**63 - 1  # CAVE stores root ids as BIGINT
+
+
+def connectivity_report(client, root_ids, *, version: int | None = None, by: str = "cell_type",
+                        cell_type_table: str = DEFAULT_CELL_TYPE_TABLE, top: int = 5) -> ConnectivityReport:
+    """Connectivity summary of ``root_ids`` at one materialization version, as a report object.
+
+    ``by`` is the column of ``cell_type_table`` that groups neurons (``"cell_type"`` or
+    ``"classification_system"``); ``version`` defaults to the client's pinned version, else the
+    latest; ``top`` is the number of partners per neuron and direction in ``top_partners``.
+    Duplicate ids are dropped (first occurrence kept). Root ids must be ints (not str or float:
+    ids exceed 2**53) that exist and are current at that version.
+
+    The report renders inline (``_repr_html_`` with embedded PNGs) and has ``connectome`` (pre
+    root, post root, synapse count, summed size within the selection), ``cells``,
+    ``outputs_by_type`` / ``inputs_by_type`` (synapses per neuron by partner type),
+    ``top_partners``, ``figures`` (matplotlib Figures) and ``save(directory)`` (report.html, PNGs,
+    CSVs).
+
+    Example::
+
+        client = cavewidgets.sample.client()
+        pr = client.materialize.query_table("proofreading_status_and_strategy")
+        report = cavewidgets.connectivity_report(client, pr["valid_id"])
+        report.connectome.head()
+        report.save("proofread_report")
+    """
+    t0 = time.perf_counter()
+    roots, dropped = clean_root_ids(root_ids)
+    if not isinstance(by, str) or not by:
+        raise TypeError(f"by must be a column name such as 'cell_type', got {by!r}")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be a positive int, got {top!r}")
+    tracked = track(client, source="report")
+    mat = tracked.materialize
+    version = _check_version(mat, version)
+    timestamp = mat.get_timestamp(version)
+    _check_roots_exist(tracked, roots, version, timestamp)
+
+    synapse_table = tracked.info.get_datastack_info().get("synapse_table")
+    soma_table = tracked.info.get_datastack_info().get("soma_table")
+    if not synapse_table:
+        raise ValueError("the datastack names no synapse table (info service 'synapse_table')")
+    root_list = [int(r) for r in roots]
+    outputs = mat.query_table(synapse_table, filter_in_dict={"pre_pt_root_id": root_list},
+                              select_columns=SYNAPSE_COLUMNS, materialization_version=version)
+    inputs = mat.query_table(synapse_table, filter_in_dict={"post_pt_root_id": root_list},
+                             select_columns=SYNAPSE_COLUMNS, materialization_version=version)
+    types = mat.query_table(cell_type_table, desired_resolution=[1000, 1000, 1000],
+                            materialization_version=version)
+    if by not in types.columns:
+        raise ValueError(f"{cell_type_table!r} has no column {by!r}; choose one of "
+                         f"{[c for c in types.columns if types[c].dtype == object]}")
+    somas = None
+    if soma_table:
+        somas = mat.query_table(soma_table, filter_in_dict={"pt_root_id": root_list},
+                                desired_resolution=[1000, 1000, 1000], split_positions=True,
+                                materialization_version=version)
+    query_seconds = time.perf_counter() - t0
+
+    outputs = _drop_autapses(outputs)
+    inputs = _drop_autapses(inputs)
+    type_of = cell_types_by_root(types, by)
+    cells = _cells_table(roots, type_of, types, somas, outputs, inputs, by)
+    order = cells["root_id"].to_numpy()
+    tables = {
+        "cells": cells,
+        "connectome": flat_connectome(outputs, roots),
+        "outputs_by_type": partners_by_type(outputs, "pre_pt_root_id", "post_pt_root_id", type_of, order),
+        "inputs_by_type": partners_by_type(inputs, "post_pt_root_id", "pre_pt_root_id", type_of, order),
+        "top_partners": top_partners(outputs, inputs, type_of, order, top),
+    }
+    context = {"all_types": types, "by": by, "type_of": type_of, "outputs": outputs, "inputs": inputs}
+    meta = {
+        "datastack": getattr(client, "datastack_name", None), "version": version,
+        "timestamp": pd.Timestamp(timestamp).isoformat(), "by": by, "cell_type_table": cell_type_table,
+        "synapse_table": synapse_table, "soma_table": soma_table, "n_neurons": len(roots),
+        "duplicates_dropped": dropped, "n_output_synapses": len(outputs), "n_input_synapses": len(inputs),
+        "query_seconds": round(query_seconds, 3),
+    }
+    return ConnectivityReport(tables, context, meta, started=t0)
+
+
+def clean_root_ids(root_ids) -> tuple[np.ndarray, int]:
+    """``(int64 array of unique ids in first-seen order, number of duplicates dropped)``.
+
+    Raises ``TypeError`` for str, float or bool ids (floats cannot hold ids above 2**53) and
+    ``ValueError`` for an empty selection or ids that are not positive 63-bit integers.
+
+    Example::
+
+        clean_root_ids([864691135808682079, 864691135808682079])   # (array([8646...]), 1)
+    """
+    if root_ids is None:
+        raise ValueError("root_ids is empty: give at least one root id")
+    if isinstance(root_ids, (str, bytes)):
+        raise TypeError(f"root_ids must be integer ids, got the string {root_ids!r:.40}; use int(...)")
+    if isinstance(root_ids, (int, np.integer)) and not isinstance(root_ids, (bool, np.bool_)):
+        root_ids = [root_ids]
+    if isinstance(root_ids, pd.DataFrame):
+        raise TypeError("root_ids must be a list, array or Series of ids, not a DataFrame; pick a column")
+    if not isinstance(root_ids, (Iterable, np.ndarray)):
+        raise TypeError(f"root_ids must be a list, array or Series of integer ids, got {type(root_ids).__name__}")
+    values = list(root_ids.tolist() if isinstance(root_ids, (np.ndarray, pd.Series, pd.Index)) else root_ids)
+    if not values:
+        raise ValueError("root_ids is empty: give at least one root id")
+    ids = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            hint = "; ids above 2**53 are not exact as floats, use ints" if isinstance(v, (float, np.floating)) \
+                else "; use int(...)" if isinstance(v, str) else ""
+            raise TypeError(f"root ids must be integers, got {type(v).__name__} {v!r:.40}{hint}")
+        v = int(v)
+        if not 0 < v <= _MAX_ROOT:
+            raise ValueError(f"{v} is not a root id (root ids are positive 63-bit integers)")
+        ids.append(v)
+    unique = list(dict.fromkeys(ids))
+    return np.array(unique, dtype=np.int64), len(ids) - len(unique)
+
+
+def _check_version(mat, version):
+    if version is None:
+        return int(mat.version)
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
+        raise TypeError(f"version must be an int materialization version, got {version!r}")
+    versions = sorted(int(v) for v in mat.get_versions())
+    if int(version) not in versions:
+        raise ValueError(f"materialization version {version} does not exist (available: {versions})")
+    return int(version)
+
+
+def _check_roots_exist(client, roots: np.ndarray, version: int, timestamp) -> None:
+    cg = client.chunkedgraph
+    ids = [int(r) for r in roots]
+    valid = np.asarray(cg.is_valid_nodes(ids), dtype=bool)
+    if not valid.all():
+        bad = roots[~valid]
+        raise ValueError(f"{len(bad)} root id(s) are not in datastack {client.datastack_name!r}: "
+                         f"{bad[:10].tolist()}{' ...' if len(bad) > 10 else ''}")
+    current = np.asarray(cg.is_latest_roots(ids, timestamp=timestamp), dtype=bool)
+    if not current.all():
+        bad = roots[~current]
+        raise ValueError(f"{len(bad)} root id(s) are not current at version {version} ({timestamp}): "
+                         f"{bad[:10].tolist()}; map them with client.chunkedgraph.suggest_latest_roots "
+                         "or pass the version they belong to")
+
+
+def _drop_autapses(synapses: pd.DataFrame) -> pd.DataFrame:
+    return synapses[synapses["pre_pt_root_id"] != synapses["post_pt_root_id"]].reset_index(drop=True)
+
+
+def cell_types_by_root(types: pd.DataFrame, by: str) -> pd.Series:
+    """One label per root id (the row with the lowest annotation id wins), indexed by root id.
+
+    Example::
+
+        cell_types_by_root(client.materialize.query_table("aibs_metamodel_celltypes_v661"), "cell_type")
+    """
+    if "pt_root_id" not in types.columns:
+        raise ValueError("the cell-type table has no pt_root_id column (a bound point or a reference "
+                         "to the nucleus table is needed)")
+    frame = types[types["pt_root_id"] != 0]
+    if "id" in frame.columns:
+        frame = frame.sort_values("id", kind="stable")
+    frame = frame.drop_duplicates("pt_root_id")
+    labels = frame[by].astype(object).where(frame[by].notna(), UNKNOWN).astype(str)
+    return pd.Series(labels.to_numpy(), index=frame["pt_root_id"].astype(np.int64).to_numpy(), name=by)
+
+
+def type_order(types: pd.DataFrame, by: str, present: Iterable[str]) -> list[str]:
+    """Labels ordered by classification system (excitatory, inhibitory, other), then name."""
+    present = list(dict.fromkeys(present))
+    rank = {}
+    if "classification_system" in types.columns and by != "classification_system":
+        for system, label in types[["classification_system", by]].dropna().itertuples(index=False):
+            rank.setdefault(str(label), str(system))
+    return sorted(present, key=lambda t: (t == UNKNOWN, rank.get(t, "~"), t))
+
+
+def _cells_table(roots, type_of, types, somas, outputs, inputs, by) -> pd.DataFrame:
+    cells = pd.DataFrame({"root_id": roots})
+    cells[by if by != "root_id" else "cell_type"] = [type_of.get(int(r), UNKNOWN) for r in roots]
+    label = cells.columns[1]
+    if "classification_system" in types.columns and by != "classification_system":
+        system = types.drop_duplicates("pt_root_id").set_index("pt_root_id")["classification_system"]
+        cells["classification_system"] = [system.get(int(r), UNKNOWN) for r in roots]
+    cells["soma_depth_um"] = np.nan
+    cells["nucleus_volume_um3"] = np.nan
+    if somas is not None and len(somas):
+        soma = somas[somas["pt_root_id"] != 0].drop_duplicates("pt_root_id").set_index("pt_root_id")
+        if "pt_position_y" in soma.columns:
+            cells["soma_depth_um"] = cells["root_id"].map(soma["pt_position_y"]).astype(float)
+        if "volume" in soma.columns:
+            cells["nucleus_volume_um3"] = cells["root_id"].map(soma["volume"]).astype(float)
+    cells["n_output_synapses"] = cells["root_id"].map(outputs.groupby("pre_pt_root_id").size()).fillna(0).astype(np.int64)
+    cells["n_input_synapses"] = cells["root_id"].map(inputs.groupby("post_pt_root_id").size()).fillna(0).astype(np.int64)
+    order = type_order(types, by, cells[label])
+    cells["_rank"] = cells[label].map({t: i for i, t in enumerate(order)})
+    cells = cells.sort_values(["_rank", "root_id"], kind="stable").drop(columns="_rank")
+    return cells.reset_index(drop=True)
+
+
+def flat_connectome(outputs: pd.DataFrame, roots) -> pd.DataFrame:
+    """Synapses between selected neurons: ``pre_root_id, post_root_id, n_synapses, summed_size``.
+
+    Example::
+
+        flat_connectome(synapses, roots).sort_values("n_synapses", ascending=False)
+    """
+    inside = outputs[outputs["post_pt_root_id"].isin(roots) & outputs["pre_pt_root_id"].isin(roots)]
+    grouped = (inside.groupby(["pre_pt_root_id", "post_pt_root_id"])["size"]
+               .agg(n_synapses="size", summed_size="sum").reset_index())
+    grouped = grouped.rename(columns={"pre_pt_root_id": "pre_root_id", "post_pt_root_id": "post_root_id"})
+    grouped = grouped.astype({"pre_root_id": np.int64, "post_root_id": np.int64,
+                              "n_synapses": np.int64, "summed_size": np.int64})
+    return grouped.sort_values(["n_synapses", "pre_root_id", "post_root_id"],
+                               ascending=[False, True, True], kind="stable").reset_index(drop=True)
+
+
+def partners_by_type(synapses: pd.DataFrame, own: str, partner: str, type_of: pd.Series,
+                     order) -> pd.DataFrame:
+    """Synapse counts per selected neuron (rows, in ``order``) by partner label (columns)."""
+    labels = synapses[partner].map(type_of).fillna(UNKNOWN)
+    table = pd.crosstab(synapses[own], labels) if len(synapses) else pd.DataFrame()
+    table = table.reindex(index=order, fill_value=0).fillna(0).astype(np.int64)
+    table.index = pd.Index(np.asarray(order, dtype=np.int64), name="root_id")
+    table.columns = pd.Index([str(c) for c in table.columns], name="partner_type")
+    return table
+
+
+def top_partners(outputs, inputs, type_of: pd.Series, order, top: int) -> pd.DataFrame:
+    """The ``top`` strongest partners per neuron and direction (by synapse count, then size)."""
+    frames = []
+    for direction, synapses, own, partner in (("output", outputs, "pre_pt_root_id", "post_pt_root_id"),
+                                              ("input", inputs, "post_pt_root_id", "pre_pt_root_id")):
+        s = synapses[synapses[partner] != 0]
+        agg = s.groupby([own, partner])["size"].agg(n_synapses="size", summed_size="sum").reset_index()
+        agg = agg.sort_values([own, "n_synapses", "summed_size", partner], ascending=[True, False, False, True],
+                              kind="stable")
+        agg = agg.groupby(own, sort=False).head(top)
+        agg["rank"] = agg.groupby(own).cumcount() + 1
+        frames.append(pd.DataFrame({
+            "root_id": agg[own].astype(np.int64), "direction": direction, "rank": agg["rank"].astype(np.int64),
+            "partner_root_id": agg[partner].astype(np.int64),
+            "partner_type": agg[partner].map(type_of).fillna(UNKNOWN).astype(str),
+            "n_synapses": agg["n_synapses"].astype(np.int64), "summed_size": agg["summed_size"].astype(np.int64)}))
+    out = pd.concat(frames, ignore_index=True)
+    position = {int(r): i for i, r in enumerate(order)}
+    out["_pos"] = out["root_id"].map(position)
+    out = out.sort_values(["_pos", "direction", "rank"], ascending=[True, False, True], kind="stable")
+    return out.drop(columns="_pos").reset_index(drop=True)
