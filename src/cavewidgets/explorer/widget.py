@@ -142,8 +142,10 @@ class Explorer(DraftsMixin, widgets.VBox):
             df = mat.query_table(table, materialization_version=self.version, **kw)
         else:
             df = mat.live_live_query(table, self.timestamp, log_warning=False, **kw)
-        _record(self.client, method="query_table", table=table, params=kw, result=df,
-                version=self.version, timestamp=self.timestamp)
+        if self.version is not None:
+            _record(self.client, method="query_table", table=table, params=kw, result=df, version=self.version)
+        else:
+            _record(self.client, method="live_live_query", table=table, params=kw, result=df, timestamp=self.timestamp)
         return df
 
     # ------------------------------------------------------------------ selection model
