@@ -1,4 +1,4 @@
-"""Benchmark L2 skeletons: cavewidgets ``skeleton_from_l2`` against ``pcg_skel.pcg_skeleton``.
+"""Benchmark morphology: (a) `skeleton_from_l2` against `pcg_skel.pcg_skeleton`; (b) the 3D panel against navis/plotly and K3D.
 
 Part (a), skeletons (this file so far): on the largest neurons of the sample datastack and on a
 synthetic 5,000-node L2-like graph.
@@ -12,10 +12,15 @@ synthetic 5,000-node L2-like graph.
 Both use invalidation 7,500 nm, soma collapse radius 7,500 nm. Prints a table and writes (merges
 into) ``benchmarks/results/morphology.json`` under ``"skeleton"``; other keys are kept.
 
+Part (b), the panel (``_morphology_panel.py``): a 1,000,000-triangle neuron mesh in real
+JupyterLab + headless Chromium: bytes sent and time to first frame for ``MorphologyPanel``, for
+``navis.plot3d(..., backend="plotly")`` and for K3D, in the same run; written under ``"panel"``.
+
 Example::
 
-    python benchmarks/morphology.py                 # needs pcg_skel (test/bench-only dependency)
-    python benchmarks/morphology.py --repeat 3 --neurons 3
+    python benchmarks/morphology.py                 # both parts; needs pcg_skel, navis, plotly, k3d
+    python benchmarks/morphology.py --part skeleton --repeat 3 --neurons 3
+    python benchmarks/morphology.py --part panel --tools "cavewidgets.MorphologyPanel,k3d"
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import statistics
 import time
@@ -156,13 +162,18 @@ def skeleton_benchmark(repeat: int = 7, n_neurons: int = 5) -> dict:
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--neurons", type=int, default=5)
-    args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    logging.disable(logging.WARNING)
+def save(key: str, value: dict) -> None:
+    """Merge ``value`` under ``key`` into the results file (other keys are kept)."""
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data["machine"] = {"python": platform.python_version(), "processor": platform.machine(),
+                       "cores": len(os.sched_getaffinity(0))}
+    data[key] = value
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {RESULTS} [{key}]")
+
+
+def run_skeleton_part(args) -> None:
     result = skeleton_benchmark(args.repeat, args.neurons)
     print(f"{'graph':<28}{'n_l2':>6}{'ours ms':>10}{'pcg_skel ms':>13}{'speedup':>9}  cable ratio  branch pts")
     for n in result["neurons"]:
@@ -175,12 +186,39 @@ def main(argv=None):
     print(f"{'synthetic 5000 core':<28}{s['n_l2']:>6}{s['ours_median_s'] * 1e3:>10.1f}{s['pcg_skel_median_s'] * 1e3:>13.1f}"
           f"{s['speedup']:>8.1f}x  {s['cable_ratio']:>10.3f}  {s['branch_points']}")
     print(json.dumps(result["summary"], indent=1))
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["machine"] = {"python": platform.python_version(), "processor": platform.machine()}
-    data["skeleton"] = result
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    save("skeleton", result)
+
+
+def run_panel_part(args) -> None:
+    from _morphology_panel import TOOLS, panel_benchmark
+
+    tools = args.tools.split(",") if args.tools else list(TOOLS)
+    result = panel_benchmark(args.timeout, tools)
+    print(f"\n{'tool':<50}{'first frame s':>14}{'websocket MB':>14}{'geometry MB':>13}")
+    for name, r in result["tools"].items():
+        ff = r.get("first_frame_s")
+        print(f"{name:<50}{ff if ff is not None else 'failed':>14}{r.get('websocket_bytes', 0) / 1e6:>14.2f}"
+              f"{(r.get('geometry_bytes_in_kernel') or 0) / 1e6:>13.2f}")
+    print(json.dumps(result["summary"], indent=1))
+    save("panel", result)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=["all", "skeleton", "panel"], default="all",
+                        help="(a) skeleton: skeleton_from_l2 vs pcg_skel; (b) panel: 1M-triangle mesh in "
+                             "Chromium vs navis/plotly and K3D; all: both (default)")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--neurons", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=240, help="part (b): seconds before a first frame counts as missing")
+    parser.add_argument("--tools", default="", help="part (b): comma-separated subset of the tools")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    if args.part in ("all", "skeleton"):
+        run_skeleton_part(args)
+    if args.part in ("all", "panel"):
+        run_panel_part(args)
 
 
 if __name__ == "__main__":

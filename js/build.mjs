@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync } from "node:fs";
 
 const out = new URL("../src/cavewidgets/static/", import.meta.url).pathname;
 mkdirSync(out, { recursive: true });
-const widgets = ["table", "viewer"];
+const widgets = ["table", "viewer", "morphology"];
 await build({
   entryPoints: Object.fromEntries(widgets.map((w) => [w, `${w}/index.ts`])),
   outdir: out,

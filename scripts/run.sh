@@ -33,7 +33,7 @@ need_venv() {
 install_package() {  # $1: extras
   echo "== installing cavewidgets[$1] (builds the front-end with npm when missing)"
   "$VENV/bin/pip" install -q -e ".[$1]"
-  if [ ! -f src/cavewidgets/static/table.js ] || [ -n "$(find js -name '*.ts' -newer src/cavewidgets/static/table.js -not -path '*/node_modules/*' | head -1)" ]; then
+  if [ ! -f src/cavewidgets/static/table.js ] || [ ! -f src/cavewidgets/static/morphology.js ] || [ -n "$(find js -name '*.ts' -newer src/cavewidgets/static/table.js -not -path '*/node_modules/*' | head -1)" ]; then
     (cd js && { [ -d node_modules ] || npm install --no-audit --no-fund; } && npm run build)
   fi
 }

@@ -21,6 +21,13 @@ _LAZY = {
     "Viewer": ".viewer",
     "Skeleton": ".morphology",
     "skeleton_from_l2": ".morphology",
+    "MorphologyPanel": ".morphology",
+    "track": ".reproducible",
+    "provenance": ".reproducible",
+    "export": ".reproducible",
+    "connectivity_report": ".reports",
+    "Explorer": ".explorer",
+    "ReviewQueue": ".review",
 }
 
 __all__ = [*_LAZY, "sample", "__version__"]

@@ -1,13 +1,24 @@
-"""Morphology: L2 skeletons (``skeleton_from_l2``, ``Skeleton``).
+"""Morphology: L2 skeletons (``skeleton_from_l2``, ``Skeleton``) and the 3D ``MorphologyPanel``.
 
 Example::
 
-    from cavewidgets.morphology import skeleton_from_l2
+    from cavewidgets.morphology import MorphologyPanel, skeleton_from_l2
     sk = skeleton_from_l2(client, root_id)
+    panel = MorphologyPanel(client); panel.show(root_id); panel
 """
 
 from __future__ import annotations
 
 from .skeleton import Skeleton, skeleton_from_l2, skeletonize
 
-__all__ = ["Skeleton", "skeleton_from_l2", "skeletonize"]
+
+def __getattr__(name: str):
+    # the panel pulls in anywidget and ipywidgets: import it only when asked for
+    if name in ("MorphologyPanel", "MorphologyError"):
+        from . import panel
+
+        return getattr(panel, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Skeleton", "skeleton_from_l2", "skeletonize", "MorphologyPanel", "MorphologyError"]
