@@ -125,3 +125,38 @@ def test_two_points_drawn_in_the_viewer_post_to_a_new_table(explorer_nb):
     assert nb.py("sorted(int(i) for i in ex.posted['annotation_id'])") == sorted(nb.py("[int(i) for i in posted['annotation_id']]"))
     wait_until(lambda: (browser_annotations(frame, "drafts") or []) == [], what="posted drafts leave the drafts layer")
     wait_until(lambda: len(browser_annotations(frame, "posted") or []) == 2, what="posted points shown")
+
+
+SYNAPSES = """
+big = client.materialize.query_table("nucleus_detection_v0").sort_values("volume").pt_root_id.iloc[-1]
+syn = client.materialize.synapse_query(post_ids=int(big), desired_resolution=[1, 1, 1])
+ex2 = cavewidgets.Explorer(client, syn, root_column="post_pt_root_id", drafts_dir=tempfile.mkdtemp(), height=420)
+ex2
+"""
+
+
+def test_a_synapse_picked_in_the_panel_selects_its_row_and_centres_the_viewer(explorer_nb):
+    nb = explorer_nb
+    page = nb.page
+    nb.add_cell(SYNAPSES, timeout=300)
+    root = nb.py("int(big)")
+    nb.exec(f"ex2.select([{root}])")
+    assert nb.py("ex2.wait_for_panel(180)") is True and nb.py("ex2.panel.root_id") == root
+    assert nb.py("len(ex2.table.selected)") == nb.py("len(syn)")  # every synapse row of the root
+    morph = page.locator(".cavewidgets-explorer .cw-morph").last
+    wait_until(lambda: morph.evaluate("el => !!el.cwMorphology"), what="the second explorer's 3D panel")
+    # an input synapse: the table holds the root's inputs (the panel shows outputs too)
+    sid = nb.py("int(ex2.panel.synapses.id[ex2.panel.synapses.id.isin(syn.id)].iloc[len(syn) // 3])")
+    nb.exec(f"ex2.panel.highlight_synapse({sid}); ex2.panel.show_mesh = False; ex2.panel.show_skeleton = False")
+    index = nb.py(f"int(ex2.panel.synapses.index[ex2.panel.synapses.id == {sid}][0])")
+    morph.scroll_into_view_if_needed()
+    time.sleep(2)  # the highlight re-centres the camera; let a frame render
+    pos = morph.evaluate(f"el => el.cwMorphology.screenPosition('synapse', {index})")
+    page.mouse.click(pos["x"], pos["y"])
+    wait_until(lambda: nb.py("ex2.panel.picked is not None"), timeout=60, what=f"a pick at {pos}")
+    assert nb.py("ex2.panel.picked['kind']") == "synapse" and nb.py("ex2.panel.picked['synapse_id']") == sid
+    wait_until(lambda: nb.py("[int(i) for i in ex2.table.selected['id']]") == [sid], timeout=60,
+               what="the picked synapse's row selected")
+    want = nb.py(f"[float(v) for v in syn.loc[syn.id == {sid}, 'ctr_pt_position'].iloc[0]]")
+    wait_until(lambda: all(abs(a - b) < 600 for a, b in zip(nb.py("list(ex2.viewer.position)"), want)),
+               what="the viewer centred on the synapse")
