@@ -1,14 +1,101 @@
-"""The project's notebooks run top to bottom in real JupyterLab, and their widgets render."""
+"""The getting-started notebook runs top to bottom in real JupyterLab and shows every widget.
+
+The same run saves the documentation's screenshots (``docs/images/*.png``): each widget as the
+browser rendered it, re-encoded to stay commit-friendly (under ``MAX_IMAGE_BYTES``).
+"""
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
+import time
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+from test_viewer import layer_status, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+IMAGES = ROOT / "docs" / "images"
+MAX_IMAGE_BYTES = 200_000
+MAX_WIDTH = 1100
+ARTIFACTS = Path(os.environ.get("CAVEWIDGETS_ARTIFACTS", ROOT / "test-artifacts"))  # as in conftest.py
+
+REVIEW_CELL = """
+import tempfile
+review_service = cavewidgets.sample.serve(work_dir=tempfile.mkdtemp())   # posts stay in this test
+review_client = cavewidgets.sample.client(review_service)
+proof = review_client.materialize.query_table("proofreading_status_and_strategy")
+review_roots = list(dict.fromkeys(int(r) for r in proof["pt_root_id"] if r != 0))[:5]
+queue = cavewidgets.ReviewQueue(review_client, review_roots, "docs_review", directory=tempfile.mkdtemp(), height=420)
+queue.decide("clean", notes="looks complete")
+queue
+"""
+
+REPORT_CELL = """
+proofread = list(dict.fromkeys(int(r) for r in proof.loc[proof["strategy_axon"] != "none", "pt_root_id"] if r != 0))
+report = cavewidgets.connectivity_report(client, proofread)
+report
+"""
 
 
-def test_getting_started_runs_and_shows_tables(lab, browser, request):
+def save_png(png: bytes, name: str, max_height: int | None = None) -> Path:
+    """Write a screenshot to docs/images, scaled and palette-quantized until it is small."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    if max_height and image.height > max_height:
+        image = image.crop((0, 0, image.width, max_height))
+    if image.width > MAX_WIDTH:
+        image = image.resize((MAX_WIDTH, round(image.height * MAX_WIDTH / image.width)), Image.LANCZOS)
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    path = IMAGES / f"{name}.png"
+    for colors in (None, 256, 128, 64):
+        out = image if colors is None else image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+        buffer = io.BytesIO()
+        out.save(buffer, format="PNG", optimize=True)
+        if buffer.tell() < MAX_IMAGE_BYTES:
+            break
+    path.write_bytes(buffer.getvalue())
+    assert path.stat().st_size < MAX_IMAGE_BYTES, f"{path} is {path.stat().st_size:,} bytes"
+    return path
+
+
+def output_of(page, selector: str, index: int = 0):
+    """The output area (one cell's widget) that holds the ``index``-th match of ``selector``."""
+    return page.locator(".jp-OutputArea-output", has=page.locator(selector)).nth(index)
+
+
+def shoot(page, selector: str, name: str, index: int = 0, max_height: int | None = None) -> Path:
+    target = output_of(page, selector, index)
+    target.scroll_into_view_if_needed()
+    time.sleep(1.0)  # let a scrolled-in canvas repaint
+    return save_png(target.screenshot(type="png"), name, max_height)
+
+
+def neuroglancer_frames(page) -> list:
+    return [f for f in page.frames if "/v/" in f.url]
+
+
+def wait_all_layers_ok(page, count: int, timeout: float = 180) -> None:
+    def ready():
+        ok = 0
+        for frame in neuroglancer_frames(page):
+            try:
+                if not frame.evaluate("() => typeof viewer !== 'undefined' && !!viewer.layerManager"):
+                    continue
+                status = layer_status(frame)
+            except Exception:  # noqa: BLE001 - a frame still loading
+                continue
+            if any(v.startswith("error") for v in status.values()):
+                raise AssertionError(f"neuroglancer layer failed: {status}")
+            ok += bool(status) and all(v == "ok" for v in status.values())
+        return ok >= count
+
+    wait_until(ready, timeout=timeout, interval=1, what=f"{count} neuroglancer viewers with loaded layers")
+
+
+def test_getting_started_shows_every_widget_and_saves_screenshots(lab, browser):
     from cavewidgets.testing.lab import LabNotebook
 
     shutil.copy(NOTEBOOKS / "01_getting_started.ipynb", lab.root / "01_getting_started.ipynb")
@@ -16,7 +103,8 @@ def test_getting_started_runs_and_shows_tables(lab, browser, request):
     try:
         nb.run_all(timeout=420)  # the first run may build the sample datastack (cached afterwards)
         page = nb.page
-        page.wait_for_function("() => document.querySelectorAll('.cw-table').length === 2", timeout=60_000)
+        # TableBrowser: the synapse table, the Explorer's nucleus table, the cell-type table
+        page.wait_for_function("() => document.querySelectorAll('.cw-table').length === 3", timeout=60_000)
         page.wait_for_function(
             "() => Array.from(document.querySelectorAll('.cw-table')).every(t => t.querySelectorAll('.cw-row[data-row]').length > 0)",
             timeout=60_000,
@@ -25,9 +113,55 @@ def test_getting_started_runs_and_shows_tables(lab, browser, request):
         total = nb.py("browser.total_rows")
         assert total >= 500_000 and f"of {total:,} rows" in status[0] and "5 selected" in status[0]
         assert nb.py("bool((browser.filtered['size'] >= 500).all())")
-        # the selection shown in the browser is the one Python made, with exact uint64 ids
         assert nb.py("[int(v) > 2**53 for v in browser.selected['pre_pt_root_id']]") == [True] * 5
-        assert page.eval_on_selector_all(".cw-table", "els => els[0].querySelectorAll('.cw-row.cw-selected').length") == 5
+        output_of(page, ".cw-table", 0).scroll_into_view_if_needed()  # JupyterLab lays out only cells in view
+        page.wait_for_function(
+            "() => document.querySelector('.cw-table').querySelectorAll('.cw-row.cw-selected').length === 5", timeout=30_000)
         assert nb.py("sorted(set(cell_browser.filtered['classification_system']))") == ["inhibitory_neuron"]
+
+        # Viewer and the Explorer's viewer: neuroglancer loaded the sample's layers
+        page.wait_for_function("() => document.querySelectorAll('.cw-viewer iframe').length === 2", timeout=60_000)
+        wait_all_layers_ok(page, 2)
+        # MorphologyPanel and the Explorer's panel: geometry arrived, no error shown
+        page.wait_for_function("() => document.querySelectorAll('canvas.cw-morph-canvas').length >= 2",
+                               timeout=60_000)
+        assert nb.py("panel.error") == "" and nb.py("panel.data_version") > 0
+        assert nb.py("explorer.panel.root_id == chosen[0] and explorer.panel.data_version > 0")
+        # the Explorer selection round-tripped into its table in the browser
+        output_of(page, ".cavewidgets-explorer", 0).scroll_into_view_if_needed()
+        page.wait_for_function(
+            "() => document.querySelectorAll('.cavewidgets-explorer .cw-row.cw-selected').length >= 1", timeout=30_000)
+        assert nb.py("[int(r) for r in explorer.selection['root_id']]") == nb.py("chosen")
+
+        # ReviewQueue and a connectivity report, for their documentation pages
+        nb.add_cell(REVIEW_CELL, timeout=300)
+        page.wait_for_selector(".cavewidgets-review .cw-viewer iframe", timeout=60_000)
+        wait_all_layers_ok(page, 3)
+        assert nb.py("queue.position") == 1 and nb.py("queue.wait_for_panel(180)") is True
+        nb.add_cell(REPORT_CELL, timeout=300)
+        page.wait_for_function("() => Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
+                               ".filter(i => i.naturalWidth > 100).length >= 4", timeout=60_000)
+
+        page.set_viewport_size({"width": 1400, "height": 1800})  # whole widgets in view: no toolbar overlap
+        time.sleep(5)  # SwiftShader: let the slices and meshes finish drawing
+        shots = [
+            shoot(page, ".cw-table", "table_browser", 0, max_height=520),
+            shoot(page, ".cw-viewer", "viewer", 0),
+            shoot(page, ".cw-morph-canvas", "morphology_panel", 0),
+            shoot(page, ".cavewidgets-explorer", "explorer", 0),
+            shoot(page, ".cavewidgets-review", "review_queue", 0),
+            shoot(page, "img", "connectivity_report", page.locator(".jp-OutputArea-output:has(img)").count() - 1,
+                  max_height=1000),
+        ]
+        for path in shots:
+            assert path.stat().st_size > 5_000, f"{path} looks empty"
+    except BaseException:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        nb.page.screenshot(path=str(ARTIFACTS / "test_getting_started.png"), full_page=True)
+        raise
     finally:
+        try:
+            nb.exec("review_service.stop()")
+        except Exception:  # noqa: BLE001 - the cell may not have run
+            pass
         nb.close()

@@ -50,6 +50,12 @@ class ServiceHandle:
 
     @property
     def running(self) -> bool:
+        """Whether the server thread is still serving.
+
+        Example::
+
+            handle = serve(); handle.running   # True until handle.stop()
+        """
         return self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
