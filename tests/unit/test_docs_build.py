@@ -55,3 +55,19 @@ def test_every_public_name_has_a_docstring_with_an_example():
     public += [(f"sample.{n}", getattr(cavewidgets.sample, n)) for n in cavewidgets.sample.__all__]
     missing = [name for name, obj in public if "Example" not in (inspect.getdoc(obj) or "")]
     assert not missing, f"public names without an example in their docstring: {missing}"
+
+
+def test_every_public_method_of_the_public_classes_has_a_docstring():
+    import cavewidgets
+
+    missing = []
+    for name in cavewidgets.__all__:
+        obj = getattr(cavewidgets, name, None)
+        if not inspect.isclass(obj):
+            continue
+        for attr, member in vars(obj).items():
+            if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
+                continue
+            if not (inspect.getdoc(member) or "").strip():
+                missing.append(f"{name}.{attr}")
+    assert not missing, f"public methods without a docstring: {missing}"
