@@ -264,7 +264,8 @@ class Explorer(DraftsMixin, widgets.VBox):
         return None if not np.all(np.isfinite(pos)) else [float(v) for v in pos]
 
     def _show_in_panel(self, root_id: int) -> None:
-        self.panel.show(root_id, synapses=True, timestamp=self.timestamp)
+        # a background load: its tqdm bar would land in whatever cell runs now; the panel shows progress
+        self.panel.show(root_id, synapses=True, timestamp=self.timestamp, progress=False)
         try:
             from ..reproducible import record_fetch
 

@@ -106,7 +106,8 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
             self._client = sample.client()
         return self._client
 
-    def show(self, root_id, mesh: bool = True, skeleton: bool = True, synapses=True, timestamp=None) -> MorphologyPanel:
+    def show(self, root_id, mesh: bool = True, skeleton: bool = True, synapses=True, timestamp=None,
+             progress: bool = True) -> MorphologyPanel:
         """Fetch and display ``root_id``; returns the panel.
 
         ``synapses``: True (query ``synapse_query`` for inputs and outputs), False, or a DataFrame
@@ -114,7 +115,8 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
         optional ``size``; positions in units of ``attrs["dataframe_resolution"]``, else nm).
         ``timestamp`` (default: the panel's) selects when the root id must be valid and when
         synapses are queried. On error (unknown or outdated root id, no mesh) the panel keeps what
-        it showed, displays the message and the exception is raised.
+        it showed, displays the message and the exception is raised. ``progress=False`` hides the
+        kernel's tqdm bar (the panel still shows its progress text).
 
         Example::
 
@@ -130,9 +132,12 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
         steps = ["check"] + (["mesh"] if mesh else []) + (["skeleton"] if skeleton else []) + (["synapses"] if synapses is not False else [])
         self.error = ""
         try:
-            with tqdm(total=len(steps) + 1, desc=f"root {rid}", leave=False) as bar:
+            with tqdm(total=len(steps) + 1, desc=f"root {rid}", leave=False, disable=not progress) as bar:
+                done = [0]  # own count: a disabled tqdm bar does not count
+
                 def step(text: str) -> None:
-                    self.status = f"{text} ({bar.n + 1}/{len(steps) + 1})…"
+                    done[0] += 1
+                    self.status = f"{text} ({done[0]}/{len(steps) + 1})…"
                     bar.set_postfix_str(text)
 
                 client = self.client

@@ -245,7 +245,7 @@ class ReviewQueue(widgets.VBox):
 
             self.viewer = Viewer(self.client, height=height)
             self.panel = MorphologyPanel(self.client, height=height)
-            self._loader = LatestLoader(lambda root: self.panel.show(root, synapses=False))
+            self._loader = LatestLoader(lambda root: self.panel.show(root, synapses=False, progress=False))
             parts = [widgets.HBox([widgets.Box([self.viewer], layout=widgets.Layout(flex="1 1 55%")),
                                    widgets.Box([self.panel], layout=widgets.Layout(flex="1 1 45%"))])]
         else:
