@@ -54,6 +54,42 @@ export async function candidateBases(port: number, serverUrl: string): Promise<s
   return out;
 }
 
+// The kernel also displays a static snapshot of each viewer (last screenshot, layers, link) for
+// when the notebook is reopened without its kernel. While a live view of that viewer exists,
+// a style rule hides the snapshot (and the output area row holding it). Counted per key: the
+// same viewer may be displayed twice.
+const snapshotStyles = new Map<string, { style: HTMLStyleElement; views: number }>();
+
+export function snapshotRule(key: string): string {
+  const k = key.replace(/[^0-9a-zA-Z_-]/g, "");
+  return (
+    `[data-cw-fallback="${k}"]{display:none!important}` +
+    `.jp-OutputArea-child:has([data-cw-fallback="${k}"]){display:none!important}`
+  );
+}
+
+function hideSnapshot(key: string): () => void {
+  if (!key) return () => {};
+  let entry = snapshotStyles.get(key);
+  if (!entry) {
+    const style = document.createElement("style");
+    style.dataset.cwSnapshot = key;
+    style.textContent = snapshotRule(key);
+    document.head.append(style);
+    entry = { style, views: 0 };
+    snapshotStyles.set(key, entry);
+  }
+  entry.views++;
+  const held = entry;
+  return () => {
+    held.views--;
+    if (held.views <= 0) {
+      held.style.remove();
+      snapshotStyles.delete(key);
+    }
+  };
+}
+
 async function reachable(url: string, timeoutMs: number): Promise<boolean> {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
@@ -79,11 +115,15 @@ class ViewerView {
   private disposed = false;
   private onHeight = () => this.applyHeight(this.model.get("height"));
   private onTarget = () => void this.connect();
+  private showSnapshot: () => void;
 
   constructor(model: Model, root: HTMLElement) {
     this.model = model;
     this.root = root;
     root.classList.add("cw-viewer");
+    const key = String(model.get("_fallback_key") ?? "");
+    root.dataset.cwViewer = key;
+    this.showSnapshot = hideSnapshot(key);
     this.frameBox = el("div", "cw-viewer-frame");
     this.message = el("div", "cw-viewer-message");
     this.handle = el("div", "cw-viewer-resize");
@@ -200,6 +240,7 @@ class ViewerView {
 
   dispose(): void {
     this.disposed = true;
+    this.showSnapshot();
     this.model.off("change:height", this.onHeight);
     this.model.off("change:viewer_path", this.onTarget);
     this.model.off("change:server_port", this.onTarget);

@@ -6,18 +6,21 @@ positions in the layer's voxel coordinates and segment ids as decimal strings.
 
 Example::
 
-    layer = points_layer("points", state["dimensions"], points_from_frame(df, state), "seg")
-    annotations_frame(state, "points")     # id, type, position(s) in nm, segments, ...
+    layer = annotation_layer("points", state["dimensions"], points_from_frame(df, [512, 512, 640]), "seg")
+    frame(state, "points")     # id, type, position(s) in nm, segments, ...
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import uuid
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from . import state as st
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["id", "type", "point", "point_b", "radii", "description", "segments", "tags"]
 
@@ -242,3 +245,127 @@ def arm_tool(state: dict, name: str, tool: str | None, linked: str | None = None
         layer["tool"] = TOOLS[tool]
         state["selectedLayer"] = {"layer": name, "visible": True}
     return state
+
+
+# ---------- the Viewer's annotation methods ----------
+def _check_layer_name(layer) -> None:
+    if not isinstance(layer, str) or not layer.strip():
+        raise ValueError(f"layer must be a non-empty layer name, got {layer!r}")
+
+
+def _check_frame(df) -> None:
+    if not hasattr(df, "columns") or not hasattr(df, "index"):
+        raise TypeError(f"expected a pandas DataFrame of annotations, got {type(df).__name__}")
+
+
+class AnnotationMethods:
+    """``add_points``, ``add_lines``, ``annotate``, ``annotations`` and ``on_annotation`` of
+    :class:`cavewidgets.Viewer` (a mixin: it uses the viewer's ``_raw_state``, ``_update``,
+    ``_sync_from_ng``, ``segmentation_layer`` and ``_fallback_resolution``)."""
+
+    _annotation_callbacks: list
+    _ann_snapshot: dict
+
+    def add_points(self, df, position: str = "pt_position", segment: str | None = "pt_root_id", description: str | None = None, layer: str = "points", color: str | None = None) -> list[str]:
+        """Add a point annotation per row of ``df`` to the local annotation layer ``layer``
+        (created if missing, else appended to); returns the new annotation ids.
+
+        ``position``: a column of (x, y, z) in nm, or split ``position_x/_y/_z`` columns;
+        ``segment``: root ids linked to each point (exact uint64; skipped if the default column is
+        absent); ``description``: a text column. Example::
+
+            syn = client.materialize.synapse_query(post_ids=root, desired_resolution=[1, 1, 1])
+            viewer.add_points(syn, position="pre_pt_position", segment="pre_pt_root_id", color="#ff0")
+        """
+        _check_frame(df)
+        if segment == "pt_root_id" and segment not in df.columns:
+            segment = None
+        return self._add_annotations(lambda scales: points_from_frame(df, scales, position, segment, description), layer, color)
+
+    def add_lines(self, df, a: str = "pre_pt_position", b: str = "post_pt_position", segment: str | list[str] | None = None, description: str | None = None, layer: str = "lines", color: str | None = None) -> list[str]:
+        """Add a line annotation per row from positions ``a`` to ``b`` (nm, as in ``add_points``);
+        ``segment``: a column or a list of columns of root ids to link. Example::
+
+            viewer.add_lines(syn, segment=["pre_pt_root_id", "post_pt_root_id"], layer="synapses")
+        """
+        _check_frame(df)
+        return self._add_annotations(lambda scales: lines_from_frame(df, scales, a, b, segment, description), layer, color)
+
+    def _add_annotations(self, build: Callable[[list[float]], list[dict]], layer: str, color: str | None) -> list[str]:
+        _check_layer_name(layer)
+        raw = self._raw_state()
+        fallback = self._fallback_resolution()
+        existing = find_annotation_layer(raw, layer)
+        new = build(layer_scales(raw, existing, fallback))  # validates before anything changes
+        seg_layer = self.segmentation_layer
+
+        def add(s):
+            if not s.get("dimensions"):
+                s["dimensions"] = st.dimensions_for(fallback or [1, 1, 1])
+            target = find_annotation_layer(s, layer)
+            if target is None:
+                s.setdefault("layers", []).append(annotation_layer(layer, s["dimensions"], new, seg_layer, color))
+            else:
+                target.setdefault("annotations", []).extend(new)
+                if color:
+                    target["annotationColor"] = color
+
+        self._update(add)
+        self._sync_from_ng()
+        return [a["id"] for a in new]
+
+    def annotate(self, layer: str = "points", tool: str | None = "point") -> None:
+        """Arm the browser's annotation ``tool`` (``"point"``, ``"line"``, ``"box"``,
+        ``"ellipsoid"``; ``None`` disarms) on ``layer`` (created if missing): the user then draws
+        with ctrl+click, and ``annotations(layer)`` / ``on_annotation`` see it. Example::
+
+            viewer.annotate("clicks")            # ctrl+click in a panel places a point
+        """
+        _check_layer_name(layer)
+        seg = self.segmentation_layer
+        fallback = self._fallback_resolution()
+
+        def arm(s):
+            if not s.get("dimensions"):
+                s["dimensions"] = st.dimensions_for(fallback or [1, 1, 1])
+            arm_tool(s, layer, tool, seg)
+
+        self._update(arm)
+
+    def annotations(self, layer: str = "points"):
+        """What is in annotation layer ``layer`` now, including what the user drew, as a
+        DataFrame: ``id``, ``type``, ``point`` (nm; the start for lines and boxes), ``point_b``
+        (nm), ``radii`` (nm, ellipsoids), ``description``, ``segments`` (ints), ``tags``.
+
+        Example::
+
+            viewer.annotations("points").point.tolist()   # [(x, y, z) in nm, ...]
+        """
+        return frame(self._raw_state(), layer, self._fallback_resolution())
+
+    def on_annotation(self, callback: Callable[[dict], Any], remove: bool = False) -> None:
+        """Call ``callback(change)`` when annotations are added, changed or deleted (in the
+        browser or from Python); ``change`` is ``{"layer", "added", "removed", "changed",
+        "from_browser"}`` with annotation ids. Example::
+
+            viewer.on_annotation(lambda c: print(c["layer"], c["added"]))
+        """
+        if remove:
+            self._annotation_callbacks = [c for c in self._annotation_callbacks if c is not callback]
+        else:
+            self._annotation_callbacks.append(callback)
+
+    def _check_annotations(self, raw: dict) -> None:
+        snap = snapshot(raw)
+        changes = diff(self._ann_snapshot, snap)
+        self._ann_snapshot = snap
+        if not changes or not self._annotation_callbacks:
+            return
+        from_browser = self._pending_browser_change(raw)
+        for change in changes:
+            change["from_browser"] = from_browser
+            for cb in list(self._annotation_callbacks):
+                try:
+                    cb(change)
+                except Exception:
+                    log.exception("on_annotation callback failed")

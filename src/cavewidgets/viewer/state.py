@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import numbers
+import operator
 import re
 import urllib.parse
 from typing import Any, Iterable, Mapping
@@ -166,29 +169,132 @@ def _image_info(image_source: str) -> dict | None:
         return None
 
 
-def coerce_state(state: Any) -> dict:
-    """A state dict from a dict, a neuroglancer URL / JSON string, a neuroglancer ``ViewerState``
-    or an nglui ``ViewerState``; a clear error otherwise."""
-    if isinstance(state, Mapping):
-        return json.loads(json.dumps(state))
-    if isinstance(state, str):
-        text = state.strip()
-        if text.startswith("{"):
-            return json.loads(text)
-        if "#!" in text:
-            import neuroglancer
+def coerce_state(state: Any, client=None) -> dict:
+    """A validated state dict from a dict, a neuroglancer URL (state in the fragment, or a link
+    to a state on the datastack's state service, fetched with ``client``), a JSON string, a
+    neuroglancer ``ViewerState`` or an nglui ``ViewerState``; a clear ``ValueError`` /
+    ``TypeError`` otherwise.
 
-            return neuroglancer.parse_url(text).to_json()
-        raise ValueError("state must be a dict, a neuroglancer URL (with '#!' followed by the state) or a JSON string")
-    for attr in ("to_json", "to_dict"):  # neuroglancer.ViewerState / nglui ViewerState
-        fn = getattr(state, attr, None)
-        if callable(fn):
-            out = fn()
-            if isinstance(out, str):
-                out = json.loads(out)
-            if isinstance(out, Mapping):
-                return json.loads(json.dumps(out))
-    raise TypeError(f"cannot use a {type(state).__name__} as a neuroglancer state (pass a dict, a URL or a ViewerState)")
+    Example::
+
+        coerce_state("https://ngl.example.org/#!%7B%22layers%22%3A%5B%5D%7D")   # {"layers": []}
+        coerce_state(nglui.statebuilder.ViewerState(client=client).add_layers_from_client())
+    """
+    if isinstance(state, Mapping):
+        try:
+            out = json.loads(json.dumps(state))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"the state dict must hold only JSON values (dicts, lists, strings, numbers): {e}") from None
+    elif isinstance(state, str):
+        out = _state_from_text(state.strip(), client)
+    else:
+        out = None
+        for attr in ("to_json", "to_dict"):  # neuroglancer.ViewerState / nglui ViewerState
+            fn = getattr(state, attr, None)
+            if callable(fn):
+                out = fn()
+                if isinstance(out, str):
+                    out = json.loads(out)
+                if isinstance(out, Mapping):
+                    out = json.loads(json.dumps(out))
+                    break
+                out = None
+        if out is None:
+            raise TypeError(f"cannot use a {type(state).__name__} as a neuroglancer state (pass a dict, a neuroglancer URL or a ViewerState)")
+    return validate_state(out)
+
+
+_STATE_LINK = re.compile(r"^(?:middleauth\+)?(https?://[^/\s]+)((?:/\S*?)?/nglstate/api/v\d+/(\d+))/?$")
+
+
+def _state_from_text(text: str, client) -> dict:
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"the state string is not valid JSON: {e}") from None
+    fragment = text.split("#!", 1)[1] if "#!" in text else text
+    if fragment.startswith(("{", "%7B", "%7b")):
+        import neuroglancer
+
+        try:
+            return neuroglancer.parse_url(text if "#!" in text else "x#!" + fragment).to_json()
+        except Exception as e:
+            raise ValueError(f"could not read the neuroglancer state in this URL: {type(e).__name__}: {e}") from None
+    if _STATE_LINK.match(fragment):
+        return _fetch_state_link(fragment, client)
+    raise ValueError(
+        "state must be a dict, a neuroglancer URL (with '#!' followed by the state or by a link to "
+        "the datastack's state service), a JSON string or a ViewerState; got " + repr(text[:120])
+    )
+
+
+def _fetch_state_link(link: str, client) -> dict:
+    """The state behind a state-service link, fetched only from ``client``'s own server (the
+    client's token goes with the request, so never to another host)."""
+    m = _STATE_LINK.match(link)
+    host, state_id = m.group(1), int(m.group(3))
+    if client is None:
+        raise ValueError(f"this link points to a state stored at {host}: create the viewer with a CAVEclient for that server, Viewer(client, state=link), or pass the state dict")
+    own = getattr(client.state, "server_address", None) or ""
+    if host.rstrip("/") != own.rstrip("/"):
+        raise ValueError(f"this link points to a state stored at {host}, but the viewer's client uses {own or 'another server'}; cavewidgets only fetches states from the client's own server (its token goes with the request)")
+    out = client.state.get_state_json(state_id)
+    if not isinstance(out, Mapping):
+        raise ValueError(f"the state service returned a {type(out).__name__} for state {state_id}, not a state")
+    return json.loads(json.dumps(out))
+
+
+def validate_state(state: Any) -> dict:
+    """``state`` if the parts cavewidgets reads are well formed (layers with names and types,
+    numeric position, dimensions, uint64 segment ids); else a ``ValueError`` saying what is wrong."""
+    if not isinstance(state, dict):
+        raise ValueError(f"a neuroglancer state is a JSON object (dict), not a {type(state).__name__}")
+    layers = state.get("layers", [])
+    if not isinstance(layers, (list, Mapping)):
+        raise ValueError(f"state['layers'] must be a list of layers, not a {type(layers).__name__}")
+    names = set()
+    for i, layer in enumerate(_layers(state)):
+        if not isinstance(layer, Mapping):
+            raise ValueError(f"layer {i} is a {type(layer).__name__}, not a dict")
+        name, kind = layer.get("name"), layer.get("type")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"layer {i} has no name")
+        if name in names:
+            raise ValueError(f"two layers are named {name!r}")
+        names.add(name)
+        if kind is not None and not isinstance(kind, str):
+            raise ValueError(f"layer {name!r}: type must be a string, got {kind!r}")
+        if layer.get("source") is not None and not _layer_sources(layer):
+            raise ValueError(f"layer {name!r}: source must be a URL string, a {{'url': ...}} dict or a list of them")
+        if kind == "segmentation":
+            segments = layer.get("segments") or []
+            if not isinstance(segments, list):
+                raise ValueError(f"layer {name!r}: segments must be a list of ids")
+            for v in segments:
+                try:
+                    parse_id(v[1:] if isinstance(v, str) and v.startswith("!") else v)
+                except ValueError as e:
+                    raise ValueError(f"layer {name!r}: {e}") from None
+    pos = state.get("position")
+    if pos is not None and (not isinstance(pos, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
+        raise ValueError(f"state['position'] must be a list of numbers, got {pos!r}"[:200])
+    dims = state.get("dimensions")
+    if dims is not None:
+        ok = isinstance(dims, Mapping) and all(
+            isinstance(v, list) and len(v) == 2 and isinstance(v[0], (int, float)) and v[0] > 0 and isinstance(v[1], str) for v in dims.values()
+        )
+        if not ok:
+            raise ValueError(f"state['dimensions'] must map axis names to [scale, unit], got {dims!r}"[:200])
+    if "layout" in state and not isinstance(state["layout"], (str, Mapping)):
+        raise ValueError(f"state['layout'] must be a layout name such as 'xy-3d', got {state['layout']!r}")
+    try:  # what neuroglancer itself checks (layer types)
+        import neuroglancer
+
+        [l.layer for l in neuroglancer.ViewerState(state).layers]
+    except Exception as e:
+        raise ValueError(f"not a valid neuroglancer state: {type(e).__name__}: {e}") from None
+    return state
 
 
 # ---------- reading and writing ----------
@@ -215,17 +321,34 @@ def _find_layer(state: Mapping, name: str) -> dict | None:
 
 
 def parse_id(value: Any) -> int:
-    """An exact uint64 id from an int, numpy integer or decimal string; ``ValueError`` otherwise."""
-    if isinstance(value, bool):
+    """An exact uint64 id from an int, numpy integer or decimal string (a float only if it is a
+    whole number below 2^53, where floats are exact); ``ValueError`` otherwise.
+
+    Example::
+
+        parse_id("864691135808684573")   # 864691135808684573
+        parse_id(-1)                     # ValueError: outside the uint64 range
+    """
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
         raise ValueError(f"not a segment id: {value!r}")
-    if isinstance(value, float):
-        if not value.is_integer() or value > 2**53:
+    if isinstance(value, numbers.Integral):
+        out = int(value)
+    elif isinstance(value, numbers.Real):  # float, numpy floats
+        f = float(value)
+        if not math.isfinite(f) or not f.is_integer() or abs(f) > 2**53:
             raise ValueError(f"segment id {value!r} is a float: pass ids as ints (floats cannot hold uint64 ids)")
-        value = int(value)
-    try:
-        out = int(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ValueError(f"not a segment id: {value!r}") from None
+        out = int(f)
+    elif isinstance(value, (str, bytes)):
+        text = value.decode() if isinstance(value, bytes) else value
+        text = text.strip()
+        if not re.fullmatch(r"[+-]?\d{1,25}", text):
+            raise ValueError(f"not a segment id: {value!r}"[:120])
+        out = int(text)
+    else:
+        try:
+            out = operator.index(value)
+        except TypeError:
+            raise ValueError(f"not a segment id: {value!r}"[:120]) from None
     if not 0 <= out <= MAX_UINT64:
         raise ValueError(f"segment id {out} is outside the uint64 range")
     return out

@@ -11,6 +11,8 @@ care about into traitlets, on the kernel's thread.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import threading
 import weakref
 from pathlib import Path
@@ -20,7 +22,7 @@ import anywidget
 import traitlets as t
 
 from . import annotations as ann
-from . import capture, credentials
+from . import capture, credentials, fallback
 from . import state as st
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,33 @@ def _run_in_kernel_thread(fn: Callable[[], None]) -> Callable[[], None]:
     return schedule
 
 
-class Viewer(anywidget.AnyWidget):
+def _id_list(ids) -> list:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        return [ids]
+    return list(ids)
+
+
+def _coordinates(position) -> list[float]:
+    """(x, y, z) as finite floats; a clear ``ValueError`` otherwise."""
+    if isinstance(position, (str, bytes)) or not isinstance(position, Iterable):
+        raise ValueError(f"position needs 3 coordinates (x, y, z in nm), got {position!r}"[:160])
+    try:
+        out = [float(v) for v in position]
+    except (TypeError, ValueError):
+        raise ValueError(f"position needs 3 numbers (x, y, z in nm), got {position!r}"[:160]) from None
+    if len(out) != 3:
+        raise ValueError(f"position needs 3 coordinates (x, y, z in nm), got {len(out)}")
+    if not all(math.isfinite(v) for v in out):
+        raise ValueError(f"position must be finite numbers, got {out}")
+    return out
+
+
+def _check_zoom(nm_per_pixel) -> None:
+    if isinstance(nm_per_pixel, bool) or not isinstance(nm_per_pixel, numbers.Real) or not math.isfinite(nm_per_pixel) or nm_per_pixel <= 0:
+        raise ValueError(f"zoom must be a positive number of nm per screen pixel, got {nm_per_pixel!r}")
+
+
+class Viewer(ann.AnnotationMethods, anywidget.AnyWidget):
     """Neuroglancer in the notebook, two-way: ``segments``, ``position``, ``layout``, ``state``.
 
     Example::
@@ -69,10 +97,16 @@ class Viewer(anywidget.AnyWidget):
         viewer.add_points(df)                        # pt_position (nm), pt_root_id -> "points" layer
         viewer.annotate("clicks"); viewer.annotations("clicks")   # drawn in the browser -> DataFrame
         viewer.screenshot()                          # PNG bytes (the widget must be displayed)
+        cavewidgets.Viewer(client, state=vs)         # vs: a dict, a neuroglancer URL, a link to the
+                                                     # client's state service, or an nglui ViewerState
 
     ``position`` is in nanometres (the viewer's voxel coordinates times its dimensions).
     The CAVE token is handed to neuroglancer through its credentials channel only; it never
     enters the state, URLs, traits or the saved notebook.
+
+    Displayed, the viewer also leaves a small static snapshot in the notebook (last screenshot,
+    layer list, token-free link; see :mod:`cavewidgets.viewer.fallback`), hidden while the live
+    viewer runs and shown when the notebook is reopened without its kernel or exported to HTML.
     """
 
     _esm = STATIC / "viewer.js"
@@ -82,17 +116,23 @@ class Viewer(anywidget.AnyWidget):
     server_port = t.Int(0).tag(sync=True)
     viewer_path = t.Unicode("").tag(sync=True)
     server_url = t.Unicode("").tag(sync=True)
+    #: pairs the live view with its saved-notebook snapshot (which it hides while it runs)
+    _fallback_key = t.Unicode("").tag(sync=True)
 
     #: visible root ids of the segmentation layer (exact Python ints; not synced: ids > 2^53)
     segments = t.Set()
+    #: most segments Python may show at once (each visible segment makes the browser load its mesh)
+    max_segments = 10_000
     #: view centre in nm (None until known)
     position = t.Tuple(allow_none=True, default_value=None)
 
     def __init__(self, client=None, state: Any = None, height: int = 600, *, segmentation_layer: str | None = None, **kwargs):
         import neuroglancer
 
-        if height < 150:
-            raise ValueError("height must be at least 150 pixels")
+        if isinstance(height, bool) or not isinstance(height, int) or height < 150:
+            raise ValueError(f"height must be a whole number of pixels, at least 150; got {height!r}")
+        if client is not None and not all(hasattr(client, a) for a in ("info", "auth", "state")):
+            raise TypeError(f"client must be a caveclient.CAVEclient, not a {type(client).__name__}")
         self._client = client
         self._select_callbacks: list[Callable] = []
         self._annotation_callbacks: list[Callable] = []
@@ -102,22 +142,28 @@ class Viewer(anywidget.AnyWidget):
         self._resolution = None
         self._picks: dict[int, tuple | None] = {}  # root -> where it was double-clicked (nm)
         origins: list[str] = []
-        if client is not None:
-            origins = self._register_client(client)
-        if state is not None:
-            built = st.coerce_state(state)
-            built = st.use_middleauth(built, origins)
-        elif client is not None:
-            built = st.state_from_client(client)
-        else:
-            built = {"layers": [], "layout": "xy-3d"}
+        try:  # nothing stays registered when the state or the client is unusable
+            if client is not None:
+                origins = self._register_client(client)
+            if state is not None:
+                built = st.use_middleauth(st.coerce_state(state, client), origins)
+            elif client is not None:
+                built = st.state_from_client(client)
+            else:
+                built = {"layers": [], "layout": "xy-3d"}
+        except Exception:
+            credentials.unregister_owner(id(self))
+            raise
         built = st.scrub_tokens(built, self._tokens())
         self._seg_layer = st.segmentation_layer_name(built, segmentation_layer)
         credentials.install()
         self._ng = neuroglancer.Viewer()
         self._ng.set_state(built)
+        self._shooter = capture.Shooter(self._ng)
         server = neuroglancer.server.global_server
         super().__init__(height=height, **kwargs)
+        self._snapshot = fallback.Snapshot(self, _run_in_kernel_thread)
+        self._fallback_key = self._snapshot.key
         self.server_port = server.port
         self.server_url = server.regular_server_url
         self.viewer_path = f"/v/{self._ng.token}/"
@@ -171,7 +217,8 @@ class Viewer(anywidget.AnyWidget):
 
     @state.setter
     def state(self, value: Any) -> None:
-        new = st.scrub_tokens(st.use_middleauth(st.coerce_state(value), self._origins()), self._tokens())
+        # validated in full before anything changes
+        new = st.scrub_tokens(st.use_middleauth(st.coerce_state(value, self._client), self._origins()), self._tokens())
         self._ng.set_state(new)
         self._seg_layer = st.segmentation_layer_name(new, self._seg_layer)
         self._sync_from_ng()
@@ -215,7 +262,9 @@ class Viewer(anywidget.AnyWidget):
             except Exception:
                 site = None
         # target_site given explicitly: caveclient would otherwise fetch the site's version.json
-        return self._client.state.build_neuroglancer_url(state_id, ngl_url=(site or st.DEFAULT_SITE).rstrip("/"), target_site="mainline")
+        link = self._client.state.build_neuroglancer_url(state_id, ngl_url=(site or st.DEFAULT_SITE).rstrip("/"), target_site="mainline")
+        self._snapshot.shared(link)
+        return link
 
     @property
     def layout(self) -> str:
@@ -240,8 +289,7 @@ class Viewer(anywidget.AnyWidget):
 
     @zoom.setter
     def zoom(self, nm_per_pixel: float) -> None:
-        if not nm_per_pixel or nm_per_pixel <= 0:
-            raise ValueError("zoom must be a positive number of nm per screen pixel")
+        _check_zoom(nm_per_pixel)
         fallback = self._fallback_resolution()
         self._update(lambda s: s.__setitem__("crossSectionScale", float(nm_per_pixel) / min(st._scales_nm(s, fallback, 3))))
 
@@ -265,7 +313,17 @@ class Viewer(anywidget.AnyWidget):
     # ---------- segments ----------
     @t.validate("segments")
     def _validate_segments(self, proposal):
-        return {st.parse_id(v) for v in proposal["value"]}
+        out = {st.parse_id(v) for v in proposal["value"]}
+        if not self._from_browser:
+            self._check_count(len(out))
+        return out
+
+    def _check_count(self, n: int) -> None:
+        if n > self.max_segments:
+            raise ValueError(
+                f"{n:,} segments is more than the viewer shows at once ({self.max_segments:,}: each visible "
+                "segment loads its mesh in the browser); pass fewer, or raise viewer.max_segments"
+            )
 
     def _push_segments(self, change) -> None:
         if self._from_browser:
@@ -280,8 +338,7 @@ class Viewer(anywidget.AnyWidget):
     def add_segments(self, ids: Iterable[int] | int, colors: Any = None) -> None:
         """Show more segments (exact ints or decimal strings); ``colors``: one CSS colour for
         all, a list parallel to ``ids``, or a dict id → colour."""
-        ids = [ids] if isinstance(ids, (int, str)) else list(ids)
-        parsed = [st.parse_id(i) for i in ids]
+        parsed = [st.parse_id(i) for i in _id_list(ids)]
         color_map = None
         if colors is not None:
             if isinstance(colors, str):
@@ -293,14 +350,17 @@ class Viewer(anywidget.AnyWidget):
                 if len(colors) != len(parsed):
                     raise ValueError(f"{len(colors)} colors for {len(parsed)} ids")
                 color_map = dict(zip(parsed, colors))
+            bad = [c for c in color_map.values() if not isinstance(c, str) or not c.strip()]
+            if bad:
+                raise ValueError(f"colors must be CSS colour strings such as '#ff00ff', got {bad[0]!r}")
         current = st.segments_of(self._raw_state(), self.segmentation_layer)
+        self._check_count(len(current | set(parsed)))
         self._write_segments(current | set(parsed), color_map)
         self._sync_from_ng()
 
     def remove_segments(self, ids: Iterable[int] | int) -> None:
         """Hide segments (ids not shown are ignored)."""
-        ids = [ids] if isinstance(ids, (int, str)) else list(ids)
-        drop = {st.parse_id(i) for i in ids}
+        drop = {st.parse_id(i) for i in _id_list(ids)}
         current = st.segments_of(self._raw_state(), self.segmentation_layer)
         self._write_segments(current - drop)
         self._sync_from_ng()
@@ -311,10 +371,10 @@ class Viewer(anywidget.AnyWidget):
         value = proposal["value"]
         if value is None:
             return None
-        out = tuple(float(v) for v in value)
-        if len(out) != 3:
-            raise t.TraitError(f"position needs 3 coordinates (x, y, z in nm), got {len(out)}")
-        return out
+        try:
+            return tuple(_coordinates(value))
+        except ValueError as e:
+            raise t.TraitError(str(e)) from None
 
     def _push_position(self, change) -> None:
         if self._from_browser or change["new"] is None:
@@ -323,9 +383,9 @@ class Viewer(anywidget.AnyWidget):
 
     def go_to(self, position_nm: Iterable[float], zoom: float | None = None) -> None:
         """Centre the view on ``position_nm`` (x, y, z in nm); ``zoom``: nm per screen pixel in 2D."""
-        position_nm = [float(v) for v in position_nm]
-        if len(position_nm) != 3:
-            raise ValueError(f"position needs 3 coordinates (x, y, z in nm), got {len(position_nm)}")
+        position_nm = _coordinates(position_nm)
+        if zoom is not None:
+            _check_zoom(zoom)
         fallback = self._fallback_resolution()
 
         def move(s):
@@ -345,107 +405,6 @@ class Viewer(anywidget.AnyWidget):
             except Exception:
                 self._resolution = None
         return self._resolution
-
-    # ---------- annotations ----------
-    def add_points(self, df, position: str = "pt_position", segment: str | None = "pt_root_id", description: str | None = None, layer: str = "points", color: str | None = None) -> list[str]:
-        """Add a point annotation per row of ``df`` to the local annotation layer ``layer``
-        (created if missing, else appended to); returns the new annotation ids.
-
-        ``position``: a column of (x, y, z) in nm, or split ``position_x/_y/_z`` columns;
-        ``segment``: root ids linked to each point (exact uint64; skipped if the default column is
-        absent); ``description``: a text column. Example::
-
-            syn = client.materialize.synapse_query(post_ids=root, desired_resolution=[1, 1, 1])
-            viewer.add_points(syn, position="pre_pt_position", segment="pre_pt_root_id", color="#ff0")
-        """
-        if segment == "pt_root_id" and segment not in df.columns:
-            segment = None
-        return self._add_annotations(lambda scales: ann.points_from_frame(df, scales, position, segment, description), layer, color)
-
-    def add_lines(self, df, a: str = "pre_pt_position", b: str = "post_pt_position", segment: str | list[str] | None = None, description: str | None = None, layer: str = "lines", color: str | None = None) -> list[str]:
-        """Add a line annotation per row from positions ``a`` to ``b`` (nm, as in ``add_points``);
-        ``segment``: a column or a list of columns of root ids to link. Example::
-
-            viewer.add_lines(syn, segment=["pre_pt_root_id", "post_pt_root_id"], layer="synapses")
-        """
-        return self._add_annotations(lambda scales: ann.lines_from_frame(df, scales, a, b, segment, description), layer, color)
-
-    def _add_annotations(self, build: Callable[[list[float]], list[dict]], layer: str, color: str | None) -> list[str]:
-        raw = self._raw_state()
-        fallback = self._fallback_resolution()
-        existing = ann.find_annotation_layer(raw, layer)
-        new = build(ann.layer_scales(raw, existing, fallback))  # validates before anything changes
-        seg_layer = self.segmentation_layer
-
-        def add(s):
-            if not s.get("dimensions"):
-                s["dimensions"] = st.dimensions_for(fallback or [1, 1, 1])
-            target = ann.find_annotation_layer(s, layer)
-            if target is None:
-                s.setdefault("layers", []).append(ann.annotation_layer(layer, s["dimensions"], new, seg_layer, color))
-            else:
-                target.setdefault("annotations", []).extend(new)
-                if color:
-                    target["annotationColor"] = color
-
-        self._update(add)
-        self._sync_from_ng()
-        return [a["id"] for a in new]
-
-    def annotate(self, layer: str = "points", tool: str | None = "point") -> None:
-        """Arm the browser's annotation ``tool`` (``"point"``, ``"line"``, ``"box"``,
-        ``"ellipsoid"``; ``None`` disarms) on ``layer`` (created if missing): the user then draws
-        with ctrl+click, and ``annotations(layer)`` / ``on_annotation`` see it. Example::
-
-            viewer.annotate("clicks")            # ctrl+click in a panel places a point
-        """
-        seg = self.segmentation_layer
-        fallback = self._fallback_resolution()
-
-        def arm(s):
-            if not s.get("dimensions"):
-                s["dimensions"] = st.dimensions_for(fallback or [1, 1, 1])
-            ann.arm_tool(s, layer, tool, seg)
-
-        self._update(arm)
-
-    def annotations(self, layer: str = "points"):
-        """What is in annotation layer ``layer`` now, including what the user drew, as a
-        DataFrame: ``id``, ``type``, ``point`` (nm; the start for lines and boxes), ``point_b``
-        (nm), ``radii`` (nm, ellipsoids), ``description``, ``segments`` (ints), ``tags``.
-
-        Example::
-
-            viewer.annotations("points").point.tolist()   # [(x, y, z) in nm, ...]
-        """
-        return ann.frame(self._raw_state(), layer, self._fallback_resolution())
-
-    def on_annotation(self, callback: Callable[[dict], Any], remove: bool = False) -> None:
-        """Call ``callback(change)`` when annotations are added, changed or deleted (in the
-        browser or from Python); ``change`` is ``{"layer", "added", "removed", "changed",
-        "from_browser"}`` with annotation ids. Example::
-
-            viewer.on_annotation(lambda c: print(c["layer"], c["added"]))
-        """
-        if remove:
-            self._annotation_callbacks = [c for c in self._annotation_callbacks if c is not callback]
-        else:
-            self._annotation_callbacks.append(callback)
-
-    def _check_annotations(self, raw: dict) -> None:
-        snap = ann.snapshot(raw)
-        changes = ann.diff(self._ann_snapshot, snap)
-        self._ann_snapshot = snap
-        if not changes or not self._annotation_callbacks:
-            return
-        from_browser = self._pending_browser_change(raw)
-        for change in changes:
-            change["from_browser"] = from_browser
-            for cb in list(self._annotation_callbacks):
-                try:
-                    cb(change)
-                except Exception:
-                    log.exception("on_annotation callback failed")
 
     # ---------- events ----------
     def on_select(self, callback: Callable[[int, tuple | None], Any], remove: bool = False) -> None:
@@ -521,6 +480,7 @@ class Viewer(anywidget.AnyWidget):
                 self.position = pos
         finally:
             self._from_browser = False
+        self._snapshot.changed()
         if changed_segments and added:
             from_browser = self._pending_browser_change(raw)
             for root in sorted(added):
@@ -553,7 +513,27 @@ class Viewer(anywidget.AnyWidget):
         """
         if self._closed:
             raise RuntimeError("this viewer is closed")
-        return capture.screenshot(self._ng, timeout)
+        waiting = self._snapshot.waiting
+        png = self._shooter.png(timeout)
+        if not waiting:  # else the snapshot gets this same answer itself
+            self._snapshot.took(png)
+        return png
+
+    # ---------- display ----------
+    def _ipython_display_(self, **kwargs) -> None:
+        """The live view, then the snapshot a saved notebook shows without the kernel."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, tuple):  # (data, metadata)
+            bundle = bundle[0]
+        if not bundle:
+            return
+        bundle = dict(bundle)
+        # text/plain would show in an HTML export (which skips widget views): the snapshot says it
+        bundle["text/plain"] = "cavewidgets.Viewer (live neuroglancer; needs its kernel)"
+        display(bundle, raw=True)
+        self._snapshot.display()
 
     # ---------- lifecycle ----------
     def _claim_cell(self) -> None:
@@ -589,6 +569,8 @@ class Viewer(anywidget.AnyWidget):
             except Exception:
                 pass
             credentials.unregister_owner(id(self))
+            if hasattr(self, "_snapshot"):
+                self._snapshot.close()
             try:
                 import neuroglancer
 
