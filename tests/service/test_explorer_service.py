@@ -13,6 +13,7 @@ def explorer(sample_client, tmp_path_factory):
     ex = cavewidgets.Explorer(sample_client, "nucleus_detection_v0", version=1,
                               drafts_dir=tmp_path_factory.mktemp("drafts"))
     yield ex
+    ex.wait_for_panel(180)  # no background load may outlive this module (it logs provenance)
     ex.close()
 
 
@@ -50,6 +51,7 @@ def test_outdated_roots_are_flagged_with_suggestions(explorer, sample_client):
     explorer.select(old[:1])
     assert explorer.selection["is_latest"].tolist() == [False]
     assert "no longer latest" in explorer.header.value
+    assert explorer.wait_for_panel(180)
     new = explorer.suggest_latest()
     assert list(new) == old[:1] and sample_client.chunkedgraph.is_latest_roots([new[old[0]]])[0]
 
