@@ -55,9 +55,24 @@ class DraftsMixin:
         self._refresh_draft_count()
         return draft["uid"]
 
+    def _catch_up_with_viewer(self) -> None:
+        """Save points of the viewer's drafts layer that no change event brought in (self-healing:
+        an event lost while the kernel was busy must not lose a draft); posted ones are skipped."""
+        try:
+            ids = [str(i) for i in self.viewer.annotations(DRAFT_LAYER)["id"]]
+        except (ValueError, KeyError):
+            return
+        known = {d["uid"] for d in self._draft_store.drafts()}
+        known |= {d["uid"] for s in self._draft_store.table_stores() for d in s.drafts()}
+        known |= {d["uid"] for d in read_posted_log(self.client.datastack_name, self._draft_store.directory)}
+        missing = [i for i in ids if f"ng-{i}" not in known]
+        if missing:
+            self._viewer_annotation_changed({"layer": DRAFT_LAYER, "added": missing, "removed": [], "changed": []})
+
     @property
     def drafts(self) -> pd.DataFrame:
         """Drafts not yet posted: ``uid, x, y, z`` (nm), ``root_id`` (uint64), fields, source, created."""
+        self._catch_up_with_viewer()
         rows = []
         every = self._draft_store.drafts() + [d for s in self._draft_store.table_stores() for d in s.drafts()]
         for d in every:
@@ -87,6 +102,7 @@ class DraftsMixin:
 
             ex.post_drafts("my_tags", create=True, schema="bound_tag", tag="check")
         """
+        self._catch_up_with_viewer()
         try:
             posted = self._poster.post(self._draft_store, table, create=create, schema=schema,
                                        description=description, **fields)
