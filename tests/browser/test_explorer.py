@@ -99,8 +99,6 @@ def test_a_segment_selected_in_the_viewer_selects_its_rows(explorer_nb):
     assert nb.py("ex.wait_for_panel(180)") is True and nb.py("ex.panel.root_id") == root
 
 
-@pytest.mark.xfail(strict=False, reason="known race, issue 6 stays open: a point drawn right after a "
-                   "Python state push (select/go_to) can be dropped before it reaches the kernel")
 def test_two_points_drawn_in_the_viewer_post_to_a_new_table(explorer_nb):
     nb = explorer_nb
     nb.exec("ex.select([]); ex.viewer.layout = 'xy'; ex._draw_button.value = True")

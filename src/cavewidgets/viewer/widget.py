@@ -129,6 +129,8 @@ class Viewer(ann.AnnotationMethods, anywidget.AnyWidget):
     def __init__(self, client=None, state: Any = None, height: int = 600, *, segmentation_layer: str | None = None, **kwargs):
         import neuroglancer
 
+        from .merge import MergingViewer
+
         if isinstance(height, bool) or not isinstance(height, int) or height < 150:
             raise ValueError(f"height must be a whole number of pixels, at least 150; got {height!r}")
         if client is not None and not all(hasattr(client, a) for a in ("info", "auth", "state")):
@@ -157,7 +159,7 @@ class Viewer(ann.AnnotationMethods, anywidget.AnyWidget):
         built = st.scrub_tokens(built, self._tokens())
         self._seg_layer = st.segmentation_layer_name(built, segmentation_layer)
         credentials.install()
-        self._ng = neuroglancer.Viewer()
+        self._ng = MergingViewer()  # browser edits racing a Python push are merged, not dropped
         self._ng.set_state(built)
         self._shooter = capture.Shooter(self._ng)
         server = neuroglancer.server.global_server
