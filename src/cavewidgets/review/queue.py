@@ -33,23 +33,32 @@ DEFAULT_STATUSES = ("clean", "needs work", "merge error", "split error")
 
 
 class _Keys(anywidget.AnyWidget):
-    """Keyboard shortcuts for the queue box: keys pressed inside it come to Python."""
+    """Keyboard shortcuts for the queue box: the queue's keys pressed inside it come to Python
+    (keys typed in the viewer reach Python through ``Viewer.on_key`` instead: it is an iframe)."""
 
     _esm = """
+    const KEYS = new Set(["1","2","3","4","5","6","7","8","9","ArrowLeft","ArrowRight","j","k","n","p"]);
     export default { render({ model, el }) {
       el.style.display = "none";
-      const root = el.closest(".cavewidgets-review");
-      if (!root) return;
-      root.tabIndex = 0;
       const onKey = (e) => {
         const tag = (e.target && e.target.tagName) || "";
-        if (tag === "TEXTAREA" || tag === "INPUT" || e.ctrlKey || e.metaKey || e.altKey) return;
-        if (e.target && e.target.closest && e.target.closest(".neuroglancer-viewer, canvas")) return;
+        if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT" || e.target.isContentEditable) return;
+        if (e.ctrlKey || e.metaKey || e.altKey || !KEYS.has(e.key)) return;
         model.send({ key: e.key });
+        // stopped here: JupyterLab would take 1-6, j, k and arrows as notebook commands
         e.preventDefault(); e.stopPropagation();
       };
-      root.addEventListener("keydown", onKey);
-      return () => root.removeEventListener("keydown", onKey);
+      // the view is rendered before it is in the page: find the queue's box once it is
+      let root = null, frames = 0, stopped = false;
+      const attach = () => {
+        if (stopped) return;
+        root = el.closest(".cavewidgets-review");
+        if (!root) { if (frames++ < 1200) requestAnimationFrame(attach); return; }
+        if (root.tabIndex < 0) root.tabIndex = 0;   // a click anywhere in the box focuses it
+        root.addEventListener("keydown", onKey);
+      };
+      attach();
+      return () => { stopped = true; if (root) root.removeEventListener("keydown", onKey); };
     } };
     """
 
@@ -244,23 +253,34 @@ class ReviewQueue(widgets.VBox):
             from ..viewer import Viewer
 
             self.viewer = Viewer(self.client, height=height)
+            # inside neuroglancer (an iframe) the same keys: digits for a status, j / k to move
+            # (neuroglancer's arrows pan, so they stay neuroglancer's)
+            for i in range(len(self.statuses)):
+                self.viewer.on_key(f"digit{i + 1}", lambda _k, n=i + 1: self._on_key(None, {"key": str(n)}, None))
+            self.viewer.on_key("keyj", lambda _k: self.next())
+            self.viewer.on_key("keyk", lambda _k: self.previous())
             self.panel = MorphologyPanel(self.client, height=height)
             self._loader = LatestLoader(lambda root: self.panel.show(root, synapses=False, progress=False))
             parts = [widgets.HBox([widgets.Box([self.viewer], layout=widgets.Layout(flex="1 1 55%")),
                                    widgets.Box([self.panel], layout=widgets.Layout(flex="1 1 45%"))])]
         else:
             self.viewer = self.panel = None
+        hint = widgets.HTML(f"<small>keys: 1–{len(self.statuses)} status · → or j next · ← or k previous"
+                            + (" (inside the viewer too, with j and k)" if self._show_parts else "") + "</small>")
         self._children = [self._header, widgets.HBox(nav + [self._jump, go]), widgets.HBox(self._status_buttons),
-                          self._notes, self._msg, self._keys, *parts]
+                          self._notes, hint, self._msg, self._keys, *parts]
 
     def _on_key(self, _widget, content, _buffers) -> None:
         key = str((content or {}).get("key", ""))
-        if key.isdigit() and 1 <= int(key) <= len(self.statuses):
-            self.decide(self.statuses[int(key) - 1])
-        elif key in ("ArrowRight", "j", "n"):
-            self.next()
-        elif key in ("ArrowLeft", "k", "p"):
-            self.previous()
+        try:
+            if key.isdigit() and 1 <= int(key) <= len(self.statuses):
+                self.decide(self.statuses[int(key) - 1])
+            elif key in ("ArrowRight", "j", "n"):
+                self.next()
+            elif key in ("ArrowLeft", "k", "p"):
+                self.previous()
+        except Exception as err:  # noqa: BLE001 - a key press has no cell to show a traceback in
+            self._message(f"⚠ {err}", error=True)
 
     def _show_current(self) -> None:
         root = self.current

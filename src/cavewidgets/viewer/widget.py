@@ -22,6 +22,7 @@ import anywidget
 import traitlets as t
 
 from . import annotations as ann
+from . import keys
 from . import capture, credentials, fallback
 from . import state as st
 
@@ -81,7 +82,7 @@ def _check_zoom(nm_per_pixel) -> None:
         raise ValueError(f"zoom must be a positive number of nm per screen pixel, got {nm_per_pixel!r}")
 
 
-class Viewer(ann.AnnotationMethods, anywidget.AnyWidget):
+class Viewer(ann.AnnotationMethods, keys.KeyMethods, anywidget.AnyWidget):
     """Neuroglancer in the notebook, two-way: ``segments``, ``position``, ``layout``, ``state``.
 
     Example::
@@ -181,6 +182,7 @@ class Viewer(ann.AnnotationMethods, anywidget.AnyWidget):
 
         self._changed = changed
         self._schedule = _run_in_kernel_thread(lambda: (ref() and ref()._sync_from_ng()))
+        self._key_scheduler = _run_in_kernel_thread
         self._ng.shared_state.add_changed_callback(changed)
         self._install_pick()
         self._claim_cell()
