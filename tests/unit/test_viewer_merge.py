@@ -170,3 +170,49 @@ def test_an_up_to_date_browser_edit_is_applied_as_is(viewer):
     status, reply = post_state(viewer, raw | {"layout": "3d"}, gen, client_id="abc")
     assert status == 200 and reply["g"] == "abc/7" and viewer.layout == "3d"
     assert viewer._ng.merged_conflicts == 0
+
+
+# ---------------------------------------------------------------- batches
+
+
+def generations(viewer):
+    seen = []
+    viewer._ng.shared_state.add_changed_callback(lambda: seen.append(viewer._ng.shared_state.state_generation))
+    return seen
+
+
+def test_a_batch_reaches_the_browser_as_one_change(viewer):
+    seen = generations(viewer)
+    with viewer.batch():
+        viewer.segments = {BIG}
+        viewer.add_segments([BIG + 1], colors="#ff0000")
+        viewer.go_to([40, 40, 40], zoom=2)
+        with viewer.batch():  # nested: still one
+            viewer.layout = "3d"
+        assert viewer.state["layout"] == "3d"  # reads see the batch so far
+        assert seen == []
+    assert len(seen) == 1
+    assert viewer.segments == {BIG, BIG + 1} and viewer.layout == "3d"
+    assert tuple(round(v) for v in viewer.position) == (40, 40, 40)
+
+
+def test_a_batch_that_raises_sends_nothing_and_the_traits_follow(viewer):
+    seen = generations(viewer)
+    before = viewer.state
+    with pytest.raises(ValueError):
+        with viewer.batch():
+            viewer.segments = {BIG}
+            viewer.go_to([1, 2, 3])
+            viewer.add_segments(["not an id"])
+    assert seen == [] and viewer.state == before
+    assert viewer.segments == set() and tuple(round(v) for v in viewer.position) == (10, 10, 10)
+
+
+def test_a_browser_edit_during_a_batch_is_kept(viewer):
+    with viewer.batch():
+        viewer.segments = {BIG}
+        raw, gen = viewer._ng.shared_state.raw_state_and_generation   # the browser is up to date
+        browser = json.loads(json.dumps(raw))
+        browser["layers"][1]["annotations"] = [{"type": "point", "id": "during", "point": [1, 2, 3]}]
+        assert post_state(viewer, browser, gen)[0] == 200
+    assert viewer.segments == {BIG} and list(viewer.annotations("drafts")["id"]) == ["during"]

@@ -159,14 +159,15 @@ class DraftsMixin:
     def _move_posted_in_viewer(self, posted: pd.DataFrame) -> None:
         ng_ids = {u[3:] for u in posted["uid"] if str(u).startswith("ng-")}
         try:
-            state = self.viewer.state
-            for layer in state.get("layers", []):
-                if layer.get("name") == DRAFT_LAYER and layer.get("type") == "annotation":
-                    layer["annotations"] = [a for a in layer.get("annotations", []) if a.get("id") not in ng_ids]
-            self.viewer.state = state
             frame = pd.DataFrame({"pt_position": list(posted["position_nm"]),
                                   "description": [f"{t}#{i}" for t, i in zip(posted["table"], posted["annotation_id"])]})
-            self.viewer.add_points(frame, segment=None, description="description", layer=POSTED_LAYER, color="#22c55e")
+            with self.viewer.batch():
+                state = self.viewer.state
+                for layer in state.get("layers", []):
+                    if layer.get("name") == DRAFT_LAYER and layer.get("type") == "annotation":
+                        layer["annotations"] = [a for a in layer.get("annotations", []) if a.get("id") not in ng_ids]
+                self.viewer.state = state
+                self.viewer.add_points(frame, segment=None, description="description", layer=POSTED_LAYER, color="#22c55e")
         except Exception:  # noqa: BLE001 - the post itself succeeded; the picture is secondary
             log.debug("could not move posted drafts in the viewer", exc_info=True)
 

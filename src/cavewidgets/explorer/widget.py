@@ -216,13 +216,14 @@ class Explorer(DraftsMixin, widgets.VBox):
                 self._select_rows_of(roots)
             if self.root_column is not None:
                 self.table.color_rows(self.root_column, colors)
-            if source != "viewer":
-                self.viewer.segments = set(roots)
-            if roots:
-                self.viewer.add_segments(roots, colors=colors)
             target = where if where is not None else self._position_of(rows if rows is not None else self.table.selected)
-            if target is not None and source != "viewer":
-                self.viewer.go_to(target)
+            with self.viewer.batch():  # one redraw in the browser, not three
+                if source != "viewer":
+                    self.viewer.segments = set(roots)
+                if roots:
+                    self.viewer.add_segments(roots, colors=colors)
+                if target is not None and source != "viewer":
+                    self.viewer.go_to(target)
             self.selected_root_ids = roots
         finally:
             self._syncing = False
@@ -369,6 +370,8 @@ class Explorer(DraftsMixin, widgets.VBox):
         return export(path, viewer=self.viewer, **kwargs)
 
     def close(self) -> None:
-        for part in (self.table, self.viewer, self.panel):
-            part.close()
+        for name in ("table", "viewer", "panel"):  # a constructor that failed half-way has fewer
+            part = getattr(self, name, None)
+            if part is not None:
+                part.close()
         super().close()

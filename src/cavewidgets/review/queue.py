@@ -287,11 +287,12 @@ class ReviewQueue(widgets.VBox):
         decided = self._state.decisions.get(root) if root is not None else None
         self._notes.value = (decided or {}).get("notes") or ""
         if root is not None and self.viewer is not None:
-            self.viewer.segments = {root}
-            try:
-                self.viewer.go_to(self._position_nm(root))
-            except Exception:  # noqa: BLE001 - no position: the viewer stays where it is
-                log.debug("no position for %s", root, exc_info=True)
+            with self.viewer.batch():  # one redraw in the browser
+                self.viewer.segments = {root}
+                try:
+                    self.viewer.go_to(self._position_nm(root))
+                except Exception:  # noqa: BLE001 - no position: the viewer stays where it is
+                    log.debug("no position for %s", root, exc_info=True)
             self._loader.request(root)
         self._refresh()
 

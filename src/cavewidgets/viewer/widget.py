@@ -23,6 +23,7 @@ import traitlets as t
 
 from . import annotations as ann
 from . import keys
+from .batch import StateMethods
 from . import capture, credentials, fallback
 from . import state as st
 
@@ -82,7 +83,7 @@ def _check_zoom(nm_per_pixel) -> None:
         raise ValueError(f"zoom must be a positive number of nm per screen pixel, got {nm_per_pixel!r}")
 
 
-class Viewer(ann.AnnotationMethods, keys.KeyMethods, anywidget.AnyWidget):
+class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.AnyWidget):
     """Neuroglancer in the notebook, two-way: ``segments``, ``position``, ``layout``, ``state``.
 
     Example::
@@ -223,19 +224,13 @@ class Viewer(ann.AnnotationMethods, keys.KeyMethods, anywidget.AnyWidget):
     def state(self, value: Any) -> None:
         # validated in full before anything changes
         new = st.scrub_tokens(st.use_middleauth(st.coerce_state(value, self._client), self._origins()), self._tokens())
-        self._ng.set_state(new)
+        self._replace_state(new)
         self._seg_layer = st.segmentation_layer_name(new, self._seg_layer)
         self._sync_from_ng()
 
     def _origins(self) -> list[str]:
         with credentials._lock:
             return [o for o, entries in credentials._origins.items() if any(e[0] == id(self) for e in entries)]
-
-    def _raw_state(self) -> dict:
-        import copy
-
-        raw, _gen = self._ng.shared_state.raw_state_and_generation
-        return copy.deepcopy(raw)
 
     def url(self, target_site: str | None = None) -> str:
         """A neuroglancer link with the current state (token-free) for ``target_site``
@@ -302,17 +297,6 @@ class Viewer(ann.AnnotationMethods, keys.KeyMethods, anywidget.AnyWidget):
         """The name of the segmentation layer ``segments`` reads and writes."""
         self._seg_layer = st.segmentation_layer_name(self._raw_state(), self._seg_layer)
         return self._seg_layer
-
-    def _update(self, fn: Callable[[dict], Any]) -> None:
-        """Apply ``fn`` to a copy of the raw JSON state (returning a new dict or editing it in
-        place) and set it atomically."""
-        import copy
-
-        shared = self._ng.shared_state
-        with shared._lock:
-            raw = copy.deepcopy(shared.raw_state)
-            out = fn(raw)
-            shared.set_state(out if isinstance(out, dict) else raw)
 
     # ---------- segments ----------
     @t.validate("segments")
@@ -464,8 +448,8 @@ class Viewer(ann.AnnotationMethods, keys.KeyMethods, anywidget.AnyWidget):
             self._update(toggle)
 
     def _sync_from_ng(self) -> None:
-        """Mirror neuroglancer's state into the traits (kernel thread)."""
-        if not hasattr(self, "_ng"):
+        """Mirror neuroglancer's state into the traits (kernel thread; after a batch, not in it)."""
+        if not hasattr(self, "_ng") or self._batching():
             return
         raw = self._raw_state()
         self._check_annotations(raw)
