@@ -65,3 +65,13 @@ def test_bad_tables_are_refused(sample_client):
         cavewidgets.Explorer(sample_client, "nucleus_detection_v0", version=999)
     with pytest.raises(TypeError):
         cavewidgets.Explorer(None, "nucleus_detection_v0")
+
+
+def test_loading_a_table_shows_what_it_fetches(sample_client, tmp_path, capsys):
+    ex = cavewidgets.Explorer(sample_client, "synapses_pni_2", version=2, drafts_dir=tmp_path)
+    try:
+        err = capsys.readouterr().err
+        rows = sample_client.materialize.get_annotation_count("synapses_pni_2", version=2)
+        assert f"synapses_pni_2 (version 2, {rows:,} rows)" in err and len(ex.table.data) == rows
+    finally:
+        ex.close()

@@ -40,6 +40,39 @@ def _record(client, **kwargs) -> None:
         log.debug("provenance record failed", exc_info=True)
 
 
+def _with_progress(table: str, when: str, count: Callable[[], int | None], query: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """Run ``query`` while a bar names the table, the expected rows and the time so far (the
+    materialization service sends a table in one reply: there is no finer progress to show)."""
+    import threading
+
+    from tqdm.auto import tqdm
+
+    try:
+        total = count()
+    except Exception:  # noqa: BLE001 - the count is for the bar only
+        total = None
+    result: dict[str, Any] = {}
+
+    def work():
+        try:
+            result["df"] = query()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            result["error"] = err
+
+    worker = threading.Thread(target=work, daemon=True)
+    desc = f"{table} ({when}" + (f", {total:,} rows)" if total is not None else ")")
+    with tqdm(total=total, desc=desc, unit=" rows", leave=False) as bar:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.25)
+            bar.refresh()
+        if "df" in result:
+            bar.update(len(result["df"]) if total is None else total)
+    if "error" in result:
+        raise result["error"]
+    return result["df"]
+
+
 class Explorer(DraftsMixin, widgets.VBox):
     """Table, viewer and 3D panel as one: a selection made anywhere round-trips into a DataFrame.
 
@@ -139,9 +172,11 @@ class Explorer(DraftsMixin, widgets.VBox):
                              f"{f' version {self.version}' if self.version else ''}")
         kw = dict(desired_resolution=[1, 1, 1], split_positions=False)
         if self.version is not None:
-            df = mat.query_table(table, materialization_version=self.version, **kw)
+            df = _with_progress(table, f"version {self.version}", lambda: mat.get_annotation_count(table, version=self.version),
+                                lambda: mat.query_table(table, materialization_version=self.version, **kw))
         else:
-            df = mat.live_live_query(table, self.timestamp, log_warning=False, **kw)
+            df = _with_progress(table, "live", lambda: None,
+                                lambda: mat.live_live_query(table, self.timestamp, log_warning=False, **kw))
         if self.version is not None:
             _record(self.client, method="query_table", table=table, params=kw, result=df, version=self.version)
         else:
