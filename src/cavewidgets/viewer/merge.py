@@ -130,8 +130,9 @@ class MergingViewer(neuroglancer.Viewer):
         ng.set_state({"layers": [], "layout": "xy"})
     """
 
-    #: states kept by generation for merging; the browser is normally one or two behind
-    history_size = 32
+    #: states kept by generation for merging: the browser is normally one or two behind, and
+    #: a state with large annotation layers can take megabytes
+    history_size = 8
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
