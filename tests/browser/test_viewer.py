@@ -26,16 +26,19 @@ SHOW = "viewer = cavewidgets.Viewer(client, height=520)\nviewer.on_select(lambda
 def ng_frame(page, timeout=60):
     """The neuroglancer iframe's frame, once its ``viewer`` exists."""
     deadline = time.time() + timeout
+    seen: dict[str, str] = {}
     while time.time() < deadline:
         for frame in page.frames:
             if "/v/" in frame.url:
                 try:
                     if frame.evaluate("() => typeof viewer !== 'undefined' && !!viewer.layerManager"):
                         return frame
-                except Exception:
-                    pass
+                    seen[frame.url] = "no viewer yet"
+                except Exception as err:  # noqa: BLE001 - kept for the message
+                    seen[frame.url] = f"{type(err).__name__}: {str(err)[:200]}"
         time.sleep(0.5)
-    raise AssertionError("no neuroglancer frame with a viewer in the page")
+    frames = [f.url[:120] for f in page.frames]
+    raise AssertionError(f"no neuroglancer frame with a viewer in the page; frames {frames}; last seen {seen}")
 
 
 def layer_status(frame):

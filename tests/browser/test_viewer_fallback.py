@@ -11,14 +11,13 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from cavewidgets.testing.lab import LabNotebook
 
-from test_viewer import SETUP, ng_frame, wait_layers_ok, wait_until
+from test_viewer import SETUP, wait_until
 
 NAME = "viewer-fallback.ipynb"
 SHOW = "viewer = cavewidgets.Viewer(client, height=420)\nviewer"
@@ -39,19 +38,12 @@ def magenta_pixels(jpeg: bytes) -> int:
 @pytest.fixture(scope="module")
 def saved(lab, browser):
     """Run the notebook, show a segment in 3D, share, wait for the snapshot, save, shut down."""
-    for attempt in range(2):  # SwiftShader on 2 loaded cores: a first neuroglancer load can stall
-        nb = LabNotebook.open(lab, browser, NAME, [SETUP + MAGENTA, SHOW])
-        nb.run_all(timeout=300)
-        try:
-            frame = ng_frame(nb.page, timeout=120)
-            break
-        except AssertionError:
-            Path("test-artifacts").mkdir(exist_ok=True)
-            nb.page.screenshot(path=f"test-artifacts/viewer-fallback-no-frame-{attempt}.png")
-            nb.close()
-            if attempt:
-                raise
-    wait_layers_ok(frame, timeout=120)
+    nb = LabNotebook.open(lab, browser, NAME, [SETUP + MAGENTA, SHOW])
+    nb.run_all(timeout=300)
+    nb.page.wait_for_selector(".cw-viewer[data-status=ready]", timeout=120_000)
+    # the browser's neuroglancer answers through its own channel (not through a Playwright frame
+    # handle, which twice failed to see a viewer that was on screen in CI)
+    assert nb.py("len(viewer.screenshot(timeout=120)) > 1000", timeout=180)
     root = nb.py("int(nuclei['pt_root_id'].iloc[0])")
     nb.exec(f"viewer.layout = '3d'\nviewer.add_segments([{root}], colors='#ff00ff')")
     link = nb.py("viewer.share()")
