@@ -5,6 +5,7 @@ back to Python with the exact synapse id, errors show in the panel without losin
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -36,6 +37,16 @@ def frames(page) -> int:
 
 def wait_new_frame(page, after: int, timeout=30_000):
     page.wait_for_function("(n) => document.querySelector('.cw-morph').cwMorphology.frames() > n", arg=after, timeout=timeout)
+
+
+def set_parts(shown, **parts):
+    """Set ``show_mesh`` etc. from Python and wait until the browser has them (its toolbar boxes
+    follow the traits): a click right after the assignment may otherwise meet the old scene."""
+    shown.exec("; ".join(f"panel.show_{k} = {bool(v)}" for k, v in parts.items()))
+    cond = " && ".join(f"document.querySelector(\".cw-morph input[data-trait='show_{k}']\").checked === {str(bool(v)).lower()}"
+                       for k, v in parts.items())
+    shown.page.wait_for_function(f"() => {cond}")
+    time.sleep(0.3)  # the frame after the change
 
 
 def stage_pixels(page) -> np.ndarray:
@@ -150,7 +161,7 @@ def test_click_on_a_synapse_calls_on_pick_with_its_id(shown):
         % shown.py(f"int(panel.synapses.index[panel.synapses.id == {other}][0])"))
     box = page.locator(STAGE).bounding_box()
     assert abs(pos["x"] - (box["x"] + box["width"] / 2)) < 2 and abs(pos["y"] - (box["y"] + box["height"] / 2)) < 2
-    shown.exec("panel.show_mesh = False; panel.show_skeleton = False")  # nothing but synapses under the cursor
+    set_parts(shown, mesh=False, skeleton=False)  # nothing but synapses under the cursor
     page.mouse.click(pos["x"], pos["y"])
     page.wait_for_function("() => document.querySelector('.cw-morph .cw-morph-info').textContent.startsWith('synapse ')")
     shown.wait_idle()
@@ -160,7 +171,7 @@ def test_click_on_a_synapse_calls_on_pick_with_its_id(shown):
 
 def test_click_on_the_skeleton_and_the_mesh(shown):
     page = shown.page
-    shown.exec("panel.show_synapses = False; panel.show_mesh = False")
+    set_parts(shown, synapses=False, mesh=False)
     # a skeleton node away from the soma, in view
     node = shown.py("int(panel.skeleton.nodes.index[len(panel.skeleton.nodes) // 2])")
     pos = page.evaluate("(i) => document.querySelector('.cw-morph').cwMorphology.screenPosition('skeleton', i)", node)
@@ -178,7 +189,7 @@ def test_click_on_the_skeleton_and_the_mesh(shown):
     assert d < 20_000
 
     # the mesh alone: a click on the soma's surface gives a vertex of the full-resolution mesh
-    shown.exec("panel.show_skeleton = False; panel.show_mesh = True")
+    set_parts(shown, skeleton=False, mesh=True)
     soma = page.evaluate("() => document.querySelector('.cw-morph').cwMorphology.screenPosition('skeleton', 0)")
     page.mouse.click(soma["x"], soma["y"])
     shown.page.wait_for_function("() => document.querySelector('.cw-morph .cw-morph-info').textContent.startsWith('mesh ')")
