@@ -31,7 +31,6 @@ import logging
 import os
 import platform
 import statistics
-import time
 import warnings
 from pathlib import Path
 

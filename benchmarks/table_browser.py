@@ -39,16 +39,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
-import re
 import statistics
-import subprocess
 import time
-from importlib.metadata import version
 from pathlib import Path
 
-from cavewidgets.testing.lab import CHROMIUM, Browser, LabNotebook, LabServer
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
+from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "table_browser.json"
 TARGETS = {"first_page_ms": 1000, "round_trip_ms": 150, "speedup_vs_ipydatagrid": 10}
@@ -301,21 +299,6 @@ def bench_peer(lab, browser, tool, rows, repeats, timeout) -> dict:
     return out
 
 
-def machine() -> dict:
-    cpuinfo, meminfo = Path("/proc/cpuinfo").read_text().splitlines(), Path("/proc/meminfo").read_text().splitlines()
-    cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), platform.processor())
-    mem = next((x.split()[1] for x in meminfo if x.startswith("MemTotal")), "0")
-    packages = ["cavewidgets", "ipydatagrid", "itables", "jupyterlab", "anywidget", "pandas", "pyarrow", "duckdb", "playwright"]
-    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
-    return {
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "cores": len(os.sched_getaffinity(0)), "cpu": cpu, "memory_gib": round(int(mem) / 2**20, 1),
-        "python": platform.python_version(), "platform": platform.platform(),
-        "chromium": (re.search(r"Chromium [\d.]+", chromium) or [chromium.strip()])[0],
-        "versions": {p: version(p) for p in packages},
-    }
-
-
 def summarise(results: dict) -> dict:
     tools = results["tools"]
     tb = tools["TableBrowser"]
@@ -358,7 +341,7 @@ def main() -> None:
     ap.add_argument("--tools", default=",".join(["TableBrowser", *PEERS]))
     args = ap.parse_args()
     started = time.time()
-    results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+    results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(["cavewidgets", "ipydatagrid", "itables", "jupyterlab", "anywidget", "pandas", "pyarrow", "duckdb", "playwright"]),
                "frame": {"rows": args.rows, "columns": 12}, "repeats": args.repeats, "timeout_s": args.timeout, "tools": {}}
     ws_bytes: list[int] = []
     js_errors: list[str] = []

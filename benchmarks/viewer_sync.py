@@ -43,17 +43,16 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
-import re
 import statistics
 import subprocess
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 
-from cavewidgets.testing.lab import CHROMIUM, Browser, LabNotebook, LabServer
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
+from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "viewer_sync.json"
 TARGET_MS = 200
@@ -238,21 +237,6 @@ def stats(values: list) -> dict:
             "n": len(ok), "failed": len(values) - len(ok)}
 
 
-def machine() -> dict:
-    cpuinfo, meminfo = Path("/proc/cpuinfo").read_text().splitlines(), Path("/proc/meminfo").read_text().splitlines()
-    cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), platform.processor())
-    mem = next((x.split()[1] for x in meminfo if x.startswith("MemTotal")), "0")
-    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
-    packages = ["cavewidgets", "neuroglancer", "jupyterlab", "anywidget", "ipykernel", "tornado", "playwright"]
-    return {
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "cores": len(os.sched_getaffinity(0)), "cpu": cpu, "memory_gib": round(int(mem) / 2**20, 1),
-        "python": platform.python_version(), "platform": platform.platform(),
-        "chromium": (re.search(r"Chromium [\d.]+", chromium) or [chromium.strip()])[0],
-        "versions": {p: version(p) for p in packages},
-    }
-
-
 def start_service():
     """``cavewidgets sample serve`` in its own process; (process, url, datastack)."""
     import secrets
@@ -350,7 +334,7 @@ def main() -> None:
     ap.add_argument("--no-snapshot", action="store_true", help="stop the widget's saved-notebook snapshot refreshes (to see their cost)")
     args = ap.parse_args()
     started = time.time()
-    results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "trials": args.trials,
+    results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(["cavewidgets", "neuroglancer", "jupyterlab", "anywidget", "ipykernel", "tornado", "playwright"]), "trials": args.trials,
                      "sample_service": "kernel process (thread)" if args.in_kernel_service else "separate process",
                      "snapshot_refresh": not args.no_snapshot, "tools": {}}
     service = None

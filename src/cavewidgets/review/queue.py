@@ -256,9 +256,9 @@ class ReviewQueue(widgets.VBox):
             # inside neuroglancer (an iframe) the same keys: digits for a status, j / k to move
             # (neuroglancer's arrows pan, so they stay neuroglancer's)
             for i in range(len(self.statuses)):
-                self.viewer.on_key(f"digit{i + 1}", lambda _k, n=i + 1: self._on_key(None, {"key": str(n)}, None))
-            self.viewer.on_key("keyj", lambda _k: self.next())
-            self.viewer.on_key("keyk", lambda _k: self.previous())
+                self.viewer.on_key(f"digit{i + 1}", lambda _k, n=i + 1: self._handle_key(str(n)))
+            self.viewer.on_key("keyj", lambda _k: self._handle_key("j"))
+            self.viewer.on_key("keyk", lambda _k: self._handle_key("k"))
             self.panel = MorphologyPanel(self.client, height=height)
             self._loader = LatestLoader(lambda root: self.panel.show(root, synapses=False, progress=False))
             parts = [widgets.HBox([widgets.Box([self.viewer], layout=widgets.Layout(flex="1 1 55%")),
@@ -271,7 +271,10 @@ class ReviewQueue(widgets.VBox):
                           self._notes, hint, self._msg, self._keys, *parts]
 
     def _on_key(self, _widget, content, _buffers) -> None:
-        key = str((content or {}).get("key", ""))
+        self._handle_key(str((content or {}).get("key", "")))
+
+    def _handle_key(self, key: str) -> None:
+        """A key from the queue's box or from inside the viewer (``1``-``9``, arrows, j/k/n/p)."""
         try:
             if key.isdigit() and 1 <= int(key) <= len(self.statuses):
                 self.decide(self.statuses[int(key) - 1])

@@ -73,8 +73,10 @@ class KeyMethods:
     def _key_handler(self, key: str) -> Callable:
         handlers = self.__dict__.setdefault("_key_handlers", {})
         if key not in handlers:
-            def handle(_action_state, key=key):  # neuroglancer's server thread: hand over, return
-                self._key_scheduler(lambda: self._run_key(key))()
+            run = self._key_scheduler(lambda: self._run_key(key))
+
+            def handle(_action_state):  # neuroglancer's server thread: hand over to the kernel, return
+                run()
 
             handlers[key] = handle
         return handlers[key]

@@ -22,10 +22,9 @@ import anywidget
 import traitlets as t
 
 from . import annotations as ann
-from . import keys
-from .batch import StateMethods
-from . import capture, credentials, fallback
+from . import capture, credentials, fallback, keys
 from . import state as st
+from .batch import StateMethods
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
