@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cavewidgets: one entry point for the two README commands.
 #   bash scripts/run.sh lab    set up, then JupyterLab on notebooks/01_getting_started.ipynb
-#   bash scripts/run.sh test   set up (test extras, Debian chromium, JS toolchain), then every test
+#   bash scripts/run.sh test   set up (test extras, Debian chromium, socat for the isolated browser, JS toolchain), then every test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -45,6 +45,17 @@ need_chromium() {
   fi
 }
 
+need_netns_tools() {  # the isolated browser tests: Chromium in its own network namespace, one port bridged in
+  local pkgs=()
+  command -v unshare >/dev/null || pkgs+=(util-linux)
+  command -v ip >/dev/null || pkgs+=(iproute2)
+  command -v socat >/dev/null || pkgs+=(socat)
+  if [ "${#pkgs[@]}" -gt 0 ]; then
+    echo "== installing ${pkgs[*]} for the isolated browser tests"
+    apt_install "${pkgs[@]}"
+  fi
+}
+
 case "${1:-}" in
   lab)
     need_node; need_venv; install_package lab
@@ -55,7 +66,7 @@ case "${1:-}" in
       --LabApp.default_url=/lab/tree/notebooks/01_getting_started.ipynb
     ;;
   test)
-    need_node; need_chromium; need_venv; install_package test
+    need_node; need_chromium; need_netns_tools; need_venv; install_package test
     echo "== JS unit tests (vitest)"
     (cd js && { [ -x node_modules/.bin/vitest ] || npm install --no-audit --no-fund; } && npx vitest run)
     echo "== Python tests: unit, service, browser"

@@ -1,4 +1,8 @@
-"""Fixtures for browser tests: one JupyterLab server and one Chromium per test session."""
+"""Fixtures for browser tests: one JupyterLab server and one Chromium per test session.
+
+``isolated_*`` and ``notebook7*`` browsers run in their own network namespace and reach only their Jupyter
+server, as users' browsers on Colab/JupyterHub/Binder do; they fail (never skip) when that cannot be set up.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,27 @@ def browser():
         yield b
 
 
-@pytest.fixture
-def notebook(lab, browser, request):
-    """Open a notebook with the given cells: ``nb = notebook(["x = 1", ...])``; screenshots on failure."""
+@pytest.fixture(scope="session")
+def isolated_browser(lab):
+    """Chromium that reaches only the ``lab`` server, as on Colab/JupyterHub/Binder (fails if it cannot isolate)."""
+    with Browser(isolate_to=lab.port) as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def notebook7():
+    with LabServer(app="notebook") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def notebook7_browser(notebook7):
+    with Browser(isolate_to=notebook7.port) as b:
+        yield b
+
+
+def _notebook_factory(lab, browser, request):
+    """Open notebooks with given cells; close them after the test, with a screenshot if it failed."""
     opened: list[LabNotebook] = []
 
     def open_notebook(cells: list[str], name: str | None = None) -> LabNotebook:
@@ -42,6 +64,24 @@ def notebook(lab, browser, request):
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             nb.page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
         nb.close()
+
+
+@pytest.fixture
+def notebook(lab, browser, request):
+    """Open a notebook with the given cells: ``nb = notebook(["x = 1", ...])``; screenshots on failure."""
+    yield from _notebook_factory(lab, browser, request)
+
+
+@pytest.fixture
+def isolated_notebook(lab, isolated_browser, request):
+    """Like ``notebook``, in the browser that reaches only the Jupyter server."""
+    yield from _notebook_factory(lab, isolated_browser, request)
+
+
+@pytest.fixture
+def notebook7_notebook(notebook7, notebook7_browser, request):
+    """Like ``isolated_notebook``, in Notebook 7 (``/notebooks/<name>``)."""
+    yield from _notebook_factory(notebook7, notebook7_browser, request)
 
 
 @pytest.hookimpl(hookwrapper=True)

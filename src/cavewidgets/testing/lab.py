@@ -1,8 +1,10 @@
 """Real JupyterLab in real headless Chromium, for tests and benchmarks.
 
-``LabServer`` runs ``jupyter lab`` on loopback with an isolated config; ``Browser`` drives
-Debian's Chromium through Playwright (never a downloaded browser); ``LabNotebook`` opens a
-notebook, runs cells through JupyterLab's own commands, and reads the kernel's Python state
+``LabServer`` runs ``jupyter lab`` (or Notebook 7 with ``app="notebook"``) on loopback with an
+isolated config; ``Browser`` drives Debian's Chromium through Playwright (never a downloaded
+browser), optionally in its own network namespace where only the Jupyter server's port is
+reachable (``Browser(isolate_to=lab.port)``), as on Colab/JupyterHub/Binder; ``LabNotebook`` opens
+a notebook, runs cells through the front-end's own commands, and reads the kernel's Python state
 through a second client of the same kernel.
 
 Example::
@@ -12,6 +14,10 @@ Example::
         nb.run_all()
         nb.page.wait_for_selector(".cw-row[data-row]")
         assert nb.py("b.filtered_rows") == len(df)
+
+    # the browser reaches only the Jupyter server, nothing else on the host's loopback
+    with LabServer(app="notebook") as nb7, Browser(isolate_to=nb7.port) as browser:
+        LabNotebook.open(nb7, browser, "t.ipynb", ["1 + 1"]).run_all()
 """
 
 from __future__ import annotations
@@ -19,13 +25,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +60,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class LabServer:
-    """A JupyterLab server on 127.0.0.1 with a random token and its own config, runtime and root dirs."""
+APPS = {"lab": ("jupyterlab", "LabApp"), "notebook": ("notebook", "JupyterNotebookApp")}
 
-    def __init__(self, root_dir: str | Path | None = None, timeout: float = 90):
+
+class LabServer:
+    """A Jupyter server on 127.0.0.1 with a random token and its own config, runtime and root dirs.
+
+    ``app="lab"`` runs JupyterLab, ``app="notebook"`` runs Notebook 7 (``/notebooks/<name>``).
+
+    Example::
+
+        with LabServer(app="notebook") as nb7:
+            urllib.request.urlopen(f"{nb7.url}/api/status?token={nb7.token}")
+    """
+
+    def __init__(self, root_dir: str | Path | None = None, timeout: float = 90, app: str = "lab"):
+        if app not in APPS:
+            raise ValueError(f"app must be one of {sorted(APPS)}, not {app!r}")
+        self.app = app
         self.tmp = Path(tempfile.mkdtemp(prefix="cw-lab-"))
         self.root = Path(root_dir) if root_dir else self.tmp / "root"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -74,13 +98,15 @@ class LabServer:
         )
         env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(self.runtime_dir))
         env.pop("JUPYTER_TOKEN", None)
+        module, app_class = APPS[self.app]
         cmd = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable, "-m", module,
             "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}",
-            f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
-            "--LabApp.expose_app_in_browser=True",
+            f"--{app_class}.workspaces_dir={self.tmp / 'workspaces'}",
+            # window.jupyterapp: LabNotebook drives the front-end through its shell and commands
+            f"--{app_class}.expose_app_in_browser=True",
             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         ]
         self.log = open(self.log_path, "wb")
@@ -88,14 +114,14 @@ class LabServer:
         deadline = time.time() + self.timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited early:\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"jupyter {self.app} exited early:\n{self.log_path.read_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=2) as r:
                     if r.status == 200:
                         return self
             except OSError:
                 time.sleep(0.3)
-        raise TimeoutError(f"jupyter lab did not start in {self.timeout}s:\n{self.log_path.read_text()[-3000:]}")
+        raise TimeoutError(f"jupyter {self.app} did not start in {self.timeout}s:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -106,6 +132,12 @@ class LabServer:
                 self.proc.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def notebook_url(self, name: str) -> str:
+        """The page that opens notebook ``name`` (relative to the root dir) in this server's front-end."""
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
+        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
     def __enter__(self) -> LabServer:
         return self.start()
 
@@ -113,27 +145,158 @@ class LabServer:
         self.stop()
 
 
-class Browser:
-    """Headless Debian Chromium through Playwright, with a fresh profile."""
+# Runs inside the browser's own network namespace (``unshare --net``): only loopback, brought up
+# here, and one relay from 127.0.0.1:PORT to a unix socket (a filesystem path is reachable from any
+# network namespace) where the host side relays on to the Jupyter server. Playwright talks to
+# Chromium over fds 3 and 4 (--remote-debugging-pipe), so the browser needs no other way out.
+_NETNS_SCRIPT = """\
+set -e
+ip link set lo up
+# only Chromium may hold Playwright's pipe (fds 3, 4): the relay gets none of it
+socat TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay UNIX-CONNECT:{sock} </dev/null 3>&- 4>&- &
+relay=$!
+# a normal close ends the relay here; if Playwright must kill, it kills the whole process group
+trap 'kill $relay 2>/dev/null' EXIT
+set +e
+{chromium} "$@"
+"""
 
-    def __init__(self, executable: str = CHROMIUM):
+_FETCH_JS = """async (url) => {
+    try { await fetch(url, {mode: 'no-cors', cache: 'no-store'}); return true; } catch (e) { return false; }
+}"""
+
+
+# One Playwright per process, shared by every open Browser: a second sync_playwright() in the same
+# thread refuses to start ("Sync API inside the asyncio loop") while the first is running.
+_playwright: list = []  # [instance, number of open Browsers]
+
+
+def _playwright_acquire():
+    from playwright.sync_api import sync_playwright
+
+    if not _playwright:
+        _playwright[:] = [sync_playwright().start(), 0]
+    _playwright[1] += 1
+    return _playwright[0]
+
+
+def _playwright_release() -> None:
+    _playwright[1] -= 1
+    if _playwright[1] == 0:
+        _playwright.pop(0).stop()
+        _playwright.clear()
+
+
+def page_can_fetch(page, url: str) -> bool:
+    """Whether ``fetch(url)`` from ``page`` reaches a server (an opaque response counts; CORS is not checked).
+
+    Example::
+
+        assert not page_can_fetch(nb.page, "http://127.0.0.1:9000/")  # isolated: host ports are not reachable
+    """
+    return page.evaluate(_FETCH_JS, url)
+
+
+class Browser:
+    """Headless Debian Chromium through Playwright, with a fresh profile.
+
+    With ``isolate_to=PORT`` Chromium runs in its own network namespace where only
+    127.0.0.1:PORT (the Jupyter server) is reachable, as on Colab, JupyterHub or Binder: anything a
+    widget fetches from another kernel-side port fails. Setting that up needs ``unshare`` (root, or
+    unprivileged user namespaces), ``ip`` and ``socat``; when it cannot be set up or verified,
+    ``start`` raises (never a silent fallback to an ordinary browser).
+
+    Example::
+
+        with LabServer() as lab, Browser(isolate_to=lab.port) as browser:
+            nb = LabNotebook.open(lab, browser, "t.ipynb", ["1 + 1"])
+    """
+
+    def __init__(self, executable: str = CHROMIUM, isolate_to: int | None = None):
         self.executable = executable
+        self.isolate_to = isolate_to
+        self.context = self._pw = self._relay = self._netdir = None
 
     def start(self) -> Browser:
         if not Path(self.executable).exists():
             raise RuntimeError(f"{self.executable} not found: install Debian's chromium (apt-get install chromium)")
-        from playwright.sync_api import sync_playwright
-
         self.profile = tempfile.mkdtemp(prefix="cw-chromium-")
-        self._pw = sync_playwright().start()
-        self.context = self._pw.chromium.launch_persistent_context(
-            self.profile,
-            executable_path=self.executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-        )
+        try:
+            executable = self._isolate() if self.isolate_to is not None else self.executable
+            self._pw = _playwright_acquire()
+            self.context = self._pw.chromium.launch_persistent_context(
+                self.profile,
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 1000},
+            )
+            if self.isolate_to is not None:
+                self._check_isolation()
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def _isolate(self) -> str:
+        """Start the host side of the bridge and write the wrapper Playwright launches as "Chromium"."""
+        port = self.isolate_to
+        missing = [tool for tool in ("unshare", "ip", "socat") if not shutil.which(tool)]
+        if missing:
+            raise RuntimeError(f"cannot isolate the browser: {', '.join(missing)} not found (apt-get install util-linux iproute2 socat)")
+        # root in CI; elsewhere an unprivileged user namespace may do
+        unshare = ["unshare", "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+        probe = subprocess.run([*unshare, "--", "ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+        if probe.returncode:
+            raise RuntimeError(f"cannot isolate the browser: {' '.join(unshare)} failed (needs root or user namespaces): {probe.stderr.strip()}")
+        self._netdir = Path(tempfile.mkdtemp(prefix="cw-netns-"))
+        sock = self._netdir / "jupyter.sock"
+        log = self._netdir / "relay.log"
+        # its own session, so stop() ends it together with the children it forked per connection
+        with open(log, "wb") as err:
+            self._relay = subprocess.Popen(
+                ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early,mode=600", f"TCP:127.0.0.1:{port},nodelay"],
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+            )
+        deadline = time.time() + 10
+        while not sock.exists():
+            if self._relay.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"cannot isolate the browser: the host relay did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        inside = self._netdir / "inside.sh"
+        inside.write_text(_NETNS_SCRIPT.format(port=port, sock=shlex.quote(str(sock)), chromium=shlex.quote(self.executable)))
+        wrapper = self._netdir / "chromium"
+        wrapper.write_text(f'#!/bin/sh\nexec {shlex.join(unshare)} -- /bin/sh {shlex.quote(str(inside))} "$@"\n')
+        wrapper.chmod(0o755)
+        return str(wrapper)
+
+    def _check_isolation(self) -> None:
+        """Raise unless the Jupyter port answers and another listening host port does not."""
+        hits: list[str] = []
+
+        class Probe(BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        probe = ThreadingHTTPServer(("127.0.0.1", 0), Probe)
+        threading.Thread(target=probe.serve_forever, daemon=True).start()
+        page = self.new_page()
+        try:
+            try:
+                page.goto(f"http://127.0.0.1:{self.isolate_to}/")
+            except Exception as e:
+                raise RuntimeError(f"isolated Chromium cannot reach 127.0.0.1:{self.isolate_to} through the bridge: {e}") from None
+            if page_can_fetch(page, f"http://127.0.0.1:{probe.server_port}/isolation-probe") or hits:
+                raise RuntimeError(f"browser is NOT isolated: it reached a host server on 127.0.0.1:{probe.server_port}")
+        finally:
+            page.close()
+            probe.shutdown()
+            probe.server_close()
 
     def new_page(self):
         page = self.context.new_page()
@@ -142,10 +305,19 @@ class Browser:
 
     def stop(self) -> None:
         try:
-            self.context.close()
+            if self.context is not None:
+                self.context, context = None, self.context
+                context.close()
         finally:
-            self._pw.stop()
+            if self._pw is not None:
+                self._pw = None
+                _playwright_release()
+            if self._relay is not None and self._relay.poll() is None:
+                os.killpg(self._relay.pid, signal.SIGTERM)
+                self._relay.wait(10)
             shutil.rmtree(self.profile, ignore_errors=True)
+            if self._netdir is not None:
+                shutil.rmtree(self._netdir, ignore_errors=True)
 
     def __enter__(self) -> Browser:
         return self.start()
@@ -165,7 +337,7 @@ def write_notebook(path: Path, cells: list[str]) -> None:
 
 
 class LabNotebook:
-    """One notebook open in JupyterLab in the browser, plus a side client on its kernel."""
+    """One notebook open in JupyterLab or Notebook 7 in the browser, plus a side client on its kernel."""
 
     def __init__(self, lab: LabServer, page, name: str):
         self.lab = lab
@@ -179,7 +351,7 @@ class LabNotebook:
             write_notebook(lab.root / name, cells)
         page = browser.new_page()
         nb = cls(lab, page, name)
-        page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}&reset")
+        page.goto(lab.notebook_url(name))
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout * 1000)
         page.wait_for_function(
             """(name) => {
