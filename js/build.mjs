@@ -1,7 +1,9 @@
-// Bundle one ES module per widget into src/cavewidgets/static (git-ignored build output).
+// Bundle one ES module per widget into src/cavewidgets/static (git-ignored build output), plus
+// neuroglancer as one self-contained module the Viewer loads over the widget channel.
 // Everything is bundled: nothing is loaded from a CDN at run time.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
+import { buildNeuroglancer } from "./build_neuroglancer.mjs";
 
 const out = new URL("../src/cavewidgets/static/", import.meta.url).pathname;
 mkdirSync(out, { recursive: true });
@@ -17,3 +19,4 @@ await build({
   logLevel: "info",
 });
 for (const w of widgets) copyFileSync(`${w}/styles.css`, `${out}/${w}.css`);
+await buildNeuroglancer(`${out}/neuroglancer.js`);

@@ -42,7 +42,7 @@ export class Transport {
   }
 
   /** Send `method(params)` to the kernel; resolves with its result and buffers. */
-  request<T = any>(method: string, params: Record<string, unknown> = {}, channel?: string): Promise<Reply<T>> {
+  request<T = any>(method: string, params: Record<string, unknown> = {}, channel?: string, buffers?: ArrayBuffer[]): Promise<Reply<T>> {
     const id = `${this.prefix}-${++this.counter}`;
     if (channel) {
       const previous = this.latestOnChannel.get(channel);
@@ -54,7 +54,7 @@ export class Transport {
     }
     return new Promise<Reply<T>>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, channel });
-      this.model.send({ kind: "cw:req", id, method, params });
+      this.model.send({ kind: "cw:req", id, method, params }, undefined, buffers);
     });
   }
 

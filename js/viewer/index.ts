@@ -1,63 +1,57 @@
-// Viewer front-end: hosts the kernel's neuroglancer page in an iframe.
-// The neuroglancer server runs in the kernel (127.0.0.1:<port>); which URL reaches it depends
-// on where the notebook runs: directly (JupyterLab/Notebook 7/VS Code with a local kernel),
-// Colab's port proxy, or jupyter-server-proxy (remote Jupyter). Each candidate is probed first;
-// when none answers the cell shows why instead of a blank box.
+// Viewer front-end: neuroglancer itself, inside the cell output, talking to the kernel only
+// over the widget channel.
+//
+// The browser may reach nothing but the notebook server (Colab, JupyterHub, Binder, VS Code
+// remote), so nothing here opens a connection of its own: the neuroglancer bundle (3.5 MB,
+// workers and WebAssembly inlined) comes from the kernel as a message buffer once per page and
+// is shared by every viewer; the state goes both ways as custom messages; requests for data the
+// kernel hosts (the sample datastack on its loopback) are answered by the kernel.
 import { el } from "../shared/dom";
+import { Transport, type AnyModel } from "../shared/transport";
+import type { Bridge, Mounted } from "./ng/runtime";
+import type { KernelRequest, KernelResponse } from "./ng/routing";
 
-interface Model {
+interface Model extends AnyModel {
   get(name: string): any;
   set(name: string, value: unknown): void;
   save_changes(): void;
-  on(event: string, cb: (...args: any[]) => void): void;
-  off(event?: string | null, cb?: ((...args: any[]) => void) | null): void;
 }
 
-const PROBE_TIMEOUT_MS = 8000;
+type Runtime = typeof import("./ng/runtime");
+
 const MIN_HEIGHT = 150;
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host === "::1";
+// ---------- the neuroglancer bundle: once per page ----------
+const PAGE_KEY = "__cavewidgetsNeuroglancer";
+
+function pageCache(): Map<string, Promise<Runtime>> {
+  const g = globalThis as any;
+  return (g[PAGE_KEY] ??= new Map<string, Promise<Runtime>>());
 }
 
-function jupyterBaseUrl(): string | null {
-  const node = document.getElementById("jupyter-config-data");
-  if (!node?.textContent) return null;
-  try {
-    const base = JSON.parse(node.textContent).baseUrl;
-    return typeof base === "string" ? base : null;
-  } catch {
-    return null;
+/** The neuroglancer runtime, fetched from the kernel unless this page already has that build. */
+export function loadRuntime(transport: Transport, hash: string): Promise<Runtime> {
+  const cache = pageCache();
+  let found = cache.get(hash);
+  if (!found) {
+    found = (async () => {
+      const { buffers } = await transport.request("ng_bundle", { hash });
+      if (!buffers.length) throw new Error("the kernel sent no neuroglancer bundle");
+      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
+      // the module's workers are started from blob URLs of their own: this one may go once loaded
+      try {
+        return (await import(/* @vite-ignore */ url)) as Runtime;
+      } finally {
+        URL.revokeObjectURL(url);
+      }
+    })();
+    found.catch(() => cache.delete(hash)); // a failed load is retried by the next view
+    cache.set(hash, found);
   }
+  return found;
 }
 
-/** Candidate URL prefixes for the kernel's neuroglancer server, best first. */
-export async function candidateBases(port: number, serverUrl: string): Promise<string[]> {
-  const colab = (window as any).google?.colab?.kernel;
-  if (colab?.proxyPort) {
-    const proxied: string = await colab.proxyPort(port, { cache: false });
-    return [proxied.replace(/\/+$/, "")];
-  }
-  const out: string[] = [];
-  let host = "127.0.0.1";
-  try {
-    if (serverUrl) host = new URL(serverUrl).hostname; // the bind address; the port is `port`
-  } catch {
-    /* keep loopback */
-  }
-  out.push(`http://${host}:${port}`);
-  const base = jupyterBaseUrl();
-  if (base !== null && !isLoopback(window.location.hostname)) {
-    // remote Jupyter (JupyterHub, a server on another host): jupyter-server-proxy's route
-    out.push(`${window.location.origin}${base.replace(/\/?$/, "/")}proxy/${port}`);
-  }
-  return out;
-}
-
-// The kernel also displays a static snapshot of each viewer (last screenshot, layers, link) for
-// when the notebook is reopened without its kernel. While a live view of that viewer exists,
-// a style rule hides the snapshot (and the output area row holding it). Counted per key: the
-// same viewer may be displayed twice.
+// ---------- saved-notebook snapshot: hidden while a live view exists ----------
 const snapshotStyles = new Map<string, { style: HTMLStyleElement; views: number }>();
 
 export function snapshotRule(key: string): string {
@@ -90,52 +84,83 @@ function hideSnapshot(key: string): () => void {
   };
 }
 
-async function reachable(url: string, timeoutMs: number): Promise<boolean> {
-  const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
-  try {
-    // no-cors: an opaque answer still proves the server is there; a network error means not
-    await fetch(url, { mode: "no-cors", cache: "no-store", signal: ctrl.signal });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+// ---------- the bridge: everything the viewer needs from its kernel ----------
+function bodyBuffer(view: DataView | undefined): ArrayBuffer {
+  if (!view) return new ArrayBuffer(0);
+  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
 }
 
+export function makeBridge(transport: Transport, model: Model): Bridge {
+  return {
+    async sendState(stateJson, generation, previousGeneration, clientId) {
+      const { result } = await transport.request("ng_state", { s: stateJson, g: generation, pg: previousGeneration, c: clientId });
+      return result;
+    },
+    sendAction(action, stateJson) {
+      transport.request("ng_action", { action, state: stateJson }).catch((err) => console.warn("cavewidgets: action failed", err));
+    },
+    async credentials(key, parameters, invalid) {
+      const { result } = await transport.request("ng_credentials", { key, parameters, invalid: invalid ?? null });
+      return result;
+    },
+    async fetcher(req: KernelRequest, signal?: AbortSignal): Promise<KernelResponse> {
+      const reply = transport.request("ng_fetch", { url: req.url, method: req.method, headers: req.headers }, undefined, req.body ? [req.body] : undefined);
+      const { result, buffers } = await (signal
+        ? Promise.race([
+            reply,
+            new Promise<never>((_, reject) =>
+              signal.addEventListener("abort", () => reject(new DOMException("The operation was aborted.", "AbortError")), { once: true }),
+            ),
+          ])
+        : reply);
+      return { status: result.status, statusText: result.statusText, headers: result.headers, body: bodyBuffer(buffers[0]) };
+    },
+    origins: (model.get("kernel_origins") as string[] | undefined) ?? [],
+  };
+}
+
+// ---------- the view ----------
 class ViewerView {
-  private model: Model;
-  private root: HTMLElement;
+  private transport: Transport;
   private frameBox: HTMLDivElement;
-  private iframe: HTMLIFrameElement | null = null;
+  private host: HTMLDivElement;
   private message: HTMLDivElement;
   private handle: HTMLDivElement;
-  private attempt = 0;
+  private mounted: Mounted | null = null;
   private disposed = false;
-  private onHeight = () => this.applyHeight(this.model.get("height"));
-  private onTarget = () => void this.connect();
+  private pending: Array<[string, any, string]> = [];
   private showSnapshot: () => void;
+  private onHeight = () => this.applyHeight(this.model.get("height"));
+  private onMessage = (content: any) => {
+    if (!content || content.kind !== "cw:ng") return;
+    const state = typeof content.s === "string" ? JSON.parse(content.s) : content.s;
+    if (this.mounted) this.mounted.setServerState(content.k, state, String(content.g));
+    else this.pending.push([content.k, state, String(content.g)]);
+  };
 
-  constructor(model: Model, root: HTMLElement) {
-    this.model = model;
-    this.root = root;
+  constructor(
+    private model: Model,
+    private root: HTMLElement,
+  ) {
     root.classList.add("cw-viewer");
+    // keys typed in the viewer are neuroglancer's, not the notebook's (JupyterLab/Notebook 7)
+    root.setAttribute("data-lm-suppress-shortcuts", "true");
     const key = String(model.get("_fallback_key") ?? "");
     root.dataset.cwViewer = key;
     this.showSnapshot = hideSnapshot(key);
+    this.transport = new Transport(model);
     this.frameBox = el("div", "cw-viewer-frame");
+    this.host = el("div", "cw-viewer-ng");
     this.message = el("div", "cw-viewer-message");
     this.handle = el("div", "cw-viewer-resize");
     this.handle.title = "Drag to resize";
-    this.frameBox.append(this.message);
+    this.frameBox.append(this.host, this.message);
     root.append(this.frameBox, this.handle);
     this.applyHeight(model.get("height"));
     this.bindResize();
     model.on("change:height", this.onHeight);
-    model.on("change:viewer_path", this.onTarget);
-    model.on("change:server_port", this.onTarget);
-    void this.connect();
+    model.on("msg:custom", this.onMessage);
+    void this.start();
   }
 
   private applyHeight(h: number): void {
@@ -148,15 +173,14 @@ class ViewerView {
       const startY = ev.clientY;
       const startH = this.frameBox.getBoundingClientRect().height;
       this.handle.setPointerCapture(ev.pointerId);
-      this.root.classList.add("cw-resizing"); // the iframe would swallow pointer events
+      this.root.classList.add("cw-resizing");
       const move = (e: PointerEvent) => this.applyHeight(Math.round(startH + e.clientY - startY));
       const up = (e: PointerEvent) => {
         this.handle.releasePointerCapture(e.pointerId);
         this.handle.removeEventListener("pointermove", move);
         this.handle.removeEventListener("pointerup", up);
         this.root.classList.remove("cw-resizing");
-        const h = Math.max(MIN_HEIGHT, Math.round(this.frameBox.getBoundingClientRect().height));
-        this.model.set("height", h);
+        this.model.set("height", Math.max(MIN_HEIGHT, Math.round(this.frameBox.getBoundingClientRect().height)));
         this.model.save_changes();
       };
       this.handle.addEventListener("pointermove", move);
@@ -164,87 +188,48 @@ class ViewerView {
     });
   }
 
-  private showMessage(text: string, detail?: string, url?: string): void {
-    this.message.replaceChildren();
-    this.message.append(el("div", "cw-viewer-message-title", text));
+  private showMessage(title: string, detail?: string): void {
+    this.message.replaceChildren(el("div", "cw-viewer-message-title", title));
     if (detail) this.message.append(el("div", "cw-viewer-message-detail", detail));
-    if (url) {
-      const row = el("div", "cw-viewer-message-actions");
-      const retry = el("button", "cw-viewer-retry", "Retry");
-      retry.addEventListener("click", () => void this.connect());
-      const link = el("a", "cw-viewer-open", "Open in a new tab");
-      link.href = url;
-      link.target = "_blank";
-      link.rel = "noopener";
-      row.append(retry, link);
-      this.message.append(row);
-    }
     this.message.style.display = "";
-    this.root.dataset.status = "error";
   }
 
-  async connect(): Promise<void> {
-    const attempt = ++this.attempt;
-    const port = Number(this.model.get("server_port"));
-    const path: string = this.model.get("viewer_path");
-    this.root.dataset.status = "connecting";
-    if (!port || !path) {
-      this.showMessage("The neuroglancer viewer is not running.", "Re-run the cell that created it.");
-      return;
-    }
-    this.message.replaceChildren(el("div", "cw-viewer-message-title", "Connecting to neuroglancer…"));
-    this.message.style.display = "";
-    let bases: string[];
+  private async start(): Promise<void> {
+    this.root.dataset.status = "loading";
+    this.showMessage("Loading neuroglancer…");
     try {
-      bases = await candidateBases(port, this.model.get("server_url"));
-    } catch (err) {
-      this.showMessage("Could not get a URL for the neuroglancer server.", String(err));
-      return;
+      const runtime = await loadRuntime(this.transport, String(this.model.get("_ng_bundle_hash")));
+      if (this.disposed) return;
+      const target = el("div", "cw-viewer-ng-target");
+      this.host.append(target);
+      this.mounted = runtime.mountViewer(target, makeBridge(this.transport, this.model));
+      (this.root as any).cwViewer = this.mounted; // for tests and debugging in the page
+      const { result } = await this.transport.request("ng_hello", { client: this.mounted.clientId });
+      if (this.disposed) return;
+      // the hello answer is newer than anything pushed before it; later pushes follow it in order
+      this.pending = [];
+      this.mounted.setServerState("c", JSON.parse(result.c), String(result.gc));
+      this.mounted.setServerState("s", JSON.parse(result.s), String(result.gs));
+      this.message.style.display = "none";
+      this.root.dataset.status = "ready";
+    } catch (err: any) {
+      if (this.disposed) return;
+      this.root.dataset.status = "error";
+      this.showMessage(
+        "The neuroglancer viewer could not start.",
+        `${err?.message ?? err}. If the kernel was restarted or this notebook was reopened, re-run the cell.`,
+      );
     }
-    for (const base of bases) {
-      if (await reachable(base + path, PROBE_TIMEOUT_MS)) {
-        if (attempt !== this.attempt || this.disposed) return;
-        this.show(base + path);
-        return;
-      }
-      if (attempt !== this.attempt || this.disposed) return;
-    }
-    this.showMessage(
-      "Can't reach the neuroglancer viewer.",
-      `Its server runs in the kernel at ${bases[0]}. If the kernel was restarted or this notebook was reopened, ` +
-        "re-run the cell. On a remote Jupyter server (JupyterHub) the kernel's port is only reachable " +
-        "through jupyter-server-proxy (pip install jupyter-server-proxy).",
-      bases[0] + path,
-    );
-  }
-
-  private show(url: string): void {
-    if (!this.iframe) {
-      this.iframe = el("iframe", "cw-viewer-iframe");
-      this.iframe.setAttribute("allow", "fullscreen; clipboard-read; clipboard-write");
-      this.iframe.setAttribute("title", "neuroglancer");
-      this.frameBox.append(this.iframe);
-    }
-    this.iframe.addEventListener(
-      "load",
-      () => {
-        if (this.disposed) return;
-        this.message.style.display = "none";
-        this.root.dataset.status = "ready";
-      },
-      { once: true },
-    );
-    this.iframe.src = url;
-    this.root.dataset.url = url;
   }
 
   dispose(): void {
     this.disposed = true;
     this.showSnapshot();
     this.model.off("change:height", this.onHeight);
-    this.model.off("change:viewer_path", this.onTarget);
-    this.model.off("change:server_port", this.onTarget);
-    if (this.iframe) this.iframe.src = "about:blank"; // closes neuroglancer's event stream
+    this.model.off("msg:custom", this.onMessage);
+    this.mounted?.dispose();
+    this.mounted = null;
+    this.transport.dispose();
     this.root.replaceChildren();
   }
 }

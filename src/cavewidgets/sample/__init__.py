@@ -23,10 +23,23 @@ from pathlib import Path
 
 from .service.app import new_token
 
-__all__ = ["client", "serve", "ServiceHandle"]
+__all__ = ["client", "serve", "ServiceHandle", "in_process_app"]
 
 _SHARED: "ServiceHandle | None" = None
 _SHARED_LOCK = threading.Lock()
+#: services running in this process, by origin: the Viewer answers the browser's requests for
+#: them in process (the browser may not reach the kernel's loopback at all)
+_IN_PROCESS: dict = {}
+
+
+def in_process_app(origin: str):
+    """The Flask app of a service this process runs at ``origin`` (``None`` if none).
+
+    Example::
+
+        handle = serve(); in_process_app(handle.url).test_client().get("/info/version")
+    """
+    return _IN_PROCESS.get(origin.rstrip("/").lower())
 
 
 class ServiceHandle:
@@ -38,8 +51,9 @@ class ServiceHandle:
             requests.get(handle.url + "/info/version", headers={"Authorization": f"Bearer {handle.token}"})
     """
 
-    def __init__(self, server, thread: threading.Thread, token: str, data_dir: Path, work_dir: Path):
+    def __init__(self, server, thread: threading.Thread, token: str, data_dir: Path, work_dir: Path, app=None):
         self._server = server
+        self.app = app
         self._thread = thread
         self.token = token
         self.data_dir = data_dir
@@ -47,6 +61,8 @@ class ServiceHandle:
         self.port = server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.datastack = json.loads((data_dir / "datastack.json").read_text())["datastack"]
+        if app is not None:
+            _IN_PROCESS[self.url] = app
 
     @property
     def running(self) -> bool:
@@ -60,6 +76,8 @@ class ServiceHandle:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and wait for the server thread to end."""
+        if _IN_PROCESS.get(self.url) is self.app:
+            del _IN_PROCESS[self.url]
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join(timeout)
@@ -125,7 +143,7 @@ def serve(port: int | None = None, data_dir=None, token: str | None = None, work
     thread = threading.Thread(target=server.serve_forever, name=f"cavewidgets-sample-{server.server_port}",
                               daemon=True)
     thread.start()
-    return ServiceHandle(server, thread, token, path, Path(app.config["WORK_DIR"]))
+    return ServiceHandle(server, thread, token, path, Path(app.config["WORK_DIR"]), app=app)
 
 
 def shared_service() -> ServiceHandle:

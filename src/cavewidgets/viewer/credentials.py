@@ -1,18 +1,13 @@
 """CAVE tokens for the embedded neuroglancer, through neuroglancer's own credentials path.
 
-The Python-integrated neuroglancer client forwards every credentials request to the kernel
-(``POST /credentials/<viewer token>`` with ``{"key", "parameters", "invalid"}``); the Python
-package only knows brainmaps/gcs/boss/dvid keys. A ``middleauth+https://host/...`` source asks
-for key ``"middleauthapp"`` with the host's origin as parameter (and the JS provider behind it,
-``MiddleAuthAppCredentialsProvider``, answers ``{tokenType, accessToken, url, appUrls}``). This
-module registers ``middleauthapp`` and ``middleauth`` providers that answer from the
-CAVEclient registered for that origin. The token only travels in that POST reply (over
-loopback, to a viewer whose random path token gates the route), never in state or URLs.
-
-The bundled client (2.41) registers the ``middleauth+`` kvstore for ``https`` only; the sample
-service is plain ``http`` on 127.0.0.1, so :func:`install_static_patch` serves the client with
-``middleauth+http`` registered too (a one-token change to the minified chunk; without a match
-the client is served unchanged).
+The embedded neuroglancer forwards every credentials request to the kernel (``ng_credentials``
+over the widget channel with ``{"key", "parameters", "invalid"}``, see :mod:`.channel`); the
+Python package only knows brainmaps/gcs/boss/dvid keys. A ``middleauth+https://host/...`` source
+asks for key ``"middleauthapp"`` with the host's origin as parameter (answered as
+``{tokenType, accessToken, url, appUrls}``). This module registers ``middleauthapp`` and
+``middleauth`` providers that answer from the CAVEclient registered for that origin. The token
+only travels in that reply, on request, never in state or URLs; for origins the kernel itself
+answers (:mod:`.proxy`) the browser gets a placeholder instead.
 
 Example::
 
@@ -153,7 +148,7 @@ def _provider_for(parameters) -> object:
 
 
 def install() -> None:
-    """Register the middleauth providers and the static-client patch (idempotent)."""
+    """Register the middleauth providers (idempotent)."""
     global _installed
     if _installed:
         return
@@ -161,36 +156,4 @@ def install() -> None:
 
     default_credentials_manager.register("middleauthapp", _provider_for)
     default_credentials_manager.register("middleauth", _provider_for)
-    install_static_patch()
     _installed = True
-
-
-# ---------- the bundled client: middleauth over http for loopback services ----------
-_MIDDLEAUTH_SCHEMES = re.compile(rb'("middleauth\+";function \w+\(\w+,\w+\)\{for\(let \w+ of\[)"https"\]')
-
-
-def patch_client_js(data: bytes) -> bytes:
-    """Register the ``middleauth+http`` kvstore next to ``middleauth+https`` in a client chunk."""
-    if b"middleauth+" not in data:
-        return data
-    return _MIDDLEAUTH_SCHEMES.sub(rb'\1"https","http"]', data, count=1)
-
-
-def install_static_patch() -> None:
-    from neuroglancer import server, static
-
-    current = server.global_static_content_source
-    if isinstance(current, _PatchedSource):
-        return
-    server.global_static_content_source = _PatchedSource(current or static.get_default_static_content_source())
-
-
-class _PatchedSource:
-    def __init__(self, base):
-        self.base = base
-
-    def get(self, name, query):
-        data, content_type = self.base.get(name, query)
-        if name.endswith(".js"):
-            data = patch_client_js(data)
-        return data, content_type

@@ -29,8 +29,8 @@ import logging
 import threading
 from typing import Any
 
-import neuroglancer
 from neuroglancer.random_token import make_random_token
+from neuroglancer.viewer_base import ViewerBase
 from neuroglancer.trackable_state import ConcurrentModificationError
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,11 @@ def _merge_sets(base: list, ours: list, theirs: list) -> list:
     return [x for x in ours if x not in removed] + [x for x in theirs if x not in b and x not in o]
 
 
-class MergingViewer(neuroglancer.Viewer):
-    """A ``neuroglancer.Viewer`` whose browser edits are merged into concurrent Python pushes
-    instead of being dropped (see the module docstring).
+class MergingViewer(ViewerBase):
+    """A neuroglancer viewer state (``neuroglancer.viewer_base.ViewerBase``: typed state, config
+    state, actions, screenshots; no HTTP server) whose browser edits are merged into concurrent
+    Python pushes instead of being dropped (see the module docstring). The widget channel
+    (:mod:`.channel`) carries it to the browser.
 
     Example::
 

@@ -1,11 +1,12 @@
 """Viewer: a live neuroglancer inside the cell output, its state a Python object.
 
-The kernel runs the ``neuroglancer`` package's server (tornado, 127.0.0.1, random port) and
-one ``neuroglancer.Viewer`` per widget; the widget's front-end shows that viewer's page in an
-iframe at the URL that works where it runs (loopback, Colab's port proxy, jupyter-server-proxy)
-and says so clearly when none does. Python and the browser exchange state through
-neuroglancer's own channels (server-sent events out, POSTs in); this class mirrors what users
-care about into traitlets, on the kernel's thread.
+neuroglancer runs in the widget's own front-end (built from the npm package, sent to the page
+once over the widget channel); the kernel keeps the typed ``neuroglancer`` viewer state
+(:class:`~.merge.MergingViewer`, no HTTP server). State, actions, screenshots, credentials and
+the requests for kernel-hosted data all travel over the widget's comm (:mod:`.channel`,
+:mod:`.proxy`), so the viewer works wherever the browser reaches only the notebook server:
+Colab, JupyterHub, Binder, VS Code remote. This class mirrors what users care about into
+traitlets, on the kernel's thread.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import traitlets as t
 from . import annotations as ann
 from . import capture, credentials, fallback, keys
 from . import state as st
+from .channel import Channel, bundle
+from .proxy import KernelProxy, is_loopback
 from .batch import StateMethods
 
 log = logging.getLogger(__name__)
@@ -102,8 +105,11 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
                                                      # client's state service, or an nglui ViewerState
 
     ``position`` is in nanometres (the viewer's voxel coordinates times its dimensions).
-    The CAVE token is handed to neuroglancer through its credentials channel only; it never
-    enters the state, URLs, traits or the saved notebook.
+    Data the kernel hosts (the sample datastack on its loopback) reaches the browser over the
+    widget channel; a real CAVE is read by the browser directly, its token handed to neuroglancer
+    through its credentials path only (never state, URLs, traits or the saved notebook).
+    ``via_kernel=True`` sends every request through the kernel: the token never reaches the
+    browser at all.
 
     Displayed, the viewer also leaves a small static snapshot in the notebook (last screenshot,
     layer list, token-free link; see :mod:`cavewidgets.viewer.fallback`), hidden while the live
@@ -114,9 +120,10 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
     _css = STATIC / "viewer.css"
 
     height = t.Int(600).tag(sync=True)
-    server_port = t.Int(0).tag(sync=True)
-    viewer_path = t.Unicode("").tag(sync=True)
-    server_url = t.Unicode("").tag(sync=True)
+    #: origins whose requests the kernel answers besides loopback hosts (["*"]: all, via_kernel)
+    kernel_origins = t.List(t.Unicode()).tag(sync=True)
+    #: which neuroglancer build the page needs (loaded once per page, shared by all viewers)
+    _ng_bundle_hash = t.Unicode("").tag(sync=True)
     #: pairs the live view with its saved-notebook snapshot (which it hides while it runs)
     _fallback_key = t.Unicode("").tag(sync=True)
 
@@ -127,15 +134,16 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
     #: view centre in nm (None until known)
     position = t.Tuple(allow_none=True, default_value=None)
 
-    def __init__(self, client=None, state: Any = None, height: int = 600, *, segmentation_layer: str | None = None, **kwargs):
-        import neuroglancer
-
+    def __init__(self, client=None, state: Any = None, height: int = 600, *, segmentation_layer: str | None = None,
+                 via_kernel: bool = False, **kwargs):
         from .merge import MergingViewer
 
         if isinstance(height, bool) or not isinstance(height, int) or height < 150:
             raise ValueError(f"height must be a whole number of pixels, at least 150; got {height!r}")
         if client is not None and not all(hasattr(client, a) for a in ("info", "auth", "state")):
             raise TypeError(f"client must be a caveclient.CAVEclient, not a {type(client).__name__}")
+        if not isinstance(via_kernel, bool):
+            raise TypeError(f"via_kernel must be True or False, got {via_kernel!r}")
         self._client = client
         self._select_callbacks: list[Callable] = []
         self._annotation_callbacks: list[Callable] = []
@@ -163,13 +171,11 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         self._ng = MergingViewer()  # browser edits racing a Python push are merged, not dropped
         self._ng.set_state(built)
         self._shooter = capture.Shooter(self._ng)
-        server = neuroglancer.server.global_server
-        super().__init__(height=height, **kwargs)
+        self._proxy = KernelProxy([o for o in origins if is_loopback(o)], via_kernel=via_kernel)
+        super().__init__(height=height, kernel_origins=self._proxy.browser_origins(), _ng_bundle_hash=bundle()[0], **kwargs)
+        self._channel = Channel(self, self._ng, fetch=self._proxy.fetch, credentials=self._proxy.credentials)
         self._snapshot = fallback.Snapshot(self, _run_in_kernel_thread)
         self._fallback_key = self._snapshot.key
-        self.server_port = server.port
-        self.server_url = server.regular_server_url
-        self.viewer_path = f"/v/{self._ng.token}/"
         self._sync_from_ng()
         self.observe(self._push_segments, names="segments")
         self.observe(self._push_position, names="position")
@@ -411,7 +417,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         with self._ng.config_state.txn() as c:
             c.input_event_bindings.data_view["dblclick0"] = "cw-select"
 
-    def _on_pick_action(self, action_state) -> None:  # neuroglancer's server thread: no blocking
+    def _on_pick_action(self, action_state) -> None:  # the comm's thread: no blocking
         from neuroglancer.viewer_config_state import SegmentIdMapEntry
 
         layer = self._seg_layer
@@ -548,7 +554,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         _BY_CELL[cell_id] = keep
 
     def close(self) -> None:
-        """Drop the server-side viewer and the credentials registration; close the widget."""
+        """Stop the viewer's channel, drop its credentials registration; close the widget."""
         if not getattr(self, "_closed", True):
             self._closed = True
             try:
@@ -558,14 +564,8 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
             credentials.unregister_owner(id(self))
             if hasattr(self, "_snapshot"):
                 self._snapshot.close()
-            try:
-                import neuroglancer
-
-                server = neuroglancer.server.global_server
-                if server is not None:
-                    server.viewers.pop(self._ng.token, None)
-            except Exception:
-                pass
+            if hasattr(self, "_channel"):
+                self._channel.close()
         super().close()
 
     def __del__(self):

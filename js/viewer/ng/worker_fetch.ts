@@ -1,0 +1,69 @@
+// The `fetch` of neuroglancer's chunk worker (esbuild `inject`), and the worker's half of the
+// link to the page: routed requests go to the main thread over a MessagePort, which hands them to
+// the kernel (see routing.ts). The port, the routing table and the async-computation worker's
+// URL arrive in the first message the page posts to this worker, before any of neuroglancer's.
+import { describeRequest, shouldRoute, toResponse, type KernelResponse } from "./routing";
+
+interface Table {
+  origins: string[];
+  loopback: boolean;
+}
+
+let table: Table = { origins: [], loopback: false };
+let asyncWorkerUrl: string | undefined;
+let port: MessagePort | undefined;
+let nextId = 0;
+const pending = new Map<number, { resolve: (r: KernelResponse) => void; reject: (e: Error) => void }>();
+
+self.addEventListener("message", (event: MessageEvent) => {
+  const data = event.data;
+  if (!data || data.cwLink !== true) return;
+  event.stopImmediatePropagation(); // neuroglancer's RPC never sees it
+  port = data.port as MessagePort;
+  table = data.table;
+  asyncWorkerUrl = data.asyncWorkerUrl;
+  port.onmessage = (e: MessageEvent) => {
+    const m = e.data;
+    if (m.table) {
+      table = m.table;
+      return;
+    }
+    const waiting = pending.get(m.id);
+    if (!waiting) return;
+    pending.delete(m.id);
+    if (m.ok) waiting.resolve(m.res);
+    else waiting.reject(m.abort ? new DOMException(m.error, "AbortError") : new TypeError(m.error));
+  };
+});
+
+/** The async-computation worker's script URL, made by the page (one blob for all workers). */
+export function cwAsyncWorkerUrl(): string {
+  if (!asyncWorkerUrl) throw new Error("cavewidgets: the worker was started without its page link");
+  return asyncWorkerUrl;
+}
+
+export async function fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const url = input instanceof Request ? input.url : String(input);
+  if (!shouldRoute(url, table)) return globalThis.fetch(input, init);
+  if (!port) throw new TypeError(`Failed to fetch ${url}: the worker has no link to the page yet`);
+  const req = await describeRequest(input, init);
+  const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+  if (signal?.aborted) throw new DOMException("The operation was aborted.", "AbortError");
+  const id = ++nextId;
+  const link = port;
+  const res = await new Promise<KernelResponse>((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    signal?.addEventListener(
+      "abort",
+      () => {
+        if (pending.delete(id)) {
+          link.postMessage({ cancel: id });
+          reject(new DOMException("The operation was aborted.", "AbortError"));
+        }
+      },
+      { once: true },
+    );
+    link.postMessage({ id, req }, req.body ? [req.body] : []);
+  });
+  return toResponse(res, req.url);
+}

@@ -1,0 +1,234 @@
+"""The widget channel between a Viewer's neuroglancer state in the kernel and its browser views.
+
+neuroglancer's Python package talks to its client over HTTP on a port the kernel opens; on
+Colab, JupyterHub, Binder and VS Code remote the browser cannot reach that port. Here the same
+protocol travels over the widget's own comm (anywidget custom messages):
+
+- kernel → browser: ``{"kind": "cw:ng", "k": "s"|"c", "s": <state JSON>, "g": generation}``
+  whenever the viewer state (``s``) or the config state (``c``: key bindings, actions,
+  screenshot requests) changes, newest state only, in order;
+- browser → kernel, as ``cw:req`` requests answered with ``cw:res``:
+  ``ng_hello`` (both states now), ``ng_state`` (a browser edit with its base generation, merged
+  by :class:`~.merge.MergingViewer` when it races a Python change), ``ng_action`` (double-click,
+  keys, screenshots), ``ng_credentials`` (a CAVE token, on request), ``ng_fetch`` (a data
+  request the kernel answers, see :mod:`.proxy`) and ``ng_bundle`` (the neuroglancer module).
+
+With ipykernel 7 the viewer's messages are handled on a subshell thread, so they are answered
+while a cell runs (``viewer.screenshot()`` waits in a cell for the browser's reply).
+
+Example::
+
+    channel = Channel(widget, ng_viewer, fetch=proxy.fetch)
+    channel.close()
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from neuroglancer.json_utils import encode_json
+from neuroglancer.trackable_state import ConcurrentModificationError
+
+log = logging.getLogger(__name__)
+
+BUNDLE = Path(__file__).resolve().parent.parent / "static" / "neuroglancer.js"
+_bundle_lock = threading.Lock()
+_bundle: tuple[str, bytes] | None = None
+#: data requests run here, not on the thread that reads the comm (many chunks load at once)
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="cavewidgets-fetch")
+
+
+def bundle() -> tuple[str, bytes]:
+    """``(hash, bytes)`` of the built neuroglancer module (read once per kernel).
+
+    Example::
+
+        digest, code = bundle()     # ("3f2a…", b"var …")
+    """
+    global _bundle
+    with _bundle_lock:
+        if _bundle is None:
+            if not BUNDLE.exists():
+                raise FileNotFoundError(f"{BUNDLE} is missing: build the front-end (cd js && npm run build)")
+            data = BUNDLE.read_bytes()
+            _bundle = (hashlib.sha256(data).hexdigest()[:16], data)
+        return _bundle
+
+
+class Channel:
+    """Carries one neuroglancer ``ViewerBase``'s states and requests over ``widget``'s comm."""
+
+    def __init__(self, widget, ng, fetch: Callable[..., tuple[dict, bytes]], credentials: Callable[..., dict]):
+        self._widget = widget
+        self._ng = ng
+        self._fetch = fetch
+        self._credentials = credentials
+        self._sent: dict[str, str] = {}
+        self._send_lock = threading.Lock()  # a push and a hello answer never cross
+        self._wake = threading.Event()
+        self._closed = False
+        self._views = 0
+        self.served: dict[str, int] = {}  # requests answered, by method (tests, diagnostics)
+        ng.shared_state.add_changed_callback(self._wake.set)
+        ng.config_state.add_changed_callback(self._wake.set)
+        widget.on_msg(self._on_msg)
+        self._sender = threading.Thread(target=self._send_loop, name="cavewidgets-viewer-sender", daemon=True)
+        self._sender.start()
+        route_to_subshell(widget)
+
+    # ---------- kernel → browser ----------
+    def _send_loop(self) -> None:
+        # one thread sends, reading the newest state each time: pushes never overtake each other
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            if not self._views:
+                continue  # nobody listens; ng_hello gives the state to the first view
+            with self._send_lock:
+                for key, state in (("c", self._ng.config_state), ("s", self._ng.shared_state)):
+                    raw, generation = state.raw_state_and_generation
+                    if self._sent.get(key) == generation:
+                        continue
+                    self._sent[key] = generation
+                    try:
+                        self._widget.send({"kind": "cw:ng", "k": key, "s": encode_json(raw), "g": generation})
+                    except Exception:  # a closed comm: the widget is going away
+                        log.debug("could not push viewer state", exc_info=True)
+
+    # ---------- browser → kernel ----------
+    def _on_msg(self, _widget, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("kind") != "cw:req":
+            return
+        method = content.get("method")
+        if not isinstance(method, str) or not method.startswith("ng_"):
+            return
+        handler = getattr(self, f"_do_{method[3:]}", None)
+        params = content.get("params") or {}
+        request_id = content.get("id")
+        if handler is None or not isinstance(params, dict):
+            self._reply(request_id, error=f"unknown request {method!r}")
+            return
+        self.served[method] = self.served.get(method, 0) + 1
+        if method == "ng_fetch":
+            _pool.submit(self._answer, request_id, handler, params, buffers)
+        elif method == "ng_hello":
+            with self._send_lock:  # the states in this answer, and only newer ones pushed after it
+                self._answer(request_id, handler, params, buffers)
+        else:
+            self._answer(request_id, handler, params, buffers)
+
+    def _answer(self, request_id, handler, params: dict, buffers) -> None:
+        try:
+            answer = handler(buffers=buffers, **params)
+        except Exception as err:  # the browser shows it; the kernel keeps running
+            log.debug("viewer request failed", exc_info=True)
+            self._reply(request_id, error=f"{type(err).__name__}: {err}")
+            return
+        result, out = answer if isinstance(answer, tuple) else (answer, [])
+        self._reply(request_id, result=result, buffers=out)
+
+    def _reply(self, request_id, result: Any = None, buffers=(), error: str | None = None) -> None:
+        if self._closed:
+            return
+        msg = {"kind": "cw:res", "id": request_id, "ok": error is None}
+        msg.update({"error": error} if error is not None else {"result": result})
+        try:
+            self._widget.send(msg, buffers=list(buffers))
+        except Exception:
+            log.debug("could not answer a viewer request", exc_info=True)
+
+    def _do_bundle(self, buffers, hash=None):
+        digest, data = bundle()
+        return {"hash": digest}, [data]
+
+    def _do_hello(self, buffers, client=None):
+        self._views += 1
+        c, gc = self._ng.config_state.raw_state_and_generation
+        s, gs = self._ng.shared_state.raw_state_and_generation
+        self._sent.update(c=gc, s=gs)  # under _send_lock (see _on_msg)
+        return {"c": encode_json(c), "gc": gc, "s": encode_json(s), "gs": gs}
+
+    def _do_state(self, buffers, s, g, pg, c):
+        state = json.loads(s)
+        try:
+            generation = self._ng.set_state(state, f"{c}/{g}", existing_generation=pg)
+        except ConcurrentModificationError:
+            self._wake.set()  # the browser gets the current state (its edit was too old to merge)
+            return {"conflict": True}
+        return {"g": generation}
+
+    def _do_action(self, buffers, action, state):
+        self._ng.actions.invoke(action, json.loads(state))
+        return {}
+
+    def _do_credentials(self, buffers, key, parameters=None, invalid=None):
+        return self._credentials(key, parameters, invalid)
+
+    def _do_fetch(self, buffers, url, method="GET", headers=None):
+        body = bytes(buffers[0]) if buffers else None
+        meta, data = self._fetch(url, method=method, headers=headers or {}, body=body)
+        return meta, [data]
+
+    def close(self) -> None:
+        """Stop pushing states and answering requests."""
+        self._closed = True
+        self._wake.set()
+        for state in (self._ng.shared_state, self._ng.config_state):
+            try:
+                state.remove_changed_callback(self._wake.set)
+            except Exception:
+                pass
+
+
+# ---------- ipykernel 7: answer the viewer while a cell runs ----------
+_subshell_lock = threading.Lock()
+_subshell_id: str | None = None
+
+
+def route_to_subshell(widget) -> bool:
+    """Have ``widget``'s comm messages handled on a kernel subshell thread (ipykernel ≥ 7),
+    so the browser's answers arrive while the main thread runs a cell. False where the kernel
+    has no subshells (its messages are then handled between cells, as for any widget)."""
+    comm = getattr(widget, "comm", None)
+    subshell = _shared_subshell()
+    if comm is None or subshell is None or not hasattr(comm, "_reply_subshell_for"):
+        return False
+    comm._reply_subshell_for = lambda data, default: subshell
+    return True
+
+
+def _shared_subshell() -> str | None:
+    global _subshell_id
+    with _subshell_lock:
+        if _subshell_id is not None:
+            return _subshell_id
+        try:
+            from IPython import get_ipython
+
+            kernel = getattr(get_ipython(), "kernel", None)
+            thread = getattr(kernel, "shell_channel_thread", None)
+            if thread is None or not getattr(kernel, "_supports_kernel_subshells", False):
+                return None
+            done = threading.Event()
+            out: list[str] = []
+
+            def create():  # the subshell manager only works on the shell channel thread
+                try:
+                    out.append(thread.manager._create_subshell())
+                finally:
+                    done.set()
+
+            thread.io_loop.add_callback(create)
+            if done.wait(10) and out:
+                _subshell_id = out[0]
+        except Exception:
+            log.debug("no subshell for viewer messages", exc_info=True)
+        return _subshell_id
