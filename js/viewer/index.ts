@@ -128,14 +128,17 @@ class ViewerView {
   private handle: HTMLDivElement;
   private mounted: Mounted | null = null;
   private disposed = false;
-  private pending: Array<[string, any, string]> = [];
   private showSnapshot: () => void;
   private onHeight = () => this.applyHeight(this.model.get("height"));
   private onMessage = (content: any) => {
     if (!content || content.kind !== "cw:ng") return;
     const state = typeof content.s === "string" ? JSON.parse(content.s) : content.s;
-    if (this.mounted) this.mounted.setServerState(content.k, state, String(content.g));
-    else this.pending.push([content.k, state, String(content.g)]);
+    if (!this.mounted) return; // the hello answer brings the state
+    try {
+      this.mounted.setServerState(content.k, state, String(content.g));
+    } catch (err) {
+      console.error("cavewidgets: could not apply the state from Python", err);
+    }
   };
 
   constructor(
@@ -207,7 +210,6 @@ class ViewerView {
       const { result } = await this.transport.request("ng_hello", { client: this.mounted.clientId });
       if (this.disposed) return;
       // the hello answer is newer than anything pushed before it; later pushes follow it in order
-      this.pending = [];
       this.mounted.setServerState("c", JSON.parse(result.c), String(result.gc));
       this.mounted.setServerState("s", JSON.parse(result.s), String(result.gs));
       this.message.style.display = "none";

@@ -1,14 +1,13 @@
 """Viewer.on_key: a key bound in neuroglancer's config reaches a Python callback through the
-real neuroglancer server's action endpoint (what the browser posts when the key is pressed)."""
+viewer's widget channel (the ``ng_action`` request the browser sends when the key is pressed)."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 
+from cavewidgets.testing.channel import ChannelClient
 from cavewidgets.viewer.keys import check_key
 
 
@@ -22,11 +21,8 @@ def viewer():
 
 
 def press(viewer, action):
-    """POST an action as neuroglancer's client does when a bound key is pressed."""
-    url = f"{viewer.server_url.rstrip('/')}/action/{viewer._ng.token}"
-    body = json.dumps({"action": action, "state": {}}).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=10) as r:
-        assert r.status == 200
+    """Send an action as the front-end does when a bound key is pressed."""
+    ChannelClient(viewer).request("ng_action", action=action, state="{}")
 
 
 def wait_for(cond, timeout=10):

@@ -1,18 +1,17 @@
 """Browser edits racing a Python push: merged, not dropped.
 
-The pure three-way merge, then the real neuroglancer server answering a browser-style POST
+The pure three-way merge, then the viewer's widget channel answering a browser edit (``ng_state``)
 whose base generation is stale (what neuroglancer's client sends when Python changed the state
-in between), through HTTP exactly as the client does it.
+in between), through the same channel code the front-end talks to.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
 import pytest
 
+from cavewidgets.testing.channel import ChannelClient
 from cavewidgets.viewer.merge import merge_states
 
 BIG = 864691135808684573
@@ -103,13 +102,9 @@ def viewer():
 
 
 def post_state(viewer, state, prev_generation, client_id="c0ffee", generation=7):
-    url = f"{viewer.server_url.rstrip('/')}/state/{viewer._ng.token}"
-    body = json.dumps({"s": state, "g": generation, "pg": prev_generation, "c": client_id}).encode()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, None
+    """Send a browser edit as the front-end does; (200, reply) or (412, None) as neuroglancer's server."""
+    reply = ChannelClient(viewer).request("ng_state", s=json.dumps(state), g=generation, pg=prev_generation, c=client_id)
+    return (412, None) if reply.get("conflict") else (200, reply)
 
 
 def test_a_browser_edit_based_on_a_stale_generation_is_merged_with_the_python_push(viewer):

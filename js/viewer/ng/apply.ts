@@ -4,8 +4,9 @@
 // Python server sends: every layer's sources and panels are rebuilt and the keyboard focus drops
 // for a moment. Here the new state is compared with what the viewer holds: unchanged top-level
 // values are left alone; when the layer list keeps its names and order, a segmentation layer
-// whose segments or colours changed is updated in place and any other changed layer is rebuilt
-// alone. Anything else falls back to neuroglancer's own restoreState of that value.
+// whose segments or colours changed is updated in place, any other changed layer is rebuilt alone,
+// and layers are added or removed one by one. Anything else falls back to neuroglancer's own
+// restoreState of that value.
 
 export function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -57,29 +58,36 @@ function rebuildLayer(viewer: any, managed: any, spec: any, makeLayer: MakeLayer
 
 export type MakeLayer = (list: any, name: string, spec: any) => any;
 
-/** Per-layer application; false when the layer list itself changed (names or order). */
+/**
+ * Per-layer application: layers gone are removed, new ones added where they belong, changed ones
+ * patched or rebuilt alone; the others are not touched. False when the kept layers changed order
+ * (or names repeat): the caller restores the whole list.
+ */
 function applyLayers(viewer: any, before: any[], after: any[], makeLayer: MakeLayer): boolean {
-  const managedLayers: any[] = viewer.layerManager.managedLayers;
-  if (
-    !Array.isArray(before) ||
-    !Array.isArray(after) ||
-    before.length !== after.length ||
-    managedLayers.length !== after.length ||
-    after.some((l, i) => !l || typeof l !== "object" || l.name !== before[i]?.name || managedLayers[i].name !== l.name)
-  ) {
-    return false;
-  }
-  for (let i = 0; i < after.length; i++) {
-    if (sameJson(before[i], after[i])) continue;
-    const keys = changedKeys(before[i], after[i]);
-    const managed = managedLayers[i];
-    if (keys.every((k) => IN_PLACE_SEGMENT_KEYS.has(k)) && patchSegmentation(managed, before[i], after[i])) continue;
-    if (keys.length === 1 && keys[0] === "visible") {
-      managed.setVisible(after[i].visible !== false);
-      continue;
+  if (!Array.isArray(after) || after.some((l) => !l || typeof l !== "object" || typeof l.name !== "string")) return false;
+  const names = after.map((l) => l.name as string);
+  if (new Set(names).size !== names.length) return false;
+  const manager = viewer.layerManager;
+  const kept = (manager.managedLayers as any[]).map((m) => m.name as string).filter((n) => names.includes(n));
+  if (kept.join("\0") !== names.filter((n) => kept.includes(n)).join("\0")) return false;
+  const previous = new Map<string, any>((Array.isArray(before) ? before : []).map((l) => [l?.name, l]));
+  for (const managed of [...manager.managedLayers]) if (!names.includes(managed.name)) manager.removeManagedLayer(managed);
+  after.forEach((spec, index) => {
+    const managed = (manager.managedLayers as any[]).find((m) => m.name === spec.name);
+    if (!managed) {
+      manager.addManagedLayer(makeLayer(viewer.layerSpecification, spec.name, spec), index);
+      return;
     }
-    rebuildLayer(viewer, managed, after[i], makeLayer);
-  }
+    const was = previous.get(spec.name) ?? {};
+    if (sameJson(was, spec)) return;
+    const keys = changedKeys(was, spec);
+    if (keys.every((k) => IN_PLACE_SEGMENT_KEYS.has(k)) && patchSegmentation(managed, was, spec)) return;
+    if (keys.length === 1 && keys[0] === "visible") {
+      managed.setVisible(spec.visible !== false);
+      return;
+    }
+    rebuildLayer(viewer, managed, spec, makeLayer);
+  });
   return true;
 }
 
@@ -95,7 +103,12 @@ export function applyState(viewer: any, current: any, next: any, makeLayer: Make
     const child = state.children.get(key);
     if (!child) continue; // not a viewer value (neuroglancer ignores it too)
     if (key === "layers" && applyLayers(viewer, current.layers ?? [], next.layers ?? [], makeLayer)) continue;
-    if (key === "layers") fullLayers = true;
+    if (key === "layers") {
+      fullLayers = true;
+      // neuroglancer reads every layer's selection under the mouse while it restores the list,
+      // before each layer is initialised: with the mouse over the view that throws mid-way
+      if (viewer.mouseState) viewer.mouseState.active = false;
+    }
     if (next[key] === undefined) child.reset();
     else child.restoreState(next[key]);
   }

@@ -75,6 +75,7 @@ class Channel:
         self._closed = False
         self._views = 0
         self.served: dict[str, int] = {}  # requests answered, by method (tests, diagnostics)
+        self.sent_bytes: dict[str, int] = {}  # bytes sent to the browser, by method ("push": states)
         ng.shared_state.add_changed_callback(self._wake.set)
         ng.config_state.add_changed_callback(self._wake.set)
         widget.on_msg(self._on_msg)
@@ -99,7 +100,9 @@ class Channel:
                         continue
                     self._sent[key] = generation
                     try:
-                        self._widget.send({"kind": "cw:ng", "k": key, "s": encode_json(raw), "g": generation})
+                        text = encode_json(raw)
+                        self._count("push", len(text))
+                        self._widget.send({"kind": "cw:ng", "k": key, "s": text, "g": generation})
                     except Exception:  # a closed comm: the widget is going away
                         log.debug("could not push viewer state", exc_info=True)
 
@@ -133,7 +136,11 @@ class Channel:
             self._reply(request_id, error=f"{type(err).__name__}: {err}")
             return
         result, out = answer if isinstance(answer, tuple) else (answer, [])
+        self._count(handler.__name__.replace("_do_", "ng_"), sum(len(b) for b in out) + len(json.dumps(result, default=str)))
         self._reply(request_id, result=result, buffers=out)
+
+    def _count(self, what: str, n: int) -> None:
+        self.sent_bytes[what] = self.sent_bytes.get(what, 0) + n
 
     def _reply(self, request_id, result: Any = None, buffers=(), error: str | None = None) -> None:
         if self._closed:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from typing import Iterable
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 #: what the browser holds instead of a token for origins the kernel answers
 PLACEHOLDER_TOKEN = "cavewidgets-kernel-adds-the-token"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "te", "trailer", "upgrade", "set-cookie"}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
 _DROP_REQUEST = {"host", "cookie", "content-length", "connection", "origin", "referer"}
 
 
@@ -39,11 +41,14 @@ def origin_of(url: str) -> str:
 
     Example::
 
-        origin_of("middleauth+http://127.0.0.1:9/segmentation/x")   # "http://127.0.0.1:9"
+        origin_of("graphene://middleauth+http://127.0.0.1:9/segmentation/x")   # "http://127.0.0.1:9"
     """
     url = str(url or "").strip()
-    if "+" in url.split("://", 1)[0]:
-        url = url.split("+", 1)[1]
+    m = _SCHEME.match(url)
+    while m and m.group(1).lower() not in ("http", "https"):  # neuroglancer's layered URLs
+        scheme, rest = m.groups()
+        url = f"{scheme.rsplit('+', 1)[1]}://{rest}" if scheme.lower().endswith(("+http", "+https")) else rest
+        m = _SCHEME.match(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""
@@ -124,7 +129,7 @@ class KernelProxy:
 
 
 def _in_process(app, url: str, method: str, headers: dict, body: bytes | None):
-    parts = urlsplit(url.split("+", 1)[1] if "+" in url.split("://", 1)[0] else url)
+    parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     with app.test_client() as client:
         # the service writes its own URLs (graphene info, mesh manifests) from the request's host

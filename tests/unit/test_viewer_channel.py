@@ -1,0 +1,153 @@
+"""The Viewer's widget channel without a browser: the same requests the front-end sends, into the
+real channel and proxy code, against the real sample service in this process.
+
+What the browser gets: the neuroglancer bundle once, states pushed in order, kernel-hosted data
+answered in process with the token added by the kernel, and never the token itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from cavewidgets.testing.channel import ChannelClient
+from cavewidgets.viewer.proxy import PLACEHOLDER_TOKEN, KernelProxy, is_loopback, origin_of
+
+BIG = 864691135808684573
+
+
+@pytest.fixture(scope="module")
+def client():
+    import cavewidgets
+
+    return cavewidgets.sample.client()
+
+
+@pytest.fixture
+def viewer(client):
+    import cavewidgets
+
+    v = cavewidgets.Viewer(client, height=300)
+    yield v
+    v.close()
+
+
+def every_byte_sent(side: ChannelClient) -> bytes:
+    out = []
+    for content, buffers in side.messages:
+        out.append(json.dumps(content).encode())
+        out.extend(bytes(b) for b in buffers)
+    return b"\n".join(out)
+
+
+def test_origins_of_neuroglancer_urls():
+    assert origin_of("graphene://middleauth+http://127.0.0.1:9/segmentation/table/x") == "http://127.0.0.1:9"
+    assert origin_of("precomputed://https://bucket.example.org/em") == "https://bucket.example.org"
+    assert origin_of("precomputed://gs://bucket/em") == ""
+    assert origin_of("not a url") == ""
+    assert is_loopback("http://localhost:1/x") and is_loopback("http://127.3.2.1/x") and is_loopback("http://[::1]:8/x")
+    assert not is_loopback("https://minnie.microns-daf.com/segmentation")
+
+
+def test_hello_gives_both_states_and_python_changes_are_pushed_newest_last(viewer):
+    side = ChannelClient(viewer)
+    hello = side.request("ng_hello", client="abc")
+    assert json.loads(hello["s"])["layers"][1]["name"] == "seg"
+    assert "inputEventBindings" in json.loads(hello["c"])  # the double-click binding travels in the config
+    viewer.segments = {BIG}
+    side.wait(lambda c: c.get("kind") == "cw:ng" and c["k"] == "s" and str(BIG) in c["s"])
+    # changes from two threads at once: the last state pushed is the final one, exact ids
+    def flip(offset):
+        for i in range(30):
+            viewer.add_segments([BIG + offset + i])
+
+    threads = [threading.Thread(target=flip, args=(k * 100,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final, generation = viewer._ng.shared_state.raw_state_and_generation
+    side.wait(lambda c: c.get("kind") == "cw:ng" and c["k"] == "s" and c["g"] == generation, timeout=10)
+    pushes = side.pushes("s")
+    assert pushes[-1]["g"] == generation
+    assert set(pushes[-1]["s"]["layers"][1]["segments"]) == {str(i) for i in viewer.segments}
+    assert len({p["g"] for p in pushes}) == len(pushes)  # never the same state twice
+
+
+def test_a_browser_edit_arrives_as_a_browser_selection(viewer):
+    side = ChannelClient(viewer)
+    picked = []
+    viewer.on_select(lambda root, where: picked.append(root))
+    hello = side.request("ng_hello", client="abc")
+    state = json.loads(hello["s"])
+    state["layers"][1]["segments"] = [str(BIG)]
+    reply = side.request("ng_state", s=json.dumps(state), g=3, pg=hello["gs"], c="abc")
+    assert reply["g"] == "abc/3"
+    assert viewer.segments == {BIG} and picked == [BIG]
+
+
+def test_bundle_travels_once_with_its_hash(viewer):
+    from cavewidgets.viewer.channel import BUNDLE
+
+    side = ChannelClient(viewer)
+    result, buffers = side.request_with_buffers("ng_bundle", hash=viewer._ng_bundle_hash)
+    assert result["hash"] == viewer._ng_bundle_hash
+    assert bytes(buffers[0]) == BUNDLE.read_bytes()
+    assert len(BUNDLE.read_bytes()) > 1_000_000  # neuroglancer, workers and wasm inlined
+
+
+def test_kernel_answers_sample_data_with_its_token_and_the_browser_never_sees_it(viewer, client):
+    side = ChannelClient(viewer)
+    token = client.auth.token
+    seg = viewer.state["layers"][1]["source"]
+    assert seg.startswith("graphene://middleauth+http://127.0.0.1:")
+    info_url = seg.split("middleauth+", 1)[1] + "/info"
+    # the browser asks with the placeholder neuroglancer got from ng_credentials
+    creds = side.request("ng_credentials", key="middleauthapp", parameters=origin_of(seg))
+    assert creds["credentials"]["accessToken"] == PLACEHOLDER_TOKEN
+    meta, body = side.request_with_buffers("ng_fetch", url=info_url, headers={"authorization": f"Bearer {PLACEHOLDER_TOKEN}"})
+    assert meta["status"] == 200, bytes(body[0])[:300]
+    info = json.loads(bytes(body[0]))
+    assert info["app"]["supported_api_versions"] and "data_dir" in info
+    # image chunks come through the same way (public precomputed files)
+    img = viewer.state["layers"][0]["source"].split("://", 1)[1]
+    meta, body = side.request_with_buffers("ng_fetch", url=img + "/info")
+    assert meta["status"] == 200 and json.loads(bytes(body[0]))["type"] == "image"
+    # the graphene route really is token-protected: without the kernel's token it is refused
+    meta, _ = side.request_with_buffers("ng_fetch", url=info_url, headers={})
+    assert meta["status"] == 200  # the kernel adds it even when the browser sent none
+    bare = KernelProxy([origin_of(seg)])
+    from cavewidgets.viewer import credentials
+
+    saved = dict(credentials._origins)
+    credentials._origins.clear()
+    try:
+        assert bare.fetch(info_url)[0]["status"] == 401
+    finally:
+        credentials._origins.update(saved)
+    assert token.encode() not in every_byte_sent(side)
+
+
+def test_kernel_refuses_origins_it_does_not_answer(viewer):
+    side = ChannelClient(viewer)
+    with pytest.raises(RuntimeError, match="does not answer"):
+        side.request("ng_fetch", url="https://example.org/secret")
+    with pytest.raises(RuntimeError, match="unknown request"):
+        side.request("ng_nonsense")
+
+
+def test_via_kernel_routes_everything_and_keeps_the_token_in_the_kernel(client):
+    import cavewidgets
+
+    v = cavewidgets.Viewer(client, height=300, via_kernel=True)
+    try:
+        assert v.kernel_origins == ["*"]
+        assert v._proxy.routed("https://minnie.microns-daf.com/segmentation/table/x/info")
+        got = v._proxy.credentials("middleauthapp", "https://minnie.microns-daf.com")
+        assert got["credentials"]["accessToken"] == PLACEHOLDER_TOKEN
+    finally:
+        v.close()
+    with pytest.raises(TypeError, match="via_kernel"):
+        cavewidgets.Viewer(client, via_kernel="yes")
