@@ -22,11 +22,10 @@ ex
 
 
 @pytest.fixture(scope="module")
-def explorer_nb(lab, browser):
-    nb = LabNotebook.open(lab, browser, "explorer-test.ipynb", [SETUP])
+def explorer_nb(lab, isolated_browser):
+    nb = LabNotebook.open(lab, isolated_browser, "explorer-test.ipynb", [SETUP])
     nb.run_all(timeout=300)
     nb.page.wait_for_selector(".cavewidgets-explorer .cw-table .cw-row", timeout=60_000)
-    nb.page.wait_for_selector(".cavewidgets-explorer .cw-viewer iframe", timeout=60_000)
     wait_layers_ok(ng_frame(nb.page, timeout=120), timeout=120)
     yield nb
     nb.close()

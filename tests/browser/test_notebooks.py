@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from test_viewer import layer_status, wait_until
+from test_viewer import NgView, layer_status, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -73,20 +73,18 @@ def shoot(page, selector: str, name: str, index: int = 0, max_height: int | None
     return save_png(target.screenshot(type="png"), name, max_height)
 
 
-def neuroglancer_frames(page) -> list:
-    return [f for f in page.frames if "/v/" in f.url]
+def neuroglancer_views(page) -> list:
+    """Every ready Viewer widget's neuroglancer in the page."""
+    n = page.locator(".cw-viewer").count()
+    return [NgView(page, ".cw-viewer", i) for i in range(n)
+            if page.locator(".cw-viewer").nth(i).get_attribute("data-status") == "ready"]
 
 
 def wait_all_layers_ok(page, count: int, timeout: float = 180) -> None:
     def ready():
         ok = 0
-        for frame in neuroglancer_frames(page):
-            try:
-                if not frame.evaluate("() => typeof viewer !== 'undefined' && !!viewer.layerManager"):
-                    continue
-                status = layer_status(frame)
-            except Exception:  # noqa: BLE001 - a frame still loading
-                continue
+        for view in neuroglancer_views(page):
+            status = layer_status(view)
             if any(v.startswith("error") for v in status.values()):
                 raise AssertionError(f"neuroglancer layer failed: {status}")
             ok += bool(status) and all(v == "ok" for v in status.values())
@@ -95,11 +93,11 @@ def wait_all_layers_ok(page, count: int, timeout: float = 180) -> None:
     wait_until(ready, timeout=timeout, interval=1, what=f"{count} neuroglancer viewers with loaded layers")
 
 
-def test_getting_started_shows_every_widget_and_saves_screenshots(lab, browser):
+def test_getting_started_shows_every_widget_and_saves_screenshots(lab, isolated_browser):
     from cavewidgets.testing.lab import LabNotebook
 
     shutil.copy(NOTEBOOKS / "01_getting_started.ipynb", lab.root / "01_getting_started.ipynb")
-    nb = LabNotebook.open(lab, browser, "01_getting_started.ipynb")
+    nb = LabNotebook.open(lab, isolated_browser, "01_getting_started.ipynb")
     try:
         nb.run_all(timeout=420)  # the first run may build the sample datastack (cached afterwards)
         page = nb.page
@@ -120,7 +118,7 @@ def test_getting_started_shows_every_widget_and_saves_screenshots(lab, browser):
         assert nb.py("sorted(set(cell_browser.filtered['classification_system']))") == ["inhibitory_neuron"]
 
         # Viewer and the Explorer's viewer: neuroglancer loaded the sample's layers
-        page.wait_for_function("() => document.querySelectorAll('.cw-viewer iframe').length === 2", timeout=60_000)
+        page.wait_for_function("() => document.querySelectorAll(\".cw-viewer[data-status='ready']\").length === 2", timeout=60_000)
         wait_all_layers_ok(page, 2)
         # MorphologyPanel and the Explorer's panel: geometry arrived, no error shown
         page.wait_for_function("() => document.querySelectorAll('canvas.cw-morph-canvas').length >= 2",
@@ -135,7 +133,7 @@ def test_getting_started_shows_every_widget_and_saves_screenshots(lab, browser):
 
         # ReviewQueue and a connectivity report, for their documentation pages
         nb.add_cell(REVIEW_CELL, timeout=300)
-        page.wait_for_selector(".cavewidgets-review .cw-viewer iframe", timeout=60_000)
+        page.wait_for_selector(".cavewidgets-review .cw-viewer[data-status='ready']", timeout=60_000)
         wait_all_layers_ok(page, 3)
         assert nb.py("queue.position") == 1 and nb.py("queue.wait_for_panel(180)") is True
         nb.add_cell(REPORT_CELL, timeout=300)

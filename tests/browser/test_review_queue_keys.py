@@ -20,10 +20,9 @@ queue
 
 
 @pytest.fixture(scope="module")
-def queue_nb(lab, browser):
-    nb = LabNotebook.open(lab, browser, "review-keys-test.ipynb", [SETUP])
+def queue_nb(lab, isolated_browser):
+    nb = LabNotebook.open(lab, isolated_browser, "review-keys-test.ipynb", [SETUP])
     nb.run_all(timeout=300)
-    nb.page.wait_for_selector(".cavewidgets-review .cw-viewer iframe", timeout=60_000)
     yield nb
     nb.close()
 
@@ -80,7 +79,7 @@ def test_keys_pressed_inside_neuroglancer_reach_the_queue(queue_nb):
     roots = nb.py("roots")
     frame = ng_frame(nb.page)
     showing(nb, frame)
-    frame.locator(".neuroglancer-rendered-data-panel").first.click()  # focus inside the iframe
+    frame.locator(".neuroglancer-rendered-data-panel").first.click()  # focus inside neuroglancer
     press_in_viewer(nb, frame, "3")
     wait_until(lambda: [r for r, s, _ in decisions(nb) if s == "merge error"] == [roots[2]], timeout=60,
                what="digit 3 pressed in neuroglancer decided the third neuron")

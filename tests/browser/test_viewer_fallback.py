@@ -36,8 +36,9 @@ def magenta_pixels(jpeg: bytes) -> int:
 
 
 @pytest.fixture(scope="module")
-def saved(lab, browser):
+def saved(lab, isolated_browser):
     """Run the notebook, show a segment in 3D, share, wait for the snapshot, save, shut down."""
+    browser = isolated_browser
     nb = LabNotebook.open(lab, browser, NAME, [SETUP + MAGENTA, SHOW])
     nb.run_all(timeout=300)
     nb.page.wait_for_selector(".cw-viewer[data-status=ready]", timeout=120_000)
@@ -62,7 +63,7 @@ def saved(lab, browser):
     snapshot = page.locator(f'[data-cw-fallback="{info["key"]}"]')
     wait_until(lambda: snapshot.count() == 1 and "1 segment" in snapshot.inner_text(), what="the snapshot output updated in the page")
     info["hidden_while_live"] = not snapshot.is_visible()
-    info["viewer_visible"] = page.locator(".jp-OutputArea .cw-viewer iframe").is_visible()
+    info["viewer_visible"] = page.locator(".jp-OutputArea .cw-viewer .cw-viewer-ng").is_visible()
     time.sleep(1)
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     path = lab.root / NAME
