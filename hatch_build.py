@@ -13,7 +13,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 ROOT = Path(__file__).parent
 JS = ROOT / "js"
 STATIC = ROOT / "src" / "cavewidgets" / "static"
-ENTRIES = ["table.js", "viewer.js", "morphology.js"]
+ENTRIES = ["table.js", "viewer.js", "morphology.js", "neuroglancer.js"]
 
 
 class JSBuildHook(BuildHookInterface):

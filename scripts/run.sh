@@ -33,8 +33,11 @@ need_venv() {
 install_package() {  # $1: extras
   echo "== installing cavewidgets[$1] (builds the front-end with npm when missing)"
   "$VENV/bin/pip" install -q -e ".[$1]"
-  if [ ! -f src/cavewidgets/static/table.js ] || [ ! -f src/cavewidgets/static/morphology.js ] || [ -n "$(find js -name '*.ts' -newer src/cavewidgets/static/table.js -not -path '*/node_modules/*' | head -1)" ]; then
-    (cd js && { [ -d node_modules ] || npm install --no-audit --no-fund; } && npm run build)
+  local built=src/cavewidgets/static
+  if [ ! -f $built/table.js ] || [ ! -f $built/morphology.js ] || [ ! -f $built/neuroglancer.js ] || \
+     [ -n "$(find js -name '*.ts' -newer $built/neuroglancer.js -not -path '*/node_modules/*' | head -1)" ] || \
+     [ -n "$(find js -maxdepth 1 \( -name '*.mjs' -o -name 'package*.json' \) -newer $built/neuroglancer.js | head -1)" ]; then
+    (cd js && { [ -d node_modules/neuroglancer ] || npm install --no-audit --no-fund; } && npm run build)
   fi
 }
 

@@ -114,7 +114,21 @@ def wait_until(fn, timeout=30, interval=0.3, what="condition"):
 def viewer_nb(lab, isolated_browser):
     # the browser reaches nothing but JupyterLab: the sample service on the kernel's loopback is
     # out of its reach, as on Colab or JupyterHub
-    nb = LabNotebook.open(lab, isolated_browser, "viewer-test.ipynb", [SETUP, SHOW])
+    frames: list = []  # every websocket message between the page and Jupyter (the widget channel)
+
+    def watch(page):
+        def on_socket(ws):
+            ws.on("framereceived", frames.append)
+            ws.on("framesent", frames.append)
+
+        page.on("websocket", on_socket)
+
+    isolated_browser.context.on("page", watch)
+    try:
+        nb = LabNotebook.open(lab, isolated_browser, "viewer-test.ipynb", [SETUP, SHOW])
+    finally:
+        isolated_browser.context.remove_listener("page", watch)
+    nb.ws_frames = frames
     nb.run_all(timeout=300)
     frame = ng_frame(nb.page, timeout=120)
     wait_layers_ok(frame, timeout=120)
@@ -215,6 +229,13 @@ def test_token_is_nowhere_in_state_url_traits_or_saved_notebook(viewer_nb, lab):
     assert token not in text
     saved = json.loads(text)
     assert saved["cells"][1]["outputs"], "the viewer cell output was saved"
+    # nor in what the page keeps, nor in any message of the widget channel (the sample's data
+    # was answered by the kernel, which added the token itself)
+    stored = nb.page.evaluate("() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert token not in stored
+    assert len(nb.ws_frames) > 50
+    assert not any(token.encode() in (f if isinstance(f, bytes) else f.encode()) for f in nb.ws_frames)
+    assert any(b"ng_fetch" in (f if isinstance(f, bytes) else f.encode()) for f in nb.ws_frames)
 
 
 def browser_annotations(frame, layer):

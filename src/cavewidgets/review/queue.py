@@ -34,7 +34,7 @@ DEFAULT_STATUSES = ("clean", "needs work", "merge error", "split error")
 
 class _Keys(anywidget.AnyWidget):
     """Keyboard shortcuts for the queue box: the queue's keys pressed inside it come to Python
-    (keys typed in the viewer reach Python through ``Viewer.on_key`` instead: it is an iframe)."""
+    (keys typed in the viewer reach Python through ``Viewer.on_key`` instead: neuroglancer takes them)."""
 
     _esm = """
     const KEYS = new Set(["1","2","3","4","5","6","7","8","9","ArrowLeft","ArrowRight","j","k","n","p"]);
@@ -253,7 +253,7 @@ class ReviewQueue(widgets.VBox):
             from ..viewer import Viewer
 
             self.viewer = Viewer(self.client, height=height)
-            # inside neuroglancer (an iframe) the same keys: digits for a status, j / k to move
+            # inside neuroglancer the same keys: digits for a status, j / k to move
             # (neuroglancer's arrows pan, so they stay neuroglancer's)
             for i in range(len(self.statuses)):
                 self.viewer.on_key(f"digit{i + 1}", lambda _k, n=i + 1: self._handle_key(str(n)))

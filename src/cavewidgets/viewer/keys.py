@@ -1,8 +1,9 @@
 """Keyboard shortcuts typed inside the embedded neuroglancer, answered by Python.
 
-Keys pressed in the viewer go to neuroglancer's page (an iframe), never to the notebook, so a
-widget around the viewer (the review queue's status keys) cannot hear them. neuroglancer can
-bind a key to a named action that its Python server receives; :class:`KeyMethods` uses that.
+Keys pressed in the viewer are neuroglancer's (the widget turns the notebook's own shortcuts off
+while the viewer has the keyboard), so a widget around the viewer (the review queue's status
+keys) cannot hear them. neuroglancer can bind a key to a named action that Python receives (over
+the widget channel, ``ng_action``); :class:`KeyMethods` uses that.
 
 Key names are neuroglancer's: ``digit1``, ``keyj``, ``shift+keyn``, ``arrowright``,
 ``control+enter``… A binding replaces neuroglancer's own for that key in this viewer only
@@ -75,7 +76,7 @@ class KeyMethods:
         if key not in handlers:
             run = self._key_scheduler(lambda: self._run_key(key))
 
-            def handle(_action_state):  # neuroglancer's server thread: hand over to the kernel, return
+            def handle(_action_state):  # the comm's thread: hand over to the kernel's main loop, return
                 run()
 
             handlers[key] = handle
