@@ -146,8 +146,14 @@ class ViewerView {
     private root: HTMLElement,
   ) {
     root.classList.add("cw-viewer");
-    // keys typed in the viewer are neuroglancer's, not the notebook's (JupyterLab/Notebook 7)
+    // keys typed in the viewer are neuroglancer's, not the notebook's (JupyterLab/Notebook 7).
+    // On the root alone, Notebook 7's command-mode shortcuts still fired for a focused panel
+    // inside it ('a' inserted a cell): the focused element carries the attribute too.
     root.setAttribute("data-lm-suppress-shortcuts", "true");
+    root.addEventListener("focusin", (event) => {
+      const target = event.target as Element | null;
+      target?.setAttribute?.("data-lm-suppress-shortcuts", "true");
+    });
     const key = String(model.get("_fallback_key") ?? "");
     root.dataset.cwViewer = key;
     this.showSnapshot = hideSnapshot(key);

@@ -39,6 +39,8 @@ def test_viewer_in_notebook7_both_ways_keys_and_screenshot(notebook7_notebook):
 
     # a key bound in Python, pressed inside neuroglancer (not the notebook's shortcut)
     nb.exec("keys = []\nviewer.on_key('keya', keys.append)")
+    config = nb.py("viewer._ng.config_state.raw_state_and_generation[1]")  # the binding, in the browser
+    wait_until(lambda: frame.evaluate("() => document.querySelector('.cw-viewer').cwViewer.applied.c") == config, what="the key binding in the browser")
     cells = nb.page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.length")
     panel.click()
     nb.page.keyboard.press("a")  # in command mode 'a' would insert a cell

@@ -52,6 +52,8 @@ export interface Mounted {
   readonly viewer: any;
   /** What the last Python state changed, for tests: top-level keys and whole-layer rebuilds. */
   lastApply?: { keys: string[]; fullLayers: boolean };
+  /** The kernel generation of the last viewer ("s") and config ("c") state applied here. */
+  readonly applied: { s?: string; c?: string };
   dispose(): void;
 }
 
@@ -186,8 +188,10 @@ export function mountViewer(target: HTMLElement, bridge: Bridge): Mounted {
   const mounted: Mounted = {
     clientId,
     viewer,
+    applied: {},
     setServerState(key, state, generation) {
       if (generation.startsWith(clientId + "/")) return; // our own edit, echoed
+      mounted.applied[key] = generation;
       if (key === "c") {
         configState.reset();
         configState.restoreState(state);
