@@ -32,7 +32,7 @@ class Shooter:
         return self._request is not None
 
     def request(self, callback: Callable[[bytes], None]) -> Callable[[], None]:
-        """Call ``callback(png_bytes)`` (on a server thread) when the browser answers; returns a
+        """Call ``callback(png_bytes)`` (on the comm's thread) when the browser answers; returns a
         function that withdraws this wait (and the request, when nobody else waits)."""
         ng = self._ng
         with self._lock:
@@ -60,7 +60,7 @@ class Shooter:
 
         return cancel
 
-    def _answered(self, action_state) -> None:  # neuroglancer's server thread
+    def _answered(self, action_state) -> None:  # the comm's thread (ng_action)
         with self._lock:
             waiters, self._waiters, self._request = self._waiters, [], None
         if not waiters:

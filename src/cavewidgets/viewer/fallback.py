@@ -288,13 +288,13 @@ class Snapshot:
             self._deadline.daemon = True
             self._deadline.start()
 
-    def _got(self, png: bytes) -> None:  # neuroglancer's server thread: no heavy work here
+    def _got(self, png: bytes) -> None:  # the comm's thread: no heavy work here
         with self._lock:
             self._cancel_shot = None
             if self._deadline is not None:
                 self._deadline.cancel()
                 self._deadline = None
-        threading.Thread(target=self.took, args=(png,), daemon=True).start()  # PIL work off the server thread
+        threading.Thread(target=self.took, args=(png,), daemon=True).start()  # PIL work off the comm's thread
 
     def _gave_up(self) -> None:  # no browser answered: keep the old image, update the rest
         with self._lock:
