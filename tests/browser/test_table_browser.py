@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from test_viewer import wait_until
 
 BIG = 864691135808684573  # a root id above 2^53: a float64 or JS Number would round it
 
@@ -183,7 +184,7 @@ def test_two_views_of_one_browser_stay_in_sync_and_rerun_cleans_up(notebook):
     page.wait_for_function("() => document.querySelectorAll('.cw-table').length === 2 && Array.from(document.querySelectorAll('.cw-table')).every(t => t.querySelector('.cw-row[data-row]'))")
     page.locator(".cw-table").nth(0).locator(".cw-row").nth(3).click()
     page.wait_for_function("() => Array.from(document.querySelectorAll('.cw-table')).every(t => t.querySelectorAll('.cw-row.cw-selected').length === 1)")
-    assert nb.py("b.selection") == [3]
+    wait_until(lambda: nb.py("b.selection") == [3], what="the selection in Python [3]")
     # re-running the first cell replaces its output: the old view goes away, the new one works
     page.evaluate("""async () => {
         const panel = window.jupyterapp.shell.currentWidget;
@@ -194,7 +195,7 @@ def test_two_views_of_one_browser_stay_in_sync_and_rerun_cleans_up(notebook):
     page.wait_for_function("() => document.querySelectorAll('.cw-table').length === 2")
     page.locator(".cw-table").nth(0).locator(".cw-row").nth(5).click(modifiers=["Control"])
     page.wait_for_function("() => document.querySelectorAll('.cw-table')[0].querySelectorAll('.cw-row.cw-selected').length === 1")
-    assert nb.py("b.selection") == [5]
+    wait_until(lambda: nb.py("b.selection") == [5], what="the selection in Python [5]")
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     nb.exec("b.select([1, 2])")
@@ -213,14 +214,14 @@ def test_keyboard_review_moves_and_extends_the_selection(notebook):
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
     page.wait_for_function("() => document.querySelector('.cw-row.cw-selected') && document.querySelector('.cw-row.cw-selected').dataset.pos === '4'")
-    assert nb.py("b.selection") == [4]
+    wait_until(lambda: nb.py("b.selection") == [4], what="the selection in Python [4]")
     page.keyboard.press("Shift+ArrowDown")
     page.keyboard.press("Shift+ArrowDown")
     page.wait_for_function("() => document.querySelector('.cw-status').textContent.includes('3 selected')")
-    assert nb.py("b.selection") == [4, 5, 6]
+    wait_until(lambda: nb.py("b.selection") == [4, 5, 6], what="the selection in Python [4, 5, 6]")
     page.keyboard.press("End")
     wait_rows(page, "rows => rows.some(r => r[0] === 999)")
     page.wait_for_function("() => document.querySelector('.cw-row.cw-selected') && document.querySelector('.cw-row.cw-selected').dataset.pos === '999'")
-    assert nb.py("b.selection") == [999]
+    wait_until(lambda: nb.py("b.selection") == [999], what="the selection in Python [999]")
     # the keys reviewed rows; they did not move JupyterLab's active cell
     assert page.evaluate("() => window.jupyterapp.shell.currentWidget.content.activeCellIndex") == 0

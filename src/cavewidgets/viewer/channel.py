@@ -41,7 +41,7 @@ BUNDLE = Path(__file__).resolve().parent.parent / "static" / "neuroglancer.js"
 _bundle_lock = threading.Lock()
 _bundle: tuple[str, bytes] | None = None
 #: data requests run here, not on the thread that reads the comm (many chunks load at once)
-_pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="cavewidgets-fetch")
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="cavewidgets-fetch")
 
 
 def bundle() -> tuple[str, bytes]:

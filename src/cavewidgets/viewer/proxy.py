@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 #: what the browser holds instead of a token for origins the kernel answers
 PLACEHOLDER_TOKEN = "cavewidgets-kernel-adds-the-token"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "te", "trailer", "upgrade", "set-cookie"}
+_POOL_SIZE = 16  # the channel's fetch threads (channel._pool) each keep a connection
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
 _DROP_REQUEST = {"host", "cookie", "content-length", "connection", "origin", "referer"}
 
@@ -138,11 +139,29 @@ def _in_process(app, url: str, method: str, headers: dict, body: bytes | None):
         return resp.status_code, resp.status.split(" ", 1)[-1], list(resp.headers.items()), data
 
 
+_session = None
+
+
+def _http_session():
+    """One pooled session for every viewer: a chunk request must not open a new connection."""
+    global _session
+    if _session is None:
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=_POOL_SIZE)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _session = session
+    return _session
+
+
 def _over_http(url: str, method: str, headers: dict, body: bytes | None):
     import requests
 
     try:
-        resp = requests.request(method, url, headers=headers, data=body, timeout=60)
+        resp = _http_session().request(method, url, headers=headers, data=body, timeout=60)
     except requests.RequestException as err:
         log.debug("kernel fetch of %s failed", url, exc_info=True)
         return 502, "Bad Gateway", [("content-type", "text/plain")], f"the kernel could not reach {origin_of(url)}: {type(err).__name__}".encode()
