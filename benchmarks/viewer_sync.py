@@ -32,9 +32,9 @@ view, and the bytes the widget channel carries.
   ``SetStateHandler``); ``kernel_to_python_ms``, → the traits (ours: ``set_state`` plus the hop
   to the kernel's main loop).
 
-For ours, each Python → browser trial also records how many data answers (``ng_fetch``) the
-kernel sent the page in the second before the state: the comm is one ordered pipe, so they are
-delivered first.
+For ours, each Python → browser trial also records how many data answers the kernel sent the
+page in the second before the state ([answers, cw:fetched messages, bytes]): the comm is one
+ordered pipe, so they are delivered first.
 
 Each scenario (``--layouts``) starts once both views have loaded what the layout shows
 (``viewer.isReady()``), then runs the trials with both viewers in that panel layout: ``xy``
@@ -143,13 +143,13 @@ def _send(content, buffers=None, _send0=viewer.send):
     if isinstance(content, dict) and content.get("kind") == "cw:ng" and content.get("k") == "s":
         BENCH["pushes"].append(time.time())
         del BENCH["pushes"][:-100]
-    elif isinstance(content, dict) and content.get("kind") == "cw:res":  # answers to the page's requests (data)
-        BENCH["replies"].append((time.time(), sum(len(b) for b in buffers or ())))
+    elif isinstance(content, dict) and content.get("kind") == "cw:fetched":  # data answers, coalesced
+        BENCH["replies"].append((time.time(), len(content["answers"]), sum(len(b) for b in buffers or ())))
         del BENCH["replies"][:-20000]
     return _send0(content, buffers=buffers)
-def replies_between(t0, t1):  # how many answers (and their bytes) the kernel sent the page from t0 to t1
-    got = [n for t, n in BENCH["replies"] if t0 <= t <= t1]
-    return [len(got), sum(got)]
+def replies_between(t0, t1):  # data answers, their messages and bytes the kernel sent the page from t0 to t1
+    got = [(a, n) for t, a, n in BENCH["replies"] if t0 <= t <= t1]
+    return [sum(a for a, _ in got), len(got), sum(n for _, n in got)]
 viewer.send = _send
 @functools.wraps(viewer._channel._do_state)
 def _do_state(*args, _do_state0=viewer._channel._do_state, **kwargs):
@@ -734,7 +734,7 @@ def sync(args, results: dict, nb, views: dict, started: float) -> None:
         measures = ("python_to_browser_ms", "browser_to_python_ms", "python_to_push_ms", "push_to_page_ms", "page_to_applied_ms",
                     "change_to_send_ms", "send_to_kernel_ms", "kernel_to_python_ms")
         runs = {t: {m: [] for m in measures} for t in TOOLS}
-        runs["cavewidgets.Viewer"]["answers_sent_in_last_s_before_push"] = []  # [count, bytes] per trial
+        runs["cavewidgets.Viewer"]["answers_sent_in_last_s_before_push"] = []  # [answers, messages, bytes] per trial
         rebuilds = 0
         t_layout = time.time()
         for i in range(args.trials):
@@ -842,7 +842,8 @@ def report(args, results: dict) -> None:
         ahead = r.get("answers_sent_in_last_s_before_push")
         if ahead:
             print(f"{tool}: data answers sent in the second before each state push: median {statistics.median(a[0] for a in ahead):.0f} "
-                  f"({statistics.median(a[1] for a in ahead) / 1e3:.0f} kB), max {max(a[0] for a in ahead)} ({max(a[1] for a in ahead) / 1e3:.0f} kB)")
+                  f"in {statistics.median(a[1] for a in ahead):.0f} messages ({statistics.median(a[2] for a in ahead) / 1e3:.0f} kB), "
+                  f"max {max(a[0] for a in ahead)} ({max(a[2] for a in ahead) / 1e3:.0f} kB)")
     prev = results["previous_iframe_mode_ms"]
     print("previous iframe mode (README): " + "; ".join(f"{lay} " + ", ".join(f"{m[:-3]} {v['median']}/{v['p90']}" for m, v in prev[lay].items()) for lay in ("xy", "xy-3d")) + " (median/p90)")
     print(f"\ntime to the first full view (xy-3d, {FIRST_VIEW_SEGMENTS} segments), {args.first_view_trials} trials each; ms from the cell's start (ours) or page.goto (plain)")

@@ -8,8 +8,8 @@
 // kernel hosts (the sample datastack on its loopback) are answered by the kernel.
 import { el } from "../shared/dom";
 import { Transport, type AnyModel } from "../shared/transport";
+import { FetchBatcher } from "./fetch_batch";
 import type { Bridge, Mounted } from "./ng/runtime";
-import type { KernelRequest, KernelResponse } from "./ng/routing";
 
 interface Model extends AnyModel {
   get(name: string): any;
@@ -85,12 +85,7 @@ function hideSnapshot(key: string): () => void {
 }
 
 // ---------- the bridge: everything the viewer needs from its kernel ----------
-function bodyBuffer(view: DataView | undefined): ArrayBuffer {
-  if (!view) return new ArrayBuffer(0);
-  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
-}
-
-export function makeBridge(transport: Transport, model: Model): Bridge {
+export function makeBridge(transport: Transport, model: Model, data: FetchBatcher): Bridge {
   return {
     async sendState(stateJson, generation, previousGeneration, clientId) {
       const { result } = await transport.request("ng_state", { s: stateJson, g: generation, pg: previousGeneration, c: clientId });
@@ -103,18 +98,7 @@ export function makeBridge(transport: Transport, model: Model): Bridge {
       const { result } = await transport.request("ng_credentials", { key, parameters, invalid: invalid ?? null });
       return result;
     },
-    async fetcher(req: KernelRequest, signal?: AbortSignal): Promise<KernelResponse> {
-      const reply = transport.request("ng_fetch", { url: req.url, method: req.method, headers: req.headers }, undefined, req.body ? [req.body] : undefined);
-      const { result, buffers } = await (signal
-        ? Promise.race([
-            reply,
-            new Promise<never>((_, reject) =>
-              signal.addEventListener("abort", () => reject(new DOMException("The operation was aborted.", "AbortError")), { once: true }),
-            ),
-          ])
-        : reply);
-      return { status: result.status, statusText: result.statusText, headers: result.headers, body: bodyBuffer(buffers[0]) };
-    },
+    fetcher: data.fetch,
     origins: (model.get("kernel_origins") as string[] | undefined) ?? [],
   };
 }
@@ -122,6 +106,7 @@ export function makeBridge(transport: Transport, model: Model): Bridge {
 // ---------- the view ----------
 class ViewerView {
   private transport: Transport;
+  private data: FetchBatcher;
   private frameBox: HTMLDivElement;
   private host: HTMLDivElement;
   private message: HTMLDivElement;
@@ -158,6 +143,7 @@ class ViewerView {
     root.dataset.cwViewer = key;
     this.showSnapshot = hideSnapshot(key);
     this.transport = new Transport(model);
+    this.data = new FetchBatcher(model);
     this.frameBox = el("div", "cw-viewer-frame");
     this.host = el("div", "cw-viewer-ng");
     this.message = el("div", "cw-viewer-message");
@@ -211,8 +197,9 @@ class ViewerView {
       if (this.disposed) return;
       const target = el("div", "cw-viewer-ng-target");
       this.host.append(target);
-      this.mounted = runtime.mountViewer(target, makeBridge(this.transport, this.model));
+      this.mounted = runtime.mountViewer(target, makeBridge(this.transport, this.model, this.data));
       (this.root as any).cwViewer = this.mounted; // for tests and debugging in the page
+      (this.root as any).cwFetchStats = this.data.stats;
       const { result } = await this.transport.request("ng_hello", { client: this.mounted.clientId });
       if (this.disposed) return;
       // the hello answer is newer than anything pushed before it; later pushes follow it in order
@@ -238,6 +225,7 @@ class ViewerView {
     this.mounted?.dispose();
     this.mounted = null;
     this.transport.dispose();
+    this.data.dispose();
     this.root.replaceChildren();
   }
 }

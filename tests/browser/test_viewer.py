@@ -242,7 +242,8 @@ def test_token_is_nowhere_in_state_url_traits_or_saved_notebook(viewer_nb, lab):
     # which Jupyter forwards to every client of the kernel)
     comm = [f if isinstance(f, bytes) else f.encode() for f in nb.ws_frames]
     comm = [f for f in comm if b'"comm_msg"' in f or b'"comm_open"' in f]
-    assert sum(b"ng_fetch" in f for f in comm) > 20
+    assert sum(b"ng_fetch" in f for f in comm) >= 3 and sum(b"cw:fetched" in f for f in comm) >= 3
+    assert nb.py("viewer._channel.served['ng_fetch']") > 20  # data requests, in batches
     assert not any(token.encode() in f for f in comm)
 
 

@@ -107,16 +107,16 @@ def test_kernel_answers_sample_data_with_its_token_and_the_browser_never_sees_it
     # the browser asks with the placeholder neuroglancer got from ng_credentials
     creds = side.request("ng_credentials", key="middleauthapp", parameters=origin_of(seg))
     assert creds["credentials"]["accessToken"] == PLACEHOLDER_TOKEN
-    meta, body = side.request_with_buffers("ng_fetch", url=info_url, headers={"authorization": f"Bearer {PLACEHOLDER_TOKEN}"})
-    assert meta["status"] == 200, bytes(body[0])[:300]
-    info = json.loads(bytes(body[0]))
+    meta, body = side.fetch(info_url, headers={"authorization": f"Bearer {PLACEHOLDER_TOKEN}"})
+    assert meta["status"] == 200, body[:300]
+    info = json.loads(body)
     assert info["app"]["supported_api_versions"] and "data_dir" in info
     # image chunks come through the same way (public precomputed files)
     img = viewer.state["layers"][0]["source"].split("://", 1)[1]
-    meta, body = side.request_with_buffers("ng_fetch", url=img + "/info")
-    assert meta["status"] == 200 and json.loads(bytes(body[0]))["type"] == "image"
+    meta, body = side.fetch(img + "/info")
+    assert meta["status"] == 200 and json.loads(body)["type"] == "image"
     # the graphene route really is token-protected: without the kernel's token it is refused
-    meta, _ = side.request_with_buffers("ng_fetch", url=info_url, headers={})
+    meta, _ = side.fetch(info_url, headers={})
     assert meta["status"] == 200  # the kernel adds it even when the browser sent none
     bare = KernelProxy([origin_of(seg)])
     from cavewidgets.viewer import credentials
@@ -133,7 +133,7 @@ def test_kernel_answers_sample_data_with_its_token_and_the_browser_never_sees_it
 def test_kernel_refuses_origins_it_does_not_answer(viewer):
     side = ChannelClient(viewer)
     with pytest.raises(RuntimeError, match="does not answer"):
-        side.request("ng_fetch", url="https://example.org/secret")
+        side.fetch("https://example.org/secret")
     with pytest.raises(RuntimeError, match="unknown request"):
         side.request("ng_nonsense")
 
@@ -151,3 +151,56 @@ def test_via_kernel_routes_everything_and_keeps_the_token_in_the_kernel(client):
         v.close()
     with pytest.raises(TypeError, match="via_kernel"):
         cavewidgets.Viewer(client, via_kernel="yes")
+
+
+def test_data_requests_travel_in_batches_and_answers_coalesce(viewer):
+    """A batch of requests is one message; answers ready together are one message; every request
+    is answered exactly once, bodies intact."""
+    side = ChannelClient(viewer)
+    img = viewer.state["layers"][0]["source"].split("://", 1)[1]
+    urls = [img + "/info"] * 30 + [img + "/missing-file"] * 5
+    got = side.fetch_many([{"url": u} for u in urls])
+    assert [a["status"] for a, _ in got] == [200] * 30 + [404] * 5
+    assert all(json.loads(body)["type"] == "image" for _, body in got[:30])
+    answers = [a["id"] for c, _ in side.messages if c.get("kind") == "cw:fetched" for a in c["answers"]]
+    assert sorted(answers) == sorted({a["id"] for a, _ in got})  # each once
+    assert not any(c.get("kind") == "cw:res" for c, _ in side.messages)  # no per-batch reply
+    assert viewer._channel.served["ng_fetch"] == 35
+
+
+def test_cancelled_requests_are_skipped_or_not_answered():
+    """Requests neuroglancer cancels are not fetched if they have not started, and their answers
+    are never sent; the others are answered once, in few messages."""
+    from cavewidgets.viewer.fetching import FetchAnswers
+
+    release = threading.Event()
+    fetched, sent = [], []
+    lock = threading.Lock()
+
+    def fetch(url, method="GET", headers=None, body=None):
+        release.wait(10)
+        with lock:
+            fetched.append(url)
+        return {"status": 200, "statusText": "OK", "headers": {}}, url.encode()
+
+    answers = FetchAnswers(lambda content, buffers: sent.append((content, buffers)), fetch)
+    reqs = [{"id": f"r{i}", "url": f"http://127.0.0.1:1/{i}", "method": "GET", "headers": {}, "body": -1} for i in range(60)]
+    answers.submit({"reqs": reqs}, [])
+    # the 16 fetch threads hold r0..r15; r40..r59 wait in the queue, r20 runs or waits
+    answers.submit({"cancel": [f"r{i}" for i in range(40, 60)] + ["r20", "not-a-request"]}, [])
+    release.set()
+    deadline = threading.Event()
+    for _ in range(100):
+        got = [a["id"] for c, _ in sent for a in c["answers"]]
+        if len(got) >= 39:
+            break
+        deadline.wait(0.1)
+    deadline.wait(0.3)  # nothing more may arrive
+    got = [a["id"] for c, _ in sent for a in c["answers"]]
+    assert sorted(got) == sorted(f"r{i}" for i in range(40) if i != 20)
+    assert not {u.rsplit("/", 1)[1] for u in fetched} & {str(i) for i in range(40, 60)}  # never fetched
+    assert len(sent) < 39  # coalesced
+    for content, buffers in sent:
+        for a in content["answers"]:
+            assert buffers[a["buf"]] == f"http://127.0.0.1:1/{a['id'][1:]}".encode()
+    answers.close()

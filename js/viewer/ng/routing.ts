@@ -135,12 +135,17 @@ function abortError(): DOMException {
   return new DOMException("The operation was aborted.", "AbortError");
 }
 
+/** A routed request's answer from its kernel, as plain data (main thread). */
+export function kernelAnswer(req: KernelRequest, signal?: AbortSignal | null): Promise<KernelResponse> {
+  const fetcher = fetcherFor(req.url);
+  if (!fetcher) return Promise.reject(new TypeError(`Failed to fetch ${req.url}: no kernel answers for it (is its viewer closed?)`));
+  if (signal?.aborted) return Promise.reject(abortError());
+  return fetcher(req, signal ?? undefined);
+}
+
 /** Answer a routed request with its kernel (main thread). */
 export async function kernelFetch(req: KernelRequest, signal?: AbortSignal | null): Promise<Response> {
-  const fetcher = fetcherFor(req.url);
-  if (!fetcher) throw new TypeError(`Failed to fetch ${req.url}: no kernel answers for it (is its viewer closed?)`);
-  if (signal?.aborted) throw abortError();
-  return toResponse(await fetcher(req, signal ?? undefined), req.url);
+  return toResponse(await kernelAnswer(req, signal), req.url);
 }
 
 /** The `fetch` neuroglancer's main-thread code calls (esbuild `inject`). */

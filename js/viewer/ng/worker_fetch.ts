@@ -2,7 +2,7 @@
 // link to the page: routed requests go to the main thread over a MessagePort, which hands them to
 // the kernel (see routing.ts). The port, the routing table and the async-computation worker's
 // URL arrive in the first message the page posts to this worker, before any of neuroglancer's.
-import { describeRequest, shouldRoute, toResponse, type KernelResponse } from "./routing";
+import { describeRequest, shouldRoute, toResponse, type KernelRequest, type KernelResponse } from "./routing";
 
 interface Table {
   origins: string[];
@@ -28,13 +28,33 @@ self.addEventListener("message", (event: MessageEvent) => {
       table = m.table;
       return;
     }
-    const waiting = pending.get(m.id);
-    if (!waiting) return;
-    pending.delete(m.id);
-    if (m.ok) waiting.resolve(m.res);
-    else waiting.reject(m.abort ? new DOMException(m.error, "AbortError") : new TypeError(m.error));
+    for (const a of m.answers ?? []) {
+      const waiting = pending.get(a.id);
+      if (!waiting) continue;
+      pending.delete(a.id);
+      if (a.ok) waiting.resolve(a.res);
+      else waiting.reject(a.abort ? new DOMException(a.error, "AbortError") : new TypeError(a.error));
+    }
   };
 });
+
+// requests (and cancellations) made while neuroglancer's chunk queue runs go to the page together
+let outbox: { id: number; req: KernelRequest }[] = [];
+let cancels: number[] = [];
+let flushing = false;
+function post(request?: { id: number; req: KernelRequest }, cancel?: number): void {
+  if (request) outbox.push(request);
+  if (cancel !== undefined) cancels.push(cancel);
+  if (flushing) return;
+  flushing = true;
+  setTimeout(() => {
+    flushing = false;
+    const bodies = outbox.flatMap((r) => (r.req.body ? [r.req.body] : []));
+    port!.postMessage({ requests: outbox, cancel: cancels }, bodies);
+    outbox = [];
+    cancels = [];
+  }, 0);
+}
 
 /** The async-computation worker's script URL, made by the page (one blob for all workers). */
 export function cwAsyncWorkerUrl(): string {
@@ -50,20 +70,21 @@ export async function fetch(input: RequestInfo | URL, init?: RequestInit): Promi
   const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
   if (signal?.aborted) throw new DOMException("The operation was aborted.", "AbortError");
   const id = ++nextId;
-  const link = port;
   const res = await new Promise<KernelResponse>((resolve, reject) => {
     pending.set(id, { resolve, reject });
     signal?.addEventListener(
       "abort",
       () => {
         if (pending.delete(id)) {
-          link.postMessage({ cancel: id });
+          const i = outbox.findIndex((r) => r.id === id);
+          if (i >= 0) outbox.splice(i, 1); // not sent yet
+          else post(undefined, id);
           reject(new DOMException("The operation was aborted.", "AbortError"));
         }
       },
       { once: true },
     );
-    link.postMessage({ id, req }, req.body ? [req.body] : []);
+    post({ id, req });
   });
   return toResponse(res, req.url);
 }

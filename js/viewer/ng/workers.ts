@@ -2,7 +2,7 @@
 // blob URL, so `new URL("./x.js", import.meta.url)` cannot resolve). build.mjs substitutes
 // `makeChunkWorker()` and `cwAsyncWorkerUrl()` for neuroglancer's own worker construction.
 import { CHUNK_WORKER_SOURCE, ASYNC_WORKER_SOURCE } from "cw:worker-sources";
-import { kernelFetch, onRoutesChanged, routedOrigins } from "./routing";
+import { kernelAnswer, onRoutesChanged, routedOrigins, type KernelRequest } from "./routing";
 
 let chunkUrl: string | undefined;
 let asyncUrl: string | undefined;
@@ -15,31 +15,42 @@ export function cwAsyncWorkerUrl(): string {
   return (asyncUrl ??= blobUrl(ASYNC_WORKER_SOURCE));
 }
 
-/** A chunk worker linked to the page: its routed fetches are answered by the kernels here. */
+/** A chunk worker linked to the page: its routed fetches are answered by the kernels here.
+ *  Requests come in batches and answers go back in batches (one message per task each way). */
 export function makeChunkWorker(): Worker {
   const worker = new Worker((chunkUrl ??= blobUrl(CHUNK_WORKER_SOURCE)), { type: "module" });
   const { port1, port2 } = new MessageChannel();
   const inflight = new Map<number, AbortController>();
-  port1.onmessage = async (event: MessageEvent) => {
-    const { id, req, cancel } = event.data;
-    if (cancel !== undefined) {
-      inflight.get(cancel)?.abort();
-      inflight.delete(cancel);
-      return;
-    }
+  let outbox: any[] = [];
+  let transfers: ArrayBuffer[] = [];
+  const reply = (answer: any, body?: ArrayBuffer) => {
+    if (!outbox.length) queueMicrotask(() => {
+      port1.postMessage({ answers: outbox }, transfers);
+      outbox = [];
+      transfers = [];
+    });
+    outbox.push(answer);
+    if (body && body.byteLength) transfers.push(body);
+  };
+  const start = async (id: number, req: KernelRequest) => {
     const ctrl = new AbortController();
     inflight.set(id, ctrl);
     try {
-      const res = await kernelFetch(req, ctrl.signal);
-      const body = await res.arrayBuffer();
-      const headers: Record<string, string> = {};
-      res.headers.forEach((v, k) => (headers[k] = v));
-      port1.postMessage({ id, ok: true, res: { status: res.status, statusText: res.statusText, headers, body } }, [body]);
+      const res = await kernelAnswer(req, ctrl.signal);
+      reply({ id, ok: true, res }, res.body);
     } catch (err: any) {
-      port1.postMessage({ id, ok: false, error: String(err?.message ?? err), abort: err?.name === "AbortError" });
+      reply({ id, ok: false, error: String(err?.message ?? err), abort: err?.name === "AbortError" });
     } finally {
       inflight.delete(id);
     }
+  };
+  port1.onmessage = (event: MessageEvent) => {
+    const { requests, cancel } = event.data as { requests?: { id: number; req: KernelRequest }[]; cancel?: number[] };
+    for (const id of cancel ?? []) {
+      inflight.get(id)?.abort();
+      inflight.delete(id);
+    }
+    for (const { id, req } of requests ?? []) void start(id, req);
   };
   const stop = onRoutesChanged(() => port1.postMessage({ table: routedOrigins() }));
   const terminate = worker.terminate.bind(worker);

@@ -10,8 +10,10 @@ protocol travels over the widget's own comm (anywidget custom messages):
 - browser → kernel, as ``cw:req`` requests answered with ``cw:res``:
   ``ng_hello`` (both states now), ``ng_state`` (a browser edit with its base generation, merged
   by :class:`~.merge.MergingViewer` when it races a Python change), ``ng_action`` (double-click,
-  keys, screenshots), ``ng_credentials`` (a CAVE token, on request), ``ng_fetch`` (a data
-  request the kernel answers, see :mod:`.proxy`) and ``ng_bundle`` (the neuroglancer module).
+  keys, screenshots), ``ng_credentials`` (a CAVE token, on request) and ``ng_bundle`` (the
+  neuroglancer module);
+- data requests the kernel answers (:mod:`.proxy`) travel in batches, ``ng_fetch`` one way and
+  ``cw:fetched`` the other (:mod:`.fetching`).
 
 With ipykernel 7 the viewer's messages are handled on a subshell thread, so they are answered
 while a cell runs (``viewer.screenshot()`` waits in a cell for the browser's reply).
@@ -24,7 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import json
 import logging
@@ -35,13 +36,13 @@ from typing import Any, Callable
 from neuroglancer.json_utils import encode_json
 from neuroglancer.trackable_state import ConcurrentModificationError
 
+from .fetching import FetchAnswers
+
 log = logging.getLogger(__name__)
 
 BUNDLE = Path(__file__).resolve().parent.parent / "static" / "neuroglancer.js"
 _bundle_lock = threading.Lock()
 _bundle: tuple[str, bytes] | None = None
-#: data requests run here, not on the thread that reads the comm (many chunks load at once)
-_pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="cavewidgets-fetch")
 
 
 def bundle() -> tuple[str, bytes]:
@@ -67,7 +68,7 @@ class Channel:
     def __init__(self, widget, ng, fetch: Callable[..., tuple[dict, bytes]], credentials: Callable[..., dict]):
         self._widget = widget
         self._ng = ng
-        self._fetch = fetch
+        self._answers = FetchAnswers(self._send_answers, fetch)
         self._credentials = credentials
         self._sent: dict[str, str] = {}
         self._send_lock = threading.Lock()  # a push and a hello answer never cross
@@ -113,16 +114,18 @@ class Channel:
         method = content.get("method")
         if not isinstance(method, str) or not method.startswith("ng_"):
             return
-        handler = getattr(self, f"_do_{method[3:]}", None)
         params = content.get("params") or {}
         request_id = content.get("id")
+        if method == "ng_fetch" and isinstance(params, dict):  # a batch, answered by cw:fetched
+            self.served[method] = self.served.get(method, 0) + len(params.get("reqs") or ())
+            self._answers.submit(params, buffers)
+            return
+        handler = getattr(self, f"_do_{method[3:]}", None)
         if handler is None or not isinstance(params, dict):
             self._reply(request_id, error=f"unknown request {method!r}")
             return
         self.served[method] = self.served.get(method, 0) + 1
-        if method == "ng_fetch":
-            _pool.submit(self._answer, request_id, handler, params, buffers)
-        elif method == "ng_hello":
+        if method == "ng_hello":
             with self._send_lock:  # the states in this answer, and only newer ones pushed after it
                 self._answer(request_id, handler, params, buffers)
         else:
@@ -138,6 +141,12 @@ class Channel:
         result, out = answer if isinstance(answer, tuple) else (answer, [])
         self._count(handler.__name__.replace("_do_", "ng_"), sum(len(b) for b in out) + len(json.dumps(result, default=str)))
         self._reply(request_id, result=result, buffers=out)
+
+    def _send_answers(self, content: dict, buffers: list) -> None:
+        if self._closed:
+            return
+        self._count("ng_fetch", sum(len(b) for b in buffers) + len(json.dumps(content)))
+        self._widget.send(content, buffers=buffers)
 
     def _count(self, what: str, n: int) -> None:
         self.sent_bytes[what] = self.sent_bytes.get(what, 0) + n
@@ -179,15 +188,11 @@ class Channel:
     def _do_credentials(self, buffers, key, parameters=None, invalid=None):
         return self._credentials(key, parameters, invalid)
 
-    def _do_fetch(self, buffers, url, method="GET", headers=None):
-        body = bytes(buffers[0]) if buffers else None
-        meta, data = self._fetch(url, method=method, headers=headers or {}, body=body)
-        return meta, [data]
-
     def close(self) -> None:
         """Stop pushing states and answering requests."""
         self._closed = True
         self._wake.set()
+        self._answers.close()
         for state in (self._ng.shared_state, self._ng.config_state):
             try:
                 state.remove_changed_callback(self._wake.set)
