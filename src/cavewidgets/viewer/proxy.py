@@ -2,7 +2,7 @@
 
 A service the kernel runs on its loopback (the sample datastack) is out of the browser's reach
 on Colab, JupyterHub, Binder and VS Code remote. The front-end sends such requests over the
-widget channel (``ng_fetch``); :class:`KernelProxy` answers them: in process, without a socket,
+widget channel (``ng_fetch`` batches, :mod:`.fetching`); :class:`KernelProxy` answers them: in process, without a socket,
 for a sample service running in this kernel (its Flask app), else with an HTTP request made by
 the kernel. Which requests the kernel takes: loopback hosts, the origins the viewer registered,
 and, with ``via_kernel=True``, every request (real CAVE included, so the token never reaches
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 #: what the browser holds instead of a token for origins the kernel answers
 PLACEHOLDER_TOKEN = "cavewidgets-kernel-adds-the-token"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "te", "trailer", "upgrade", "set-cookie"}
-_POOL_SIZE = 16  # the channel's fetch threads (channel._pool) each keep a connection
+_POOL_SIZE = 16  # the fetch threads (fetching._pool) each keep a connection
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
 _DROP_REQUEST = {"host", "cookie", "content-length", "connection", "origin", "referer"}
 
@@ -68,7 +68,7 @@ def is_loopback(url: str) -> bool:
 
 
 class KernelProxy:
-    """Answers ``ng_fetch`` and ``ng_credentials`` for one viewer."""
+    """Answers the data requests (``ng_fetch``) and ``ng_credentials`` of one viewer."""
 
     def __init__(self, origins: Iterable[str], via_kernel: bool = False):
         self.origins = {o for o in (origin_of(x) for x in origins) if o}
