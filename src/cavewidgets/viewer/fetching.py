@@ -14,8 +14,8 @@ and the kernel sends the answers that are ready together in one ``cw:fetched`` m
 - kernel → browser: ``{"kind": "cw:fetched", "answers": [{"id", "status", "statusText",
   "headers", "buf": <buffer index>} or {"id", "error"}]}``, one buffer per answered body.
 
-An answer is sent as soon as it is ready; answers finished while the previous message was being
-sent travel together, so a busy view gets few large messages and an idle one no added delay.
+An answer waits at most 15 ms for other running requests to finish and join its message (and
+not at all when nothing else runs), so a loading view gets few large messages.
 A request the page cancelled (neuroglancer no longer needs the chunk) is skipped if it has not
 started, and its answer is not sent if it has.
 
@@ -31,6 +31,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ _pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix
 #: one answer message carries at most this much, so a state push never waits behind a huge one
 MAX_MESSAGE_BYTES = 4 << 20
 MAX_MESSAGE_ANSWERS = 128
+#: how long a ready answer waits for others still running to join its message
+COALESCE_S = 0.015
 
 
 class FetchAnswers:
@@ -96,16 +99,23 @@ class FetchAnswers:
                 return True
             return False
 
+    def _still_running(self, ready: int) -> bool:
+        with self._lock:
+            return len(self._waiting) > ready
+
     def _send_loop(self) -> None:
         while True:
             first = self._done.get()
             if first is None:
                 return
             batch, size = [first], len(first[1] or b"")
-            # whatever finished meanwhile goes along: no waiting, just no extra messages
+            # answers still running may join for a few ms: every message costs the page a task
+            # (and often a redraw) on its main thread, so fewer, larger messages load faster
+            until = time.monotonic() + COALESCE_S
             while len(batch) < MAX_MESSAGE_ANSWERS and size < MAX_MESSAGE_BYTES:
+                left = until - time.monotonic() if self._still_running(len(batch)) else 0
                 try:
-                    item = self._done.get_nowait()
+                    item = self._done.get(timeout=left) if left > 0 else self._done.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
