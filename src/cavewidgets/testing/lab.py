@@ -40,10 +40,12 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = os.environ.get("CAVEWIDGETS_CHROMIUM", "/usr/bin/chromium")
+# No --disable-gpu: that switches Chromium to software compositing, which reads every WebGL frame
+# back on the page's main thread (0.5–2 s stalls while neuroglancer loads, during which no widget
+# message is handled). A user's browser composites on its GPU; here SwiftShader plays the GPU.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
-    "--disable-gpu",
     "--enable-unsafe-swiftshader",
     "--use-angle=swiftshader",
     "--disable-quic",
