@@ -186,7 +186,7 @@ def test_cancelled_requests_are_skipped_or_not_answered():
     answers = FetchAnswers(lambda content, buffers: sent.append((content, buffers)), fetch)
     reqs = [{"id": f"r{i}", "url": f"http://127.0.0.1:1/{i}", "method": "GET", "headers": {}, "body": -1} for i in range(60)]
     answers.submit({"reqs": reqs}, [])
-    # the 16 fetch threads hold r0..r15; r40..r59 wait in the queue, r20 runs or waits
+    # the fetch threads (8) hold r0..r7; r40..r59 wait in the queue, r20 too
     answers.submit({"cancel": [f"r{i}" for i in range(40, 60)] + ["r20", "not-a-request"]}, [])
     release.set()
     deadline = threading.Event()

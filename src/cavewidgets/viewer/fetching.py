@@ -36,8 +36,11 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-#: data requests run here, not on the thread that reads the comm (many chunks load at once)
-_pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="cavewidgets-fetch")
+#: data requests run here, not on the thread that reads the comm. More threads than this only
+#: queue on the GIL (the in-kernel sample answers in Python), and every one of them delays the
+#: thread that handles the viewer's state messages by a GIL switch interval (5 ms)
+FETCH_THREADS = 8
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="cavewidgets-fetch")
 #: one answer message carries at most this much, so a state push never waits behind a huge one
 MAX_MESSAGE_BYTES = 4 << 20
 MAX_MESSAGE_ANSWERS = 128

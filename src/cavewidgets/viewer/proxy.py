@@ -26,13 +26,13 @@ from typing import Iterable
 from urllib.parse import urlsplit
 
 from . import credentials as creds
+from .fetching import FETCH_THREADS
 
 log = logging.getLogger(__name__)
 
 #: what the browser holds instead of a token for origins the kernel answers
 PLACEHOLDER_TOKEN = "cavewidgets-kernel-adds-the-token"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "te", "trailer", "upgrade", "set-cookie"}
-_POOL_SIZE = 16  # the fetch threads (fetching._pool) each keep a connection
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
 _DROP_REQUEST = {"host", "cookie", "content-length", "connection", "origin", "referer"}
 
@@ -150,7 +150,7 @@ def _http_session():
         from requests.adapters import HTTPAdapter
 
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=_POOL_SIZE)
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=FETCH_THREADS)  # one connection per fetch thread
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         _session = session
