@@ -18,6 +18,7 @@ import pandas as pd
 import traitlets as t
 from ipywidgets import CallbackDispatcher
 
+from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
 from ._data import MorphologyError, check_root_id
@@ -80,6 +81,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
             raise ValueError(f"height must be an integer of at least 150 pixels, not {height!r}")
         if max_triangles is not None and (not isinstance(max_triangles, int) or max_triangles < 100):
             raise ValueError(f"max_triangles must be an integer ≥ 100 or None, not {max_triangles!r}")
+        quiet_libraries()
         self._client = client
         self.timestamp = timestamp
         self.max_triangles = max_triangles
