@@ -65,8 +65,11 @@ case "${1:-}" in
     echo "== building the sample datastack if needed (first run only)"
     "$VENV/bin/python" -c "from cavewidgets.sample.generator import ensure_built; ensure_built()"
     extra=(); [ "$(id -u)" = 0 ] && extra+=(--allow-root)
+    # scripts/lab/page_config.json: no "get notified about Jupyter news?" pop-up over the notebook
+    # (the setting the tests use; Lab has no single flag for it, so its settings dir points there)
     exec "$VENV/bin/jupyter" lab --ip=127.0.0.1 --no-browser "${extra[@]}" \
-      --LabApp.default_url=/lab/tree/notebooks/01_getting_started.ipynb
+      --LabApp.default_url=/lab/tree/notebooks/01_getting_started.ipynb \
+      --LabApp.app_settings_dir="$ROOT/scripts/lab"
     ;;
   test)
     need_node; need_chromium; need_netns_tools; need_venv; install_package test

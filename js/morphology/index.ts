@@ -33,6 +33,7 @@ import { LineMaterial } from "three/examples/jsm/lines/LineMaterial.js";
 import { StaleReply, Transport, type AnyModel } from "../shared/transport";
 import { el } from "../shared/dom";
 import { idToString } from "../shared/uint64";
+import { guardWheel } from "../shared/wheel_guard";
 import { decodeGeometry, skeletonSegments, type Decoded, type GeometryMeta } from "./decode";
 import { COMPARTMENT_COLORS, colorsForColumn, colorsForCompartments, hexToRgb, synapsePointSize } from "./colors";
 import { nearestPoint, nearestSegmentNode } from "./pick";
@@ -85,6 +86,7 @@ class MorphologyView {
   private transport: Transport;
   private listeners: [string, (...args: any[]) => void][] = [];
   private stage!: HTMLDivElement;
+  private unguardWheel: () => void = () => {};
   private overlay!: HTMLDivElement;
   private errorBox!: HTMLDivElement;
   private info!: HTMLDivElement;
@@ -119,6 +121,7 @@ class MorphologyView {
     this.root = root;
     this.transport = new Transport(model);
     this.build();
+    this.unguardWheel = guardWheel(this.stage, this.model); // the page scrolls until the user clicks in
     this.initThree();
     this.bind();
     this.updateOverlay();
@@ -658,6 +661,7 @@ class MorphologyView {
   private testHook() {
     return {
       frames: () => this.frames,
+      camera: () => this.camera.position.toArray(),
       renderedVersion: () => this.renderedVersion,
       /** client (page) coordinates of a synapse or skeleton node, and whether it is in view */
       screenPosition: (kind: "synapse" | "skeleton", index: number) => {
@@ -680,6 +684,7 @@ class MorphologyView {
 
   dispose(): void {
     this.disposed = true;
+    this.unguardWheel();
     this.resizeObserver?.disconnect();
     for (const [event, handler] of this.listeners) this.model.off(event, handler);
     this.listeners = [];

@@ -36,12 +36,22 @@ const BLOCK = 100;
 const ROW_HEIGHT = 26;
 const MIN_WIDTH = 48;
 
-function defaultWidth(c: Column): number {
-  if (c.kind === "position") return 190;
-  if (c.kind === "uint" || c.kind === "int") return c.name.endsWith("id") ? 175 : 110;
-  if (c.kind === "datetime") return 160;
-  if (c.kind === "float" || c.kind === "bool") return 100;
-  return 140;
+// A full uint64 (20 digits) in the cell font, plus the cell's padding and border: `ch` is the
+// width of "0" and the cells use tabular figures, so this fits whatever font the page has.
+const ID_WIDTH = "calc(20ch + 16px)";
+
+function isIdColumn(c: Column): boolean {
+  return c.kind === "uint" || (c.kind === "int" && c.name.endsWith("id"));
+}
+
+/** CSS width of a column before the user resizes it. */
+function defaultWidth(c: Column): string {
+  if (isIdColumn(c)) return ID_WIDTH;
+  if (c.kind === "position") return "190px";
+  if (c.kind === "int") return "110px";
+  if (c.kind === "datetime") return "160px";
+  if (c.kind === "float" || c.kind === "bool") return "100px";
+  return "140px";
 }
 
 class TableView {
@@ -130,10 +140,7 @@ class TableView {
 
   private layout(): void {
     const cols = this.visibleColumns();
-    const template = cols.map((c) => `${this.widths.get(c.name) ?? defaultWidth(c)}px`).join(" ");
-    const total = cols.reduce((s, c) => s + (this.widths.get(c.name) ?? defaultWidth(c)), 0);
-    this.root.style.setProperty("--cw-cols", template || "1fr");
-    this.canvas.style.width = `${Math.max(total, 10)}px`;
+    this.applyWidths(cols);
     this.renderHeader();
 
     // row pool: enough rows to fill the viewport; recycled while scrolling
@@ -151,6 +158,18 @@ class TableView {
     this.rowsBox.style.height = `${needed * ROW_HEIGHT}px`;
     this.updateHeight();
     this.renderRows();
+  }
+
+  private width(c: Column): string {
+    const px = this.widths.get(c.name);
+    return px === undefined ? defaultWidth(c) : `${px}px`;
+  }
+
+  /** Column tracks and the canvas width (the sum of the tracks, `ch` units included). */
+  private applyWidths(cols: Column[]): void {
+    const tracks = cols.map((c) => this.width(c));
+    this.root.style.setProperty("--cw-cols", tracks.join(" ") || "1fr");
+    this.canvas.style.width = tracks.length ? `max(10px, calc(${tracks.map((w) => w.replace(/^calc/, "")).join(" + ")}))` : "10px";
   }
 
   /** Header cells only: a sort or filter change needs no new row pool. */
@@ -460,12 +479,11 @@ class TableView {
   private startResize(e: MouseEvent, c: Column): void {
     e.preventDefault();
     const startX = e.clientX;
-    const startW = this.widths.get(c.name) ?? defaultWidth(c);
+    const cell = (e.currentTarget as HTMLElement).closest(".cw-hcell") as HTMLElement | null;
+    const startW = this.widths.get(c.name) ?? cell?.getBoundingClientRect().width ?? MIN_WIDTH;
     const move = (ev: MouseEvent) => {
       this.widths.set(c.name, Math.max(MIN_WIDTH, startW + ev.clientX - startX));
-      const cols = this.visibleColumns();
-      this.root.style.setProperty("--cw-cols", cols.map((k) => `${this.widths.get(k.name) ?? defaultWidth(k)}px`).join(" "));
-      this.canvas.style.width = `${cols.reduce((s, k) => s + (this.widths.get(k.name) ?? defaultWidth(k)), 0)}px`;
+      this.applyWidths(this.visibleColumns());
     };
     const up = () => {
       document.removeEventListener("mousemove", move);

@@ -8,6 +8,7 @@
 // kernel hosts (the sample datastack on its loopback) are answered by the kernel.
 import { el } from "../shared/dom";
 import { Transport, type AnyModel } from "../shared/transport";
+import { guardWheel } from "../shared/wheel_guard";
 import { FetchBatcher } from "./fetch_batch";
 import type { Bridge, Mounted } from "./ng/runtime";
 
@@ -233,6 +234,7 @@ class ViewerView {
 export default {
   render({ model, el: root }: { model: Model; el: HTMLElement }) {
     const view = new ViewerView(model, root);
-    return () => view.dispose();
+    const unguardWheel = guardWheel(root, model); // the page scrolls until the user clicks in
+    return () => (unguardWheel(), view.dispose());
   },
 };

@@ -125,11 +125,25 @@ def test_getting_started_shows_every_widget_and_saves_screenshots(lab, isolated_
                                timeout=60_000)
         assert nb.py("panel.error") == "" and nb.py("panel.data_version") > 0
         assert nb.py("explorer.panel.root_id == chosen[0] and explorer.panel.data_version > 0")
+        page.wait_for_function(  # and the browser drew it
+            "(v) => Number(document.querySelector('.cavewidgets-explorer .cw-morph')?.dataset.renderedVersion) === v",
+            arg=nb.py("explorer.panel.data_version"), timeout=60_000)
         # the Explorer selection round-tripped into its table in the browser
         output_of(page, ".cavewidgets-explorer", 0).scroll_into_view_if_needed()
         page.wait_for_function(
             "() => document.querySelectorAll('.cavewidgets-explorer .cw-row.cw-selected').length >= 1", timeout=30_000)
         assert nb.py("[int(r) for r in explorer.selection['root_id']]") == nb.py("chosen")
+        # its table leads with the root ids, readable in full; CAVE's bookkeeping starts hidden
+        first = page.evaluate("""() => {
+            const t = document.querySelector('.cavewidgets-explorer .cw-table');
+            const cell = t.querySelector('.cw-row[data-row] .cw-cell');
+            return [t.querySelector('.cw-hcell').dataset.column, cell.textContent, cell.scrollWidth, cell.clientWidth];
+        }""")
+        assert first[0] == "pt_root_id" and first[1].isdigit() and first[2] <= first[3], first
+        assert {"created", "valid", "superceded_id", "pt_supervoxel_id"} <= set(nb.py("explorer.table.hidden_columns"))
+        # a newcomer reads red text as "something broke": no cell wrote to stderr
+        stderr = page.eval_on_selector_all("[data-mime-type='application/vnd.jupyter.stderr']", "els => els.map(e => e.textContent)")
+        assert stderr == [], stderr
 
         # ReviewQueue and a connectivity report, for their documentation pages
         nb.add_cell(REVIEW_CELL, timeout=300)

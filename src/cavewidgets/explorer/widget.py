@@ -95,10 +95,12 @@ class Explorer(DraftsMixin, widgets.VBox):
     def __init__(self, client, table: str | pd.DataFrame | None = None, version: int | None = None,
                  timestamp=None, *, root_column: str | None = None, height: int = 560,
                  drafts_dir=None, **kwargs):
+        from .._libraries import quiet_libraries
         from ..morphology import MorphologyPanel
         from ..table import TableBrowser
         from ..viewer import Viewer
 
+        quiet_libraries()
         if client is None or not hasattr(client, "materialize"):
             raise TypeError("Explorer needs a CAVEclient (e.g. cavewidgets.sample.client())")
         self.client = client

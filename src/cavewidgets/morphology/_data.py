@@ -133,6 +133,9 @@ def open_cloudvolume(client):
     """
     from cloudvolume import CloudVolume
 
+    from .._libraries import size_cloudfiles_pool
+
+    size_cloudfiles_pool()  # cloud-files fetches a mesh's fragments with more threads than its pool holds
     source = client.info.segmentation_source()
     token = getattr(client.auth, "token", None)
     kwargs = {"secrets": token} if token and source.startswith("graphene://") else {}

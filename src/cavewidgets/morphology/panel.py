@@ -18,6 +18,7 @@ import pandas as pd
 import traitlets as t
 from ipywidgets import CallbackDispatcher
 
+from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
 from ._data import MorphologyError, check_root_id
@@ -37,7 +38,9 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     ``show(root_id)`` fetches everything in the kernel (tqdm bar here, progress text in the
     panel) and sends geometry as binary buffers. The mesh is decimated for display above
     ``max_triangles``; ``panel.mesh`` keeps the full one. A click on a synapse, the skeleton or the
-    mesh (in that priority) sets ``panel.picked`` and calls the ``on_pick`` callbacks.
+    mesh (in that priority) sets ``panel.picked`` and calls the ``on_pick`` callbacks. The mouse
+    wheel scrolls the notebook until you click into the view (or hold Ctrl/⌘); ``wheel="always"``
+    lets the view take it whenever the pointer is over it.
 
     Example::
 
@@ -74,12 +77,17 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     data_version = t.Int(0).tag(sync=True)
     #: row of ``synapses`` to mark and centre on (-1: none)
     highlight_index = t.Int(-1).tag(sync=True)
+    #: mouse wheel: "click" (the page scrolls until you click into the view or hold Ctrl/⌘, as
+    #: map widgets do) or "always" (the view zooms whenever the pointer is over it)
+    wheel = t.Enum(["click", "always"], default_value="click").tag(sync=True)
 
-    def __init__(self, client=None, height: int = 500, timestamp=None, max_triangles: int | None = 300_000, **kwargs):
+    def __init__(self, client=None, height: int = 500, timestamp=None, max_triangles: int | None = 300_000,
+                 wheel: str = "click", **kwargs):
         if not isinstance(height, int) or isinstance(height, bool) or height < 150:
             raise ValueError(f"height must be an integer of at least 150 pixels, not {height!r}")
         if max_triangles is not None and (not isinstance(max_triangles, int) or max_triangles < 100):
             raise ValueError(f"max_triangles must be an integer ≥ 100 or None, not {max_triangles!r}")
+        quiet_libraries()
         self._client = client
         self.timestamp = timestamp
         self.max_triangles = max_triangles
@@ -93,7 +101,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
         self._payload: tuple[dict, list[bytes]] | None = None
         self._cloudvolume = None
         self._pick_handlers = CallbackDispatcher()
-        super().__init__(height=height, **kwargs)
+        super().__init__(height=height, wheel=wheel, **kwargs)
         self._init_transport()
 
     # ---------- public API ----------

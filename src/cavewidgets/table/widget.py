@@ -13,6 +13,7 @@ import traitlets as t
 
 from .._transport import RequestHandlerMixin
 from .engine import TableEngine
+from .layout import resolve_layout
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -58,6 +59,17 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         browser.sort_by("volume", ascending=False)
         browser                                       # shows the table
         browser.selected                              # the rows a user clicked, as a DataFrame
+
+    Columns: for CAVE tables root ids and cell types come first and bookkeeping (``created``,
+    ``valid``, ``superceded_id``, ``deleted``, supervoxel ids) starts hidden; the "Columns" menu
+    or ``browser.visible_columns`` shows it again. ``columns=[...]`` shows just those, in that
+    order; ``hidden=[...]`` hides those and shows the rest as they come.
+
+    Example::
+
+        cavewidgets.TableBrowser(df, columns=["pt_root_id", "cell_type", "volume"])
+        browser.visible_columns                       # what is shown, in order
+        browser.visible_columns = [*browser.visible_columns, "created"]
     """
 
     _esm = STATIC / "table.js"
@@ -71,6 +83,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     sort = t.List().tag(sync=True)
     filters = t.Dict().tag(sync=True)
     search_text = t.Unicode("").tag(sync=True)
+    #: names of the hidden columns (the front-end's "Columns" menu edits it); see ``visible_columns``
     hidden_columns = t.List(t.Unicode()).tag(sync=True)
     height = t.Int(420).tag(sync=True)
     error = t.Unicode("").tag(sync=True)
@@ -79,22 +92,27 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     #: key values of the selected rows (Python ints for integer keys: exact for uint64 ids)
     selection = t.List()
 
-    def __init__(self, df: pd.DataFrame, key: str | None = None, *, height: int = 420, **kwargs):
+    def __init__(self, df: pd.DataFrame, key: str | None = None, *, columns: list[str] | None = None,
+                 hidden: list[str] | None = None, height: int = 420, **kwargs):
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"TableBrowser needs a pandas DataFrame, got {type(df).__name__}")
         if height < 100:
             raise ValueError("height must be at least 100 pixels")
         key_name, key_values = _resolve_key(df, key)
+        engine = TableEngine(df, key_name)
+        info = {c.name: c.as_dict() for c in engine.columns}
+        order, hide = resolve_layout(df, list(info), columns, hidden)  # bad names raise before anything is built
         self._df = df
         self._keys = key_values
-        self._engine = TableEngine(df, key_name)
+        self._engine = engine
         self._selected_rows: list[int] = []
         self._selected_mask = np.zeros(len(df), dtype=bool)
         self._updating_selection = False
         self._row_colors: np.ndarray | None = None
         super().__init__(height=height, **kwargs)
         self.set_trait("key", key_name)
-        self.columns = [c.as_dict() for c in self._engine.columns]
+        self.columns = [info[n] for n in order]
+        self.hidden_columns = hide
         self.total_rows = len(df)
         self.filtered_rows = len(df)
         self._init_transport()
@@ -114,6 +132,27 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     def data(self) -> pd.DataFrame:
         """The DataFrame being browsed."""
         return self._df
+
+    @property
+    def visible_columns(self) -> list[str]:
+        """The columns shown, in display order (what the "Columns" menu has ticked). Assign a list
+        to show just those, in that order; the others stay one click away in the menu.
+
+        Example::
+
+            browser.visible_columns                                   # ['pt_root_id', 'id', ...]
+            browser.visible_columns = ["pt_root_id", "volume", "created"]
+        """
+        hidden = set(self.hidden_columns)
+        return [c["name"] for c in self.columns if c["name"] not in hidden]
+
+    @visible_columns.setter
+    def visible_columns(self, names: list[str]) -> None:
+        info = {c["name"]: c for c in self.columns}
+        order, hide = resolve_layout(self._df, list(info), columns=names)
+        with self.hold_trait_notifications():
+            self.columns = [info[n] for n in order]
+            self.hidden_columns = hide
 
     # ---------- programmatic control ----------
     def sort_by(self, column: str | list[str] | None, ascending: bool | list[bool] = True) -> TableBrowser:

@@ -120,6 +120,8 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
     _css = STATIC / "viewer.css"
 
     height = t.Int(600).tag(sync=True)
+    #: mouse wheel: "click" (the page scrolls until a click into the view or Ctrl/⌘) or "always"
+    wheel = t.Enum(["click", "always"], default_value="click").tag(sync=True)
     #: origins whose requests the kernel answers besides loopback hosts (["*"]: all, via_kernel)
     kernel_origins = t.List(t.Unicode()).tag(sync=True)
     #: which neuroglancer build the page needs (loaded once per page, shared by all viewers)
