@@ -73,8 +73,8 @@ case "${1:-}" in
     ;;
   test)
     need_node; need_chromium; need_netns_tools; need_venv; install_package test
-    echo "== JS unit tests (vitest)"
-    (cd js && { [ -x node_modules/.bin/vitest ] || npm install --no-audit --no-fund; } && npx vitest run)
+    echo "== JS type check (tsc) and unit tests (vitest)"
+    (cd js && { [ -x node_modules/.bin/vitest ] && [ -x node_modules/.bin/tsc ] || npm install --no-audit --no-fund; } && npx tsc -p . && npx vitest run)
     echo "== Python tests: unit, service, browser"
     shift
     exec "$VENV/bin/python" -m pytest "$@"

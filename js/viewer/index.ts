@@ -9,7 +9,7 @@
 import { el } from "../shared/dom";
 import { Transport, type AnyModel } from "../shared/transport";
 import { guardWheel } from "../shared/wheel_guard";
-import { FetchBatcher } from "./fetch_batch";
+import { FetchBatcher, viewBytes } from "./fetch_batch";
 import type { Bridge, Mounted } from "./ng/runtime";
 
 interface Model extends AnyModel {
@@ -38,7 +38,7 @@ export function loadRuntime(transport: Transport, hash: string): Promise<Runtime
     found = (async () => {
       const { buffers } = await transport.request("ng_bundle", { hash });
       if (!buffers.length) throw new Error("the kernel sent no neuroglancer bundle");
-      const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
+      const url = URL.createObjectURL(new Blob([viewBytes(buffers[0])], { type: "text/javascript" }));
       // the module's workers are started from blob URLs of their own: this one may go once loaded
       try {
         return (await import(/* @vite-ignore */ url)) as Runtime;
