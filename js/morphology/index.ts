@@ -30,19 +30,34 @@ import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { LineSegments2 } from "three/examples/jsm/lines/LineSegments2.js";
 import { LineSegmentsGeometry } from "three/examples/jsm/lines/LineSegmentsGeometry.js";
 import { LineMaterial } from "three/examples/jsm/lines/LineMaterial.js";
-import { StaleReply, Transport, type AnyModel } from "../shared/transport";
+import { StaleReply, Transport, type WidgetModel } from "../shared/transport";
 import { el } from "../shared/dom";
 import { idToString } from "../shared/uint64";
-import { guardWheel } from "../shared/wheel_guard";
+import { guardWheel, type WheelMode } from "../shared/wheel_guard";
 import { decodeGeometry, skeletonSegments, type Decoded, type GeometryMeta } from "./decode";
 import { COMPARTMENT_COLORS, colorsForColumn, colorsForCompartments, hexToRgb, synapsePointSize } from "./colors";
 import { nearestPoint, nearestSegmentNode } from "./pick";
 
-interface Model extends AnyModel {
-  get(name: string): any;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
+/** The traits of `cavewidgets.MorphologyPanel` (src/cavewidgets/morphology/panel.py). */
+interface PanelTraits {
+  height: number;
+  color: string;
+  input_color: string;
+  output_color: string;
+  opacity: number;
+  show_mesh: boolean;
+  show_skeleton: boolean;
+  show_synapses: boolean;
+  color_by: string;
+  status: string;
+  error: string;
+  title: string;
+  data_version: number;
+  highlight_index: number;
+  wheel: WheelMode;
 }
+type Model = WidgetModel<PanelTraits>;
+type Toggle = "show_mesh" | "show_skeleton" | "show_synapses";
 
 const POINT_VERTEX = `
 attribute float psize;
@@ -138,7 +153,7 @@ class MorphologyView {
     const bar = el("div", "cw-morph-toolbar");
     this.titleEl = el("span", "cw-morph-title", "");
     bar.append(this.titleEl);
-    for (const [name, label] of [["show_mesh", "mesh"], ["show_skeleton", "skeleton"], ["show_synapses", "synapses"]]) {
+    for (const [name, label] of [["show_mesh", "mesh"], ["show_skeleton", "skeleton"], ["show_synapses", "synapses"]] as const) {
       const lab = el("label", "cw-morph-toggle");
       const box = el("input");
       box.type = "checkbox";
@@ -243,7 +258,7 @@ class MorphologyView {
       this.applyMeshStyle();
     });
     for (const name of ["input_color", "output_color"]) this.listen(`change:${name}`, () => this.applySynapseStyle());
-    for (const name of ["show_mesh", "show_skeleton", "show_synapses"])
+    for (const name of ["show_mesh", "show_skeleton", "show_synapses"] as const)
       this.listen(`change:${name}`, () => {
         this.toggles.get(name)!.checked = !!this.model.get(name);
         this.applyVisibility();
@@ -423,7 +438,7 @@ class MorphologyView {
   }
 
   private applyVisibility(render = true): void {
-    const on = (name: string) => !!this.model.get(name);
+    const on = (name: Toggle) => !!this.model.get(name);
     if (this.meshObj) this.meshObj.visible = on("show_mesh");
     if (this.skeletonObj) this.skeletonObj.visible = on("show_skeleton");
     if (this.somaObj) this.somaObj.visible = on("show_skeleton") || on("show_mesh");

@@ -9,6 +9,13 @@ export interface AnyModel {
   off(event?: string | null, cb?: ((...args: any[]) => void) | null): void;
 }
 
+/** A widget's model with its synced traits typed (`T`: trait name → value as JSON). */
+export interface WidgetModel<T extends object> extends AnyModel {
+  get<K extends keyof T & string>(name: K): T[K];
+  set<K extends keyof T & string>(name: K, value: T[K]): void;
+  save_changes(): void;
+}
+
 export interface Reply<T = any> {
   result: T;
   buffers: DataView[];

@@ -6,13 +6,11 @@
 //
 // Python switches it with the widget's `wheel` trait: "click" (this guard) or "always".
 
+import type { WidgetModel } from "./transport";
+
 export type WheelMode = "click" | "always";
 
-interface ModelLike {
-  get(name: string): any;
-  on(event: string, cb: (...args: any[]) => void): void;
-  off(event: string, cb: (...args: any[]) => void): void;
-}
+type ModelLike = Pick<WidgetModel<{ wheel: WheelMode }>, "get" | "on" | "off">;
 
 const HINT_MS = 1500;
 
@@ -30,14 +28,14 @@ export function wheelReachesView(mode: WheelMode, armed: boolean, e: Pick<WheelE
 /**
  * Guard `target` (the element that holds the view): unarmed wheel events stop at it, before the
  * view's own listeners, without `preventDefault`, so the browser scrolls the page. `mode` comes
- * from `model.get(trait)` and follows its changes. Returns a function that removes the guard.
+ * from the model's `wheel` trait and follows its changes. Returns a function that removes the guard.
  *
  * Example: `const unguard = guardWheel(stage, model); ... unguard();`
  */
-export function guardWheel(target: HTMLElement, model?: ModelLike | null, trait = "wheel"): () => void {
+export function guardWheel(target: HTMLElement, model?: ModelLike | null): () => void {
   let armed = false;
   let hideTimer: ReturnType<typeof setTimeout> | undefined;
-  const mode = (): WheelMode => (model?.get(trait) === "always" ? "always" : "click");
+  const mode = (): WheelMode => (model?.get("wheel") === "always" ? "always" : "click");
   const hint = document.createElement("div");
   hint.className = "cw-wheel-hint";
   hint.textContent = wheelHint();
@@ -76,7 +74,7 @@ export function guardWheel(target: HTMLElement, model?: ModelLike | null, trait 
   target.addEventListener("pointerdown", onDown, true);
   target.addEventListener("pointerleave", onLeave);
   document.addEventListener("pointerdown", onDocDown, true);
-  model?.on(`change:${trait}`, onMode);
+  model?.on("change:wheel", onMode);
   setArmed(false);
 
   return () => {
@@ -85,7 +83,7 @@ export function guardWheel(target: HTMLElement, model?: ModelLike | null, trait 
     target.removeEventListener("pointerdown", onDown, true);
     target.removeEventListener("pointerleave", onLeave);
     document.removeEventListener("pointerdown", onDocDown, true);
-    model?.off(`change:${trait}`, onMode);
+    model?.off("change:wheel", onMode);
     hint.remove();
   };
 }

@@ -2,7 +2,7 @@
 // Only the rows in view travel, as Arrow IPC buffers requested after render; the DOM holds a
 // fixed pool of row elements that is recycled while scrolling.
 import { decodeArrow } from "../shared/arrow";
-import { StaleReply, Transport, type AnyModel } from "../shared/transport";
+import { StaleReply, Transport, type WidgetModel } from "../shared/transport";
 import { formatCell, isNumeric, type ColumnKind } from "./format";
 import { BlockCache, blocksFor, bodyHeight, firstRowAt, nextFetch, scrollTopFor, type Geometry } from "./virtual";
 import { el } from "../shared/dom";
@@ -26,11 +26,22 @@ interface Block {
   colors: (string | null)[]; // stripe colour per row (Explorer: one colour per root id)
 }
 
-interface Model extends AnyModel {
-  get(name: string): any;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
+/** The traits of `cavewidgets.TableBrowser` (src/cavewidgets/table/widget.py). */
+interface TableTraits {
+  columns: Column[];
+  total_rows: number;
+  filtered_rows: number;
+  selected_count: number;
+  view_version: number;
+  sort: [string, boolean][];
+  filters: Record<string, FilterSpec>;
+  search_text: string;
+  hidden_columns: string[];
+  height: number;
+  error: string;
+  key: string | null;
 }
+type Model = WidgetModel<TableTraits>;
 
 const BLOCK = 100;
 const ROW_HEIGHT = 26;

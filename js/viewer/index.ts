@@ -7,16 +7,20 @@
 // is shared by every viewer; the state goes both ways as custom messages; requests for data the
 // kernel hosts (the sample datastack on its loopback) are answered by the kernel.
 import { el } from "../shared/dom";
-import { Transport, type AnyModel } from "../shared/transport";
-import { guardWheel } from "../shared/wheel_guard";
+import { Transport, type WidgetModel } from "../shared/transport";
+import { guardWheel, type WheelMode } from "../shared/wheel_guard";
 import { FetchBatcher, viewBytes } from "./fetch_batch";
 import type { Bridge, Mounted } from "./ng/runtime";
 
-interface Model extends AnyModel {
-  get(name: string): any;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
+/** The traits of `cavewidgets.Viewer` (src/cavewidgets/viewer/widget.py). */
+interface ViewerTraits {
+  height: number;
+  wheel: WheelMode;
+  kernel_origins: string[];
+  _ng_bundle_hash: string;
+  _fallback_key: string;
 }
+type Model = WidgetModel<ViewerTraits>;
 
 type Runtime = typeof import("./ng/runtime");
 
