@@ -105,7 +105,8 @@ def _resolve_data_dir(data_dir) -> Path:
     return path
 
 
-def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=None, quiet: bool = False):
+def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=None, quiet: bool = False,
+                query_limit: int | None = None):
     """The werkzeug server of the service app (bound to 127.0.0.1, threaded), not started.
 
     ``quiet`` drops the per-request access log (a background service must not flood a notebook).
@@ -119,17 +120,19 @@ def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=No
         def log_request(self, *args, **kwargs):
             pass
 
-    app = create_app(data_dir, token, work_dir=work_dir)
+    app = create_app(data_dir, token, work_dir=work_dir, query_limit=query_limit)
     handler = _Quiet if quiet else None
     return _make_server("127.0.0.1", port or 0, app, threaded=True, request_handler=handler), app
 
 
-def serve(port: int | None = None, data_dir=None, token: str | None = None, work_dir=None) -> ServiceHandle:
+def serve(port: int | None = None, data_dir=None, token: str | None = None, work_dir=None,
+          query_limit: int | None = None) -> ServiceHandle:
     """Start a local service in a daemon thread and return its handle.
 
     ``data_dir`` defaults to the cached sample (built if needed); ``token`` to a fresh random
     hex token; ``port`` to a free one; ``work_dir`` (annotation database, posted states) to
-    ``data_dir/service``.
+    ``data_dir/service``; ``query_limit`` is the materialization row cap (default 200,000, the
+    real MaterializationEngine's ``QUERY_LIMIT_SIZE``).
 
     Example::
 
@@ -139,7 +142,7 @@ def serve(port: int | None = None, data_dir=None, token: str | None = None, work
     """
     path = _resolve_data_dir(data_dir)
     token = token or new_token()
-    server, app = make_server(path, token, port, work_dir, quiet=True)
+    server, app = make_server(path, token, port, work_dir, quiet=True, query_limit=query_limit)
     thread = threading.Thread(target=server.serve_forever, name=f"cavewidgets-sample-{server.server_port}",
                               daemon=True)
     thread.start()
