@@ -143,8 +143,8 @@ class AnnotationPoster:
 
     # ------------------------------------------------------------------ rows
 
-    def rows_for(self, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
-        """Schema rows for drafts (validated; raises :class:`DraftValidationError`)."""
+    def rows_for(self, drafts: list[dict], md: dict, defaults: dict, *, validate: bool = True) -> list[dict]:
+        """Schema rows for drafts (validated unless ``validate=False``; raises :class:`DraftValidationError`)."""
         import jsonschema
 
         definition = self.client.schema.schema_definition(md["schema_type"])
@@ -166,7 +166,7 @@ class AnnotationPoster:
                 problems.append((i, d["uid"], "-", f"schema {md['schema_type']} has no point field"))
             for name, pos in zip(points, ends):
                 row[name] = {"position": [int(v) for v in np.round(np.asarray(pos, float) / res)]}
-            for err in validator.iter_errors(row):
+            for err in (validator.iter_errors(row) if validate else ()):
                 field = ".".join(str(p) for p in err.absolute_path) or _missing_field(err)
                 problems.append((i, d["uid"], field, err.message))
             rows.append(row)
@@ -204,7 +204,8 @@ class AnnotationPoster:
         outcome = []
         if pending:
             outcome += self._reconcile(table_store, table, pending, md, defaults)
-        todo = [d for d in table_store.drafts() if d["uid"] not in {o["uid"] for o in outcome}]
+        reconciled = {o["uid"] for o in outcome}
+        todo = [d for d in table_store.drafts() if d["uid"] not in reconciled]
         if todo:
             outcome += self._send(table_store, table, todo, md, defaults)
         return _posted_frame(outcome)
@@ -224,10 +225,11 @@ class AnnotationPoster:
                 # the last answer was lost or an error: claim what landed, re-send only the rest
                 claimed = self._reconcile(store, table, drafts, md, defaults)
                 done += claimed
-                drafts = [d for d in drafts if d["uid"] not in {c["uid"] for c in claimed}]
+                landed = {c["uid"] for c in claimed}
+                drafts = [d for d in drafts if d["uid"] not in landed]
                 if not drafts:
                     return done
-            rows = self.rows_for(drafts, md, defaults)
+            rows = self.rows_for(drafts, md, defaults, validate=False)  # post() validated them all
             try:
                 count_before = int(self.client.annotation.get_annotation_count(table))
             except Exception as err:  # noqa: BLE001 - nothing sent yet
@@ -299,7 +301,7 @@ class AnnotationPoster:
             store.remove([d["uid"] for d in done])
         if not rest:
             return done
-        rows = self.rows_for(rest, md, {**defaults, **(rest[0].get("defaults") or {})})
+        rows = self.rows_for(rest, md, {**defaults, **(rest[0].get("defaults") or {})}, validate=False)
         since = min(_parse(d.get("attempt") or d["created"]) for d in rest) - CLOCK_SLACK
         # drafts pending from before counts were saved: search the whole table
         floor = min(int(d.get("count_before") or 0) for d in rest)
