@@ -1,8 +1,11 @@
 """Benchmark the local sample service through the unmodified caveclient.
 
-Times: the sample build, the full synapse-table query (Arrow), ``filter_in_dict`` with 1,000 root
-ids, ``get_l2data`` for 10,000 level-2 ids, and ``level2_chunk_graph`` of the largest neuron.
-Prints a table and writes ``benchmarks/results/sample_service.json``.
+Times: the sample build, the synapse-table query (Arrow; capped at 200,000 rows as on MICrONS),
+``filter_in_dict`` with 1,000 root ids, ``get_l2data`` for 10,000 level-2 ids,
+``level2_chunk_graph`` of the largest neuron, the whole 550,000-row synapse table loaded through
+the cap the way the Explorer loads it (``cavewidgets.paging.query_whole``; wall time and peak
+memory, against one uncapped query on a service without the cap), and posting 25,000 drafts
+(time and requests). Prints a table and writes ``benchmarks/results/sample_service.json``.
 
 Example::
 
@@ -45,6 +48,76 @@ def build_time(rebuild: bool) -> dict:
     return {"seconds": elapsed, "how": "ensure_built() (cached if already built)"}
 
 
+def _peak_rss(fn):
+    """(result, wall seconds, peak RSS above the start in MB), RSS sampled every 5 ms."""
+    import threading
+
+    import psutil
+
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.005):
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    start = time.perf_counter()
+    try:
+        out = fn()
+    finally:
+        elapsed = time.perf_counter() - start
+        done.set()
+        watcher.join()
+    return out, elapsed, (max(peak[0], proc.memory_info().rss) - base) / 2**20
+
+
+def whole_table_through_cap() -> dict:
+    """The 550,000-row synapse table: paged through the real 200,000-row cap vs one uncapped query."""
+    import cavewidgets.sample as sample
+    from cavewidgets.paging import query_whole
+
+    out = {}
+    for label, limit in (("through the 200,000-row cap (query_whole)", None), ("one uncapped query", 10**9)):
+        with sample.serve(work_dir=tempfile.mkdtemp(prefix="cw-bench-"), query_limit=limit) as handle:
+            client = sample.client(service=handle)
+            client.materialize.query_table("synapses_pni_2", limit=1, log_warning=False)  # snapshot warm
+            pages = []
+            df, t, mb = _peak_rss(lambda: query_whole(client, "synapses_pni_2", version=2,
+                                                      progress=lambda n, total: pages.append(n)))
+            out[f"whole synapse table, {label}"] = ([t], f"{len(df):,} rows, {len(pages)} replies, "
+                                                          f"peak RSS +{mb:.0f} MB")
+    return out
+
+
+def post_drafts(n: int) -> dict:
+    """Post ``n`` drafts (batches of 10,000, the annotation engine's limit), counting requests."""
+    import cavewidgets.sample as sample
+    from cavewidgets.posting import AnnotationPoster, DraftStore, make_draft
+
+    with sample.serve(work_dir=tempfile.mkdtemp(prefix="cw-bench-")) as handle:
+        client = sample.client(service=handle)
+        nuc = client.materialize.query_table("nucleus_detection_v0", desired_resolution=[1, 1, 1])
+        pos = np.stack(nuc["pt_position"].to_numpy())
+        store = DraftStore(client.datastack_name, directory=tempfile.mkdtemp(prefix="cw-bench-drafts-"))
+        store.add([make_draft(pos[i % len(pos)], fields={"tag": f"t{i}"}) for i in range(n)])
+        poster = AnnotationPoster(client)
+        poster.ensure_table("bench_post", create=True, schema="bound_tag", description="benchmark")
+        calls = []
+        hook = lambda r, *a, **k: calls.append(r.request.method)  # noqa: E731
+        client.annotation.session.hooks["response"].append(hook)
+        start = time.perf_counter()
+        posted = poster.post(store, "bench_post")
+        elapsed = time.perf_counter() - start
+        client.annotation.session.hooks["response"].remove(hook)
+    # the POSTs go through the poster's own retry-free session: one per batch
+    return {f"post {n:,} drafts": ([elapsed], f"{len(posted):,} posted, {-(-n // 10_000)} POSTs, "
+                                              f"{len(calls)} other annotation requests")}
+
+
 def run(rebuild: bool = False) -> dict:
     import cavewidgets.sample as sample
 
@@ -54,11 +127,11 @@ def run(rebuild: bool = False) -> dict:
         syn_table = client.info.get_datastack_info()["synapse_table"]
         rows = {}
 
-        client.materialize.query_table(syn_table, limit=1)  # builds the version snapshot once
+        client.materialize.query_table(syn_table, limit=1, log_warning=False)  # builds the version snapshot once
         df, t = timed(lambda: client.materialize.query_table(syn_table, split_positions=True))
-        rows["full synapse query (Arrow, split_positions)"] = (t, f"{len(df):,} rows")
+        rows["synapse query (Arrow, split_positions)"] = (t, f"{len(df):,} rows (the 200,000-row cap)")
         _, t = timed(lambda: client.materialize.query_table(syn_table), repeat=1)
-        rows["full synapse query (Arrow, position arrays)"] = (t, "caveclient joins xyz in Python")
+        rows["synapse query (Arrow, position arrays)"] = (t, "caveclient joins xyz in Python")
 
         # the sample has a few hundred cells: half of them plus root ids of no current cell
         # (well-formed, absent) make up 1,000 ids, as a notebook filtering a cell list would send
@@ -87,6 +160,9 @@ def run(rebuild: bool = False) -> dict:
         largest = max(sizes, key=sizes.get)
         graph, t = timed(lambda: client.chunkedgraph.level2_chunk_graph(largest))
         rows["level2_chunk_graph, largest neuron"] = (t, f"{sizes[largest]:,} L2 nodes, {len(graph):,} edges")
+
+    rows.update(whole_table_through_cap())
+    rows.update(post_drafts(25_000))
 
     result = {
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},

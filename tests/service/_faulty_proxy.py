@@ -6,7 +6,8 @@ answer. ``faults`` is a list of ``(method, path_substring, action)`` consumed in
 
 - ``"500"``: answer 500 without forwarding (the service never sees the request);
 - ``"lost"``: forward, let the service write, then drop the connection (a lost response);
-- ``"down"``: drop the connection without forwarding.
+- ``"down"``: drop the connection without forwarding;
+- ``"pass"``: forward normally (lets a schedule hit the n-th matching request).
 """
 
 from __future__ import annotations

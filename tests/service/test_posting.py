@@ -91,24 +91,31 @@ def test_hostile_drafts_are_refused_before_saving():
     assert int(big["root_id"]) == 2**64 - 1
 
 
-def test_500_then_retry_posts_once(sample_client, sample_service, nuclei, tmp_path):
+def _proxied_client(proxy, sample_service):
+    from caveclient import CAVEclient
+
+    return CAVEclient("minnie65_sample", server_address=proxy.url, auth_token=sample_service.token,
+                      write_server_cache=False, max_retries=0)
+
+
+def test_500s_are_retried_and_a_lasting_failure_keeps_drafts_pending(sample_client, sample_service, nuclei, tmp_path):
     proxy = FaultyProxy(sample_service.url)
     try:
-        from caveclient import CAVEclient
-
-        client = CAVEclient("minnie65_sample", server_address=proxy.url, auth_token=sample_service.token,
-                            write_server_cache=False)
+        client = _proxied_client(proxy, sample_service)
         store = DraftStore(client.datastack_name, directory=tmp_path)
         store.add(_drafts(nuclei, 2, "five"))
         poster = AnnotationPoster(client)
         poster.ensure_table("post_500", create=True, schema="bound_tag", description="500 test")
-        proxy.faults.append(("POST", "/post_500/annotations", "500"))
+        proxy.faults += [("POST", "/post_500/annotations", "500")] * 3  # every attempt of the call fails
         with pytest.raises(PostError, match="pending"):
             poster.post(store, "post_500")
         table_store = DraftStore(client.datastack_name, "post_500", tmp_path)
         assert [d["state"] for d in table_store.drafts()] == ["pending", "pending"]
+        assert proxy.posts("/post_500/annotations") == 0
+        proxy.faults.append(("POST", "/post_500/annotations", "500"))  # one more: retried in the call
         posted = poster.post(store, "post_500")
         assert len(posted) == 2 and table_store.drafts() == []
+        assert proxy.posts("/post_500/annotations") == 1
         assert sorted(_live(sample_client, "post_500")["tag"]) == ["five0", "five1"]
     finally:
         proxy.close()
@@ -116,19 +123,18 @@ def test_500_then_retry_posts_once(sample_client, sample_service, nuclei, tmp_pa
 
 def test_lost_response_is_reconciled_not_reposted(sample_service, nuclei, tmp_path):
     """The service writes the rows but the answer never arrives: the retry must find them."""
-    from caveclient import CAVEclient
-
     proxy = FaultyProxy(sample_service.url)
     try:
-        client = CAVEclient("minnie65_sample", server_address=proxy.url, auth_token=sample_service.token,
-                            write_server_cache=False, max_retries=0)
+        client = _proxied_client(proxy, sample_service)
         store = DraftStore(client.datastack_name, directory=tmp_path)
         drafts = _drafts(nuclei, 3, "lost")
         drafts.append(make_draft(nuclei["pt_position"][0], fields={"tag": "lost0"}))  # a deliberate twin
         store.add(drafts)
         poster = AnnotationPoster(client)
         poster.ensure_table("post_lost", create=True, schema="bound_tag", description="lost test")
-        proxy.faults.append(("POST", "/post_lost/annotations", "lost"))
+        # the answer is lost, and the check of what landed fails too: the call gives up
+        proxy.faults += [("POST", "/post_lost/annotations", "lost"), ("GET", "/post_lost/count", "pass"),
+                         ("GET", "/post_lost/count", "down")]  # the count before the post passes
         with pytest.raises(PostError):
             poster.post(store, "post_lost")
         assert proxy.posts("/post_lost/annotations") == 1
@@ -141,6 +147,44 @@ def test_lost_response_is_reconciled_not_reposted(sample_service, nuclei, tmp_pa
         assert DraftStore(client.datastack_name, "post_lost", tmp_path).drafts() == []
         logged = [d for d in read_posted_log(client.datastack_name, tmp_path) if d["table"] == "post_lost"]
         assert sorted(d["annotation_id"] for d in logged) == sorted(posted["annotation_id"])
+        # a lost answer alone is recovered within the call
+        store.add(_drafts(nuclei, 2, "again"))
+        proxy.faults.append(("POST", "/post_lost/annotations", "lost"))
+        again = poster.post(store, "post_lost")
+        assert len(again) == 2 and proxy.posts("/post_lost/annotations") == 2
+        assert client.annotation.get_annotation_count("post_lost") == 6
+    finally:
+        proxy.close()
+
+
+def test_25000_drafts_land_exactly_once_under_a_fault_schedule(sample_service, nuclei, tmp_path):
+    """Three batches (10,000 + 10,000 + 5,000: the engine's limit); a 500 before a batch, lost
+    answers after the engine applied a batch, between and after batches: no loss, no doubles,
+    never a 413."""
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        n = 25_000
+        pos = np.stack(nuclei["pt_position"])
+        drafts = [make_draft(pos[i % len(pos)], fields={"tag": f"t{i}"}) for i in range(n)]
+        store = DraftStore(client.datastack_name, directory=tmp_path)
+        store.add(drafts)
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_25k", create=True, schema="bound_tag", description="fault schedule")
+        post = ("POST", "/post_25k/annotations")
+        proxy.faults += [(*post, "500"), (*post, "lost"),  # batch 1: refused, then applied + lost
+                         (*post, "lost"),                  # batch 2: applied + lost
+                         (*post, "500"), (*post, "lost")]  # batch 3: refused, then applied + lost
+        posted = poster.post(store, "post_25k")
+        assert len(posted) == n and posted["annotation_id"].is_unique
+        assert proxy.posts("/post_25k/annotations") == 3  # each batch reached the engine once
+        assert client.annotation.get_annotation_count("post_25k") == n
+        logged = [d for d in read_posted_log(client.datastack_name, tmp_path) if d["table"] == "post_25k"]
+        assert len(logged) == n and len({d["annotation_id"] for d in logged}) == n
+        assert DraftStore(client.datastack_name, "post_25k", tmp_path).drafts() == []
+        by_id = {d["annotation_id"]: d["fields"]["tag"] for d in logged}
+        rows = client.annotation.get_annotation("post_25k", [1, 10_000, 10_001, 25_000])
+        assert all(by_id[r["id"]] == r["tag"] for r in rows)
     finally:
         proxy.close()
 

@@ -21,6 +21,7 @@ import pandas as pd
 import traitlets as t
 
 from .._loader import LatestLoader
+from ..paging import query_whole
 from .colors import ColorBook
 from .columns import position_column, positions_nm, root_columns, root_ids_of
 from .drafts import DraftsMixin
@@ -40,34 +41,36 @@ def _record(client, **kwargs) -> None:
         log.debug("provenance record failed", exc_info=True)
 
 
-def _with_progress(table: str, when: str, count: Callable[[], int | None], query: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """Run ``query`` while a bar names the table, the expected rows and the time so far (the
-    materialization service sends a table in one reply: there is no finer progress to show)."""
+def _with_progress(table: str, when: str, load: Callable[[Callable[[int, int | None], None]], pd.DataFrame]) -> pd.DataFrame:
+    """Run ``load(progress)`` while a bar shows the rows loaded of the expected total (a table
+    above the service's row cap arrives in several replies, see :func:`cavewidgets.paging.query_whole`)."""
     import threading
 
     from tqdm.auto import tqdm
 
-    try:
-        total = count()
-    except Exception:  # noqa: BLE001 - the count is for the bar only
-        total = None
     result: dict[str, Any] = {}
+    seen: dict[str, Any] = {"loaded": 0, "total": None}
+
+    def progress(loaded: int, total: int | None) -> None:
+        seen["loaded"], seen["total"] = loaded, total
 
     def work():
         try:
-            result["df"] = query()
+            result["df"] = load(progress)
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = err
 
     worker = threading.Thread(target=work, daemon=True)
-    desc = f"{table} ({when}" + (f", {total:,} rows)" if total is not None else ")")
-    with tqdm(total=total, desc=desc, unit=" rows", leave=False) as bar:
+    with tqdm(total=None, desc=f"{table} ({when})", unit=" rows", leave=False) as bar:
         worker.start()
         while worker.is_alive():
             worker.join(0.25)
-            bar.refresh()
+            if seen["total"] is not None and bar.total != seen["total"]:
+                bar.total = seen["total"]
+                bar.set_description(f"{table} ({when}, {seen['total']:,} rows)")
+            bar.update(seen["loaded"] - bar.n)
         if "df" in result:
-            bar.update(len(result["df"]) if total is None else total)
+            bar.update(len(result["df"]) - bar.n)
     if "error" in result:
         raise result["error"]
     return result["df"]
@@ -173,12 +176,15 @@ class Explorer(DraftsMixin, widgets.VBox):
             raise ValueError(f"no table {table!r} in {self.client.datastack_name}"
                              f"{f' version {self.version}' if self.version else ''}")
         kw = dict(desired_resolution=[1, 1, 1], split_positions=False)
+        # the whole table, through the service's row cap (never its first 200,000 rows only)
         if self.version is not None:
-            df = _with_progress(table, f"version {self.version}", lambda: mat.get_annotation_count(table, version=self.version),
-                                lambda: mat.query_table(table, materialization_version=self.version, **kw))
+            df = _with_progress(table, f"version {self.version}",
+                                lambda progress: query_whole(self.client, table, version=self.version,
+                                                             progress=progress, **kw))
         else:
-            df = _with_progress(table, "live", lambda: None,
-                                lambda: mat.live_live_query(table, self.timestamp, log_warning=False, **kw))
+            df = _with_progress(table, "live",
+                                lambda progress: query_whole(self.client, table, timestamp=self.timestamp,
+                                                             progress=progress, **kw))
         if self.version is not None:
             _record(self.client, method="query_table", table=table, params=kw, result=df, version=self.version)
         else:

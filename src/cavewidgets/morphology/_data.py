@@ -18,6 +18,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ..paging import refuse_truncated
+
 __all__ = ["MorphologyError", "check_root_id", "check_root_is_valid", "fetch_mesh", "fetch_synapses",
            "prepare_synapses"]
 
@@ -170,8 +172,9 @@ def fetch_synapses(client, root_id: int, timestamp=None) -> pd.DataFrame:
             np.asarray(client.chunkedgraph.is_latest_roots([root_id], timestamp=mat_time)).ravel()[0])
         if not in_version:
             kwargs["timestamp"] = datetime.datetime.now(datetime.timezone.utc)
-    outputs = mat.synapse_query(pre_ids=root_id, **kwargs)
-    inputs = mat.synapse_query(post_ids=root_id, **kwargs)
+    # a neuron's synapses fit under the row cap; if not, say so rather than draw a part of them
+    outputs = refuse_truncated(client, lambda: mat.synapse_query(pre_ids=root_id, **kwargs), f"output synapses of {root_id}")
+    inputs = refuse_truncated(client, lambda: mat.synapse_query(post_ids=root_id, **kwargs), f"input synapses of {root_id}")
     return prepare_synapses(pd.concat([outputs, inputs], ignore_index=True) if len(outputs) or len(inputs)
                             else outputs, root_id, resolution=[1, 1, 1])
 

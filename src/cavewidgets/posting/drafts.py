@@ -106,7 +106,9 @@ def _write(path: Path, drafts: list[dict]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".drafts-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"format": 1, "drafts": drafts}, out, indent=1)
+            # one draft per line: readable, and each line goes through the C encoder (an
+            # indented dump runs the pure-Python one, ~10x slower for 25,000 drafts)
+            out.write('{"format": 1, "drafts": [\n' + ",\n".join(json.dumps(d) for d in drafts) + "\n]}\n")
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

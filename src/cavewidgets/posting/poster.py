@@ -6,12 +6,20 @@ The protocol (see docs/architecture.md, "Posting annotations"):
    voxels) and validate every row against the schema service's JSON schema. One bad row stops
    the batch with an error naming the row and the field; nothing is sent or changed.
 2. Move the drafts into the table's drafts file marked ``pending`` (saved before any request).
-3. If an earlier attempt left drafts pending, first ask the server which of them arrived
-   (a live query of the table: rows created since the attempt whose content matches a pending
-   draft are claimed by it), so a retry never posts one twice. The annotation engine keeps no
-   client ids, hence content matching; identical drafts are matched one row each.
-4. Post the rest in one request. Only when the server returns their ids are the drafts removed
-   from disk and appended to the posted log (``_posted.jsonl``).
+3. If an earlier attempt left drafts pending, first ask the server which of them arrived, so a
+   retry never posts one twice. Only the AnnotationEngine's own API is used (materialization
+   live queries lag behind new tables on real deployments): before each batch the table's row
+   count is saved with the pending drafts; the engine's ids are a PostgreSQL serial and rows are
+   never removed (a delete only marks them), so rows a lost batch wrote have ids above that
+   count, and ``get_annotation`` by id finds them. Rows created since the attempt whose content
+   matches a pending draft are claimed by it; identical drafts are matched one row each. The
+   engine keeps no client ids (no idempotency key), hence content matching.
+4. Post the rest in batches of at most 10,000 (DynamicAnnotationDB ``insertion_limit``; more is
+   a 413), each batch with one plain POST that is never re-sent blindly (caveclient's session
+   retries POSTs on 502/503/504, which could double a write). A failed batch is reconciled as in
+   3 and only its missing drafts are re-sent, with backoff that honours ``Retry-After``. Only
+   when the server returns ids are the drafts removed from disk and appended to the posted log
+   (``_posted.jsonl``).
 
 Example::
 
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,15 @@ from .drafts import DraftStore, _file_lock, now_iso
 # (server and kernel clocks differ; the server stamps rows when it writes them)
 CLOCK_SLACK = _dt.timedelta(minutes=10)
 _POINT_REFS = ("BoundSpatialPoint", "SpatialPoint")
+#: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
+BATCH = 10_000
+#: attempts per batch (the first send plus re-sends of what did not land) and the backoff base
+ATTEMPTS = 3
+BACKOFF_SECONDS = 0.5
+#: ids asked per ``get_annotation`` call while reconciling (they travel in the URL)
+ID_WINDOW = 400
+#: statuses after which a batch may be re-sent (once reconciled); any other 4xx is final
+_TRANSIENT = {408, 429, 500, 502, 503, 504}
 
 
 class DraftValidationError(ValueError):
@@ -125,8 +143,8 @@ class AnnotationPoster:
 
     # ------------------------------------------------------------------ rows
 
-    def rows_for(self, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
-        """Schema rows for drafts (validated; raises :class:`DraftValidationError`)."""
+    def rows_for(self, drafts: list[dict], md: dict, defaults: dict, *, validate: bool = True) -> list[dict]:
+        """Schema rows for drafts (validated unless ``validate=False``; raises :class:`DraftValidationError`)."""
         import jsonschema
 
         definition = self.client.schema.schema_definition(md["schema_type"])
@@ -148,7 +166,7 @@ class AnnotationPoster:
                 problems.append((i, d["uid"], "-", f"schema {md['schema_type']} has no point field"))
             for name, pos in zip(points, ends):
                 row[name] = {"position": [int(v) for v in np.round(np.asarray(pos, float) / res)]}
-            for err in validator.iter_errors(row):
+            for err in (validator.iter_errors(row) if validate else ()):
                 field = ".".join(str(p) for p in err.absolute_path) or _missing_field(err)
                 problems.append((i, d["uid"], field, err.message))
             rows.append(row)
@@ -186,26 +204,84 @@ class AnnotationPoster:
         outcome = []
         if pending:
             outcome += self._reconcile(table_store, table, pending, md, defaults)
-        todo = [d for d in table_store.drafts() if d["uid"] not in {o["uid"] for o in outcome}]
+        reconciled = {o["uid"] for o in outcome}
+        todo = [d for d in table_store.drafts() if d["uid"] not in reconciled]
         if todo:
             outcome += self._send(table_store, table, todo, md, defaults)
         return _posted_frame(outcome)
 
     def _send(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
-        rows = self.rows_for(drafts, md, defaults)
-        attempt = now_iso()
-        store.update([dict(d, state="pending", attempt=attempt, defaults=defaults) for d in drafts])
-        try:
-            ids = self.client.annotation.post_annotation(table, rows)
-        except Exception as err:  # noqa: BLE001 - any failure leaves the drafts pending
-            raise PostError(f"posting {len(drafts)} draft(s) to '{table}' failed ({type(err).__name__}: "
-                            f"{str(err)[:300]}). They are saved, pending, in {store.path}; call "
-                            f"post_drafts again when the service is back: drafts that did reach the "
-                            f"server are recognised and not posted twice.") from err
-        ids = [int(i) for i in ids]
-        if len(ids) != len(drafts):
-            raise PostError(f"the server answered {len(ids)} ids for {len(drafts)} drafts; drafts kept pending")
-        return self._confirm(store, table, drafts, ids)
+        """Post ``drafts`` in batches of at most :data:`BATCH`, each exactly once."""
+        done = []
+        for start in range(0, len(drafts), BATCH):
+            done += self._send_batch(store, table, drafts[start:start + BATCH], md, defaults)
+        return done
+
+    def _send_batch(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
+        done: list[dict] = []
+        error = None
+        for attempt_no in range(ATTEMPTS):
+            if attempt_no:
+                # the last answer was lost or an error: claim what landed, re-send only the rest
+                claimed = self._reconcile(store, table, drafts, md, defaults)
+                done += claimed
+                landed = {c["uid"] for c in claimed}
+                drafts = [d for d in drafts if d["uid"] not in landed]
+                if not drafts:
+                    return done
+            rows = self.rows_for(drafts, md, defaults, validate=False)  # post() validated them all
+            try:
+                count_before = int(self.client.annotation.get_annotation_count(table))
+            except Exception as err:  # noqa: BLE001 - nothing sent yet
+                raise PostError(f"cannot read the row count of '{table}' before posting ({type(err).__name__}: "
+                                f"{str(err)[:200]}); nothing was posted, the drafts are kept in {store.path}") from err
+            attempt = now_iso()
+            drafts = [dict(d, state="pending", attempt=attempt, count_before=count_before, defaults=defaults)
+                      for d in drafts]
+            store.update(drafts)  # on disk before the request: a crash now is reconciled later
+            ids, error, wait = self._post_once(table, rows)
+            if ids is not None:
+                if len(ids) != len(drafts):
+                    raise PostError(f"the server answered {len(ids)} ids for {len(drafts)} drafts; drafts kept pending")
+                return done + self._confirm(store, table, drafts, ids)
+            if wait is None:  # a refusal (4xx): re-sending cannot help
+                break
+            time.sleep(wait if wait > 0 else BACKOFF_SECONDS * 2 ** attempt_no)
+        raise PostError(f"posting {len(drafts)} draft(s) to '{table}' failed ({error}). They are saved, pending, "
+                        f"in {store.path}; call post_drafts again when the service is back: drafts that did "
+                        f"reach the server are recognised and not posted twice.")
+
+    def _post_once(self, table: str, rows: list[dict]):
+        """One POST of ``rows``; returns ``(ids, None, None)`` or ``(None, error text, wait)`` where
+        ``wait`` is the seconds to wait before a re-send (0: use backoff; None: do not re-send).
+
+        The request goes through a session without retries (caveclient's own session re-sends
+        POSTs on 502/503/504: a write the server applied would be doubled).
+        """
+        import requests
+        from caveclient.base import BaseEncoder
+
+        ann = self.client.annotation
+        mapping = dict(ann.default_url_mapping, aligned_volume_name=ann.aligned_volume_name, table_name=table)
+        url = ann._endpoints["annotations"].format_map(mapping)
+        with requests.Session() as session:
+            session.headers.update(ann.session.headers)
+            session.cookies.update(ann.session.cookies)
+            session.verify = ann.session.verify
+            try:
+                r = session.post(url, data=json.dumps({"annotations": rows}, cls=BaseEncoder),
+                                 headers={"Content-Type": "application/json"}, timeout=(10, 600))
+            except requests.exceptions.RequestException as err:
+                return None, f"{type(err).__name__}: {str(err)[:200]}", 0
+        if r.status_code == 200:
+            try:
+                return [int(i) for i in r.json()], None, None
+            except (ValueError, TypeError):
+                return None, f"unreadable answer {r.text[:200]!r}", 0
+        text = f"HTTP {r.status_code}: {_message(r)}"
+        if r.status_code in _TRANSIENT:
+            return None, text, _retry_after(r)
+        return None, text, None
 
     def _confirm(self, store: DraftStore, table: str, drafts: list[dict], ids: list[int]) -> list[dict]:
         done = [dict(d, table=table, annotation_id=int(i), posted=now_iso(), state="posted")
@@ -225,36 +301,86 @@ class AnnotationPoster:
             store.remove([d["uid"] for d in done])
         if not rest:
             return done
-        rows = self.rows_for(rest, md, {**defaults, **(rest[0].get("defaults") or {})})
+        rows = self.rows_for(rest, md, {**defaults, **(rest[0].get("defaults") or {})}, validate=False)
         since = min(_parse(d.get("attempt") or d["created"]) for d in rest) - CLOCK_SLACK
-        server = self._server_rows(table, md)
+        # drafts pending from before counts were saved: search the whole table
+        floor = min(int(d.get("count_before") or 0) for d in rest)
         known = {int(d["annotation_id"]) for d in logged.values()}
-        if len(server):
-            created = pd.to_datetime(server["created"], utc=True, format="ISO8601")
-            server = server[(created >= since).to_numpy() & ~server["id"].isin(known).to_numpy()]
-        available = {int(r["id"]): _canonical(r, md) for _, r in server.iterrows()}
+        server = [r for r in self._rows_above(table, floor) if int(r["id"]) not in known
+                  and (r.get("created") is None or _parse_server_time(r["created"]) >= since)]
+        # content key -> server ids, lowest first: identical drafts claim one row each, in order
+        available: dict[str, list[int]] = {}
+        for r in sorted(server, key=lambda r: int(r["id"]), reverse=True):
+            available.setdefault(_canonical_server(r), []).append(int(r["id"]))
         claimed_drafts, claimed_ids = [], []
         for d, row in zip(rest, rows):
-            key = _canonical_row(row)
-            hit = next((i for i, k in sorted(available.items()) if k == key), None)
-            if hit is not None:
-                del available[hit]
+            ids = available.get(_canonical_row(row))
+            if ids:
                 claimed_drafts.append(d)
-                claimed_ids.append(hit)
+                claimed_ids.append(ids.pop())
         if claimed_drafts:
             done += self._confirm(store, table, claimed_drafts, claimed_ids)
         return done
 
-    def _server_rows(self, table: str, md: dict) -> pd.DataFrame:
+    def _rows_above(self, table: str, floor: int) -> list[dict]:
+        """Every row of ``table`` written after its count was ``floor``, through the AnnotationEngine's API.
+
+        Rows are never removed (a delete marks them) and ids come from a PostgreSQL serial, so
+        the ``count - floor`` rows written since have the largest ids, all above ``floor``. Ids
+        above ``floor`` are read in windows until that many rows were seen and a stretch of
+        :data:`BATCH` ids is empty (a failed insert consumes up to a batch of ids: a gap).
+        """
+        ann = self.client.annotation
         try:
-            df = self.client.materialize.live_live_query(
-                table, _dt.datetime.now(_dt.timezone.utc), allow_missing_lookups=True, split_positions=False,
-                desired_resolution=list(voxel_resolution(md)),
-                log_warning=False)
+            expected = int(ann.get_annotation_count(table)) - floor
+            out: list[dict] = []
+            lo, empty = floor, 0
+            while len(out) < expected or empty < BATCH:
+                ids = list(range(lo + 1, lo + 1 + ID_WINDOW))
+                try:
+                    got = ann.get_annotation(table, ids)
+                except Exception as err:  # noqa: BLE001 - a 404 is the engine's "no row in this window"
+                    if getattr(getattr(err, "response", None), "status_code", None) != 404:
+                        raise
+                    got = []
+                out += got
+                empty = 0 if got else empty + ID_WINDOW
+                lo += ID_WINDOW
+            return out
         except Exception as err:  # noqa: BLE001
             raise PostError(f"cannot check which pending drafts reached '{table}' ({type(err).__name__}: "
                             f"{str(err)[:300]}); nothing was posted, the drafts stay pending") from err
-        return df
+
+
+def _message(response) -> str:
+    """The ``message`` of a CAVE error answer (flask-restx ``abort``), else the start of the body."""
+    try:
+        body = response.json()
+        return str(body.get("message", body))[:300] if isinstance(body, dict) else str(body)[:300]
+    except ValueError:
+        return response.text[:300]
+
+
+def _retry_after(response) -> float:
+    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), 0 when absent."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return 0
+    try:
+        return max(0.0, min(float(value), 300.0))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return 0
+        return max(0.0, min((when - _dt.datetime.now(_dt.timezone.utc)).total_seconds(), 300.0))
+
+
+def _parse_server_time(text) -> _dt.datetime:
+    ts = pd.Timestamp(str(text))
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
 def voxel_resolution(md: dict) -> np.ndarray:
@@ -291,15 +417,21 @@ def _canonical_row(row: dict) -> str:
     return json.dumps(out, sort_keys=True, default=str)
 
 
-def _canonical(server_row: pd.Series, md: dict) -> str:
-    """The content key of a row read back from a live query (``<pt>_position`` columns)."""
+def _canonical_server(row: dict) -> str:
+    """The content key of a row read back with ``get_annotation``: points as ``<pt>_position``
+    ([x, y, z]), ``<pt>_position_x/_y/_z`` or ``{<pt>: {"position": ...}}``; bookkeeping dropped."""
     out = {}
-    for k, v in server_row.items():
-        if k.endswith("_position") and not k.endswith("_position_x"):
-            out[k[: -len("_position")]] = [int(round(float(x))) for x in np.asarray(v).ravel()[:3]]
-    for k, v in server_row.items():
-        if k in ("id", "valid", "created", "deleted", "superceded_id", "target_id") or k.endswith(
-                ("_position", "_root_id", "_supervoxel_id")):
+    for k, v in row.items():
+        if isinstance(v, dict) and "position" in v:
+            out[k] = [int(round(float(x))) for x in v["position"]]
+        elif k.endswith("_position_x") and k[:-2] + "_y" in row and k[:-2] + "_z" in row:
+            base = k[: -len("_position_x")]
+            out[base] = [int(round(float(row[f"{base}_position_{a}"]))) for a in "xyz"]
+        elif k.endswith("_position") and isinstance(v, (list, tuple)) and len(v) == 3:
+            out[k[: -len("_position")]] = [int(round(float(x))) for x in v]
+    for k, v in row.items():
+        if k in ("id", "valid", "created", "deleted", "superceded_id") or isinstance(v, dict) \
+                or k.endswith(("_position", "_position_x", "_position_y", "_position_z", "_root_id", "_supervoxel_id")):
             continue
         out[k] = _plain(v) if not (isinstance(v, float) and np.isnan(v)) else None
     return json.dumps(out, sort_keys=True, default=str)

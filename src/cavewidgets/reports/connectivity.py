@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..paging import refuse_truncated
 from ..reproducible.tracking import track
 from .report import ConnectivityReport
 
@@ -65,12 +66,16 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     if not synapse_table:
         raise ValueError("the datastack names no synapse table (info service 'synapse_table')")
     root_list = [int(r) for r in roots]
-    outputs = mat.query_table(synapse_table, filter_in_dict={"pre_pt_root_id": root_list},
-                              select_columns=SYNAPSE_COLUMNS, materialization_version=version)
-    inputs = mat.query_table(synapse_table, filter_in_dict={"post_pt_root_id": root_list},
-                             select_columns=SYNAPSE_COLUMNS, materialization_version=version)
-    types = mat.query_table(cell_type_table, desired_resolution=[1000, 1000, 1000],
-                            materialization_version=version)
+    # a report built on the first QUERY_LIMIT_SIZE rows would be wrong without a sign: refuse
+    outputs = refuse_truncated(tracked, lambda: mat.query_table(
+        synapse_table, filter_in_dict={"pre_pt_root_id": root_list}, select_columns=SYNAPSE_COLUMNS,
+        materialization_version=version), "report outputs")
+    inputs = refuse_truncated(tracked, lambda: mat.query_table(
+        synapse_table, filter_in_dict={"post_pt_root_id": root_list}, select_columns=SYNAPSE_COLUMNS,
+        materialization_version=version), "report inputs")
+    types = refuse_truncated(tracked, lambda: mat.query_table(
+        cell_type_table, desired_resolution=[1000, 1000, 1000], materialization_version=version),
+        f"cell types ({cell_type_table})")
     if by not in types.columns:
         raise ValueError(f"{cell_type_table!r} has no column {by!r}; choose one of "
                          f"{[c for c in types.columns if types[c].dtype == object]}")

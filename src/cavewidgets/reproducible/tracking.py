@@ -18,7 +18,9 @@ import datetime as _dt
 import functools
 import inspect
 import time
+import warnings
 
+from ..paging import server_limits
 from .log import LIVE_METHODS, REPLAYABLE, record_query, unwrap
 
 TRACKED_METHODS = tuple(REPLAYABLE)
@@ -159,8 +161,16 @@ def _recording(proxy: TrackedMaterialize, name: str, method):
         _pin_defaults(proxy._mat, name, signature, arguments)
         started = time.time()
         t0 = time.perf_counter()
-        result = method(**arguments)
+        with server_limits(proxy._tracked) as limits:
+            result = method(**arguments)
         seconds = time.perf_counter() - t0
+        user_limit = arguments.get("limit")
+        if limits.limited and (user_limit is None or min(limits.applied) < user_limit):
+            # caveclient only logs the service's Warning header; a tracked result must say it (a
+            # user limit that is reached is reported by the server the same way: not a surprise)
+            warnings.warn(f"{name}: the materialization service returned only its row cap of "
+                          f"{max(limits.applied):,} rows; the result is incomplete "
+                          "(cavewidgets.paging.query_whole loads whole tables)", RuntimeWarning, stacklevel=2)
         table_arg = REPLAYABLE[name]
         table = arguments.get(table_arg) if table_arg else _join_label(arguments.get("tables"))
         timestamp = arguments.get("timestamp")

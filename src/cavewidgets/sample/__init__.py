@@ -3,7 +3,9 @@
 ``client()`` builds the sample on first use (cached in the user cache directory), starts one
 shared service per process on 127.0.0.1 in a background thread and returns an unmodified
 ``caveclient.CAVEclient`` pointed at it. Nothing is written to ``~/.cloudvolume``: the token is
-passed directly and ``write_server_cache=False``.
+passed directly and ``write_server_cache=False``; cloud-volume in the same process is told the
+token for the sample's host only (:mod:`.credentials`), so the tutorials' bare ``CloudVolume``
+calls work as they do for a MICrONS user who saved a token.
 
 Example::
 
@@ -21,6 +23,7 @@ import json
 import threading
 from pathlib import Path
 
+from . import credentials
 from .service.app import new_token
 
 __all__ = ["client", "serve", "ServiceHandle", "in_process_app"]
@@ -61,6 +64,7 @@ class ServiceHandle:
         self.port = server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.datastack = json.loads((data_dir / "datastack.json").read_text())["datastack"]
+        self._token_file = None
         if app is not None:
             _IN_PROCESS[self.url] = app
 
@@ -78,6 +82,9 @@ class ServiceHandle:
         """Stop serving and wait for the server thread to end."""
         if _IN_PROCESS.get(self.url) is self.app:
             del _IN_PROCESS[self.url]
+        credentials.forget_in_cloudvolume(self.url)  # the token dies with the service
+        if self._token_file is not None:
+            credentials.remove_token_file(self.url)
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join(timeout)
@@ -105,7 +112,8 @@ def _resolve_data_dir(data_dir) -> Path:
     return path
 
 
-def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=None, quiet: bool = False):
+def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=None, quiet: bool = False,
+                query_limit: int | None = None):
     """The werkzeug server of the service app (bound to 127.0.0.1, threaded), not started.
 
     ``quiet`` drops the per-request access log (a background service must not flood a notebook).
@@ -119,17 +127,25 @@ def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=No
         def log_request(self, *args, **kwargs):
             pass
 
-    app = create_app(data_dir, token, work_dir=work_dir)
+    app = create_app(data_dir, token, work_dir=work_dir, query_limit=query_limit)
     handler = _Quiet if quiet else None
     return _make_server("127.0.0.1", port or 0, app, threaded=True, request_handler=handler), app
 
 
-def serve(port: int | None = None, data_dir=None, token: str | None = None, work_dir=None) -> ServiceHandle:
+def serve(port: int | None = None, data_dir=None, token: str | None = None, work_dir=None,
+          query_limit: int | None = None, save_token: bool = False) -> ServiceHandle:
     """Start a local service in a daemon thread and return its handle.
 
     ``data_dir`` defaults to the cached sample (built if needed); ``token`` to a fresh random
     hex token; ``port`` to a free one; ``work_dir`` (annotation database, posted states) to
-    ``data_dir/service``.
+    ``data_dir/service``; ``query_limit`` is the materialization row cap (default 200,000, the
+    real MaterializationEngine's ``QUERY_LIMIT_SIZE``).
+
+    cloud-volume in this process finds the token for the service's host by itself, as it finds
+    a saved CAVE token (the tutorials' bare ``CloudVolume(client.info.segmentation_source())``
+    works); ``save_token=True`` also writes the per-server secrets file for other processes
+    (``~/.cloudvolume/secrets/127.0.0.1:<port>-cave-secret.json``, removed at ``stop()``; the
+    user's ``cave-secret.json`` is never touched). See :mod:`.credentials`.
 
     Example::
 
@@ -139,11 +155,15 @@ def serve(port: int | None = None, data_dir=None, token: str | None = None, work
     """
     path = _resolve_data_dir(data_dir)
     token = token or new_token()
-    server, app = make_server(path, token, port, work_dir, quiet=True)
+    server, app = make_server(path, token, port, work_dir, quiet=True, query_limit=query_limit)
     thread = threading.Thread(target=server.serve_forever, name=f"cavewidgets-sample-{server.server_port}",
                               daemon=True)
     thread.start()
-    return ServiceHandle(server, thread, token, path, Path(app.config["WORK_DIR"]), app=app)
+    handle = ServiceHandle(server, thread, token, path, Path(app.config["WORK_DIR"]), app=app)
+    credentials.share_with_cloudvolume(handle.url, token)
+    if save_token:
+        handle._token_file = credentials.save_token_file(handle.url, token)
+    return handle
 
 
 def shared_service() -> ServiceHandle:

@@ -3,17 +3,16 @@
 User tables live in ``WORK_DIR/annotations.sqlite``; the generated sample tables are listed and
 described too but are read-only (403 on writes). Every write request is one SQLite transaction:
 a batch is validated whole against the table's JSON schema first, so one bad row rejects the
-batch with a 400 naming the row and the field, and nothing is written.
+batch with a 422 naming the row and the field, and nothing is written.
 
 Bound points get their supervoxel id at post time, read from the sample segmentation with
 cloud-volume at the point; root ids are derived at query time from the chunkedgraph, so
 ``query_table`` / ``live_live_query`` return them as of the version / timestamp asked for.
 
-Idempotency: caveclient retries failed posts (HTTP adapter retries and
-``upload_staged_annotations`` attempts), so a retry after a lost response must not double rows.
-A post carrying an ``Idempotency-Key`` header is applied at most once per key and table; a post
-without one is deduplicated by the SHA-256 of its canonical body for ``DEDUP_SECONDS`` (a retry
-within that window gets the first post's ids back; an identical batch posted later is new).
+Contract of the real AnnotationEngine (``annotationengine/api.py`` ``Annotations``, DynamicAnnotationDB
+``insert_annotations``): a post answers 200 with the list of new ids; more than 10,000 rows is a
+413 (``insertion_limit``); a batch that does not validate is a 422; there is no idempotency key
+and no de-duplication, so a re-sent batch is written twice (exactly-once is the client's job).
 
 Example::
 
@@ -27,7 +26,6 @@ import re
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import sqlite3
 import threading
@@ -45,8 +43,8 @@ TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 
 bp = Blueprint("annotation", __name__)
 
-DEDUP_SECONDS = 600
-MAX_BATCH = 100_000
+#: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
+MAX_BATCH = 10_000
 _ARROW_TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_()}
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS ann_tables (name TEXT PRIMARY KEY, schema_type TEXT NOT NULL,
@@ -54,8 +52,6 @@ CREATE TABLE IF NOT EXISTS ann_tables (name TEXT PRIMARY KEY, schema_type TEXT N
 CREATE TABLE IF NOT EXISTS annotations (table_name TEXT NOT NULL, id INTEGER NOT NULL,
     created TEXT NOT NULL, deleted TEXT, superceded_id INTEGER, valid INTEGER NOT NULL,
     data TEXT NOT NULL, PRIMARY KEY (table_name, id));
-CREATE TABLE IF NOT EXISTS post_log (table_name TEXT NOT NULL, key TEXT NOT NULL,
-    ids TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (table_name, key));
 """
 
 
@@ -116,14 +112,16 @@ class AnnotationDB:
         md.update(schema_type=row["schema_type"], created=row["created"])
         return md
 
-    def arrow_rows(self, name: str) -> pa.Table:
-        """All rows of a user table in the layout of ``tables/<t>.parquet`` (DATA_LAYOUT.md)."""
+    def arrow_rows(self, name: str, ids: list[int] | None = None) -> pa.Table:
+        """Rows of a user table (all, or those with ``ids``) in the layout of ``tables/<t>.parquet``
+        (DATA_LAYOUT.md)."""
         schema_type = self.table_metadata(name)["schema_type"]
         fields = schema_fields(schema_type)
+        only = "" if ids is None else f" AND id IN ({','.join('?' * len(ids))})"
         with self.read() as conn:
             rows = conn.execute(
                 "SELECT id, created, deleted, superceded_id, valid, data FROM annotations "
-                "WHERE table_name = ? ORDER BY id", (name,)).fetchall()
+                f"WHERE table_name = ?{only} ORDER BY id", (name, *(ids or ()))).fetchall()
         datas = [json.loads(r["data"]) for r in rows]
         cols = {
             "id": pa.array([r["id"] for r in rows], pa.int64()),
@@ -219,11 +217,14 @@ def _prepare(schema_type: str, md: dict, annotations) -> list[dict]:
     if not isinstance(annotations, list) or not annotations:
         raise ServiceError(400, "'annotations' must be a non-empty list of objects")
     if len(annotations) > MAX_BATCH:
-        raise ServiceError(413, f"at most {MAX_BATCH} annotations per request, got {len(annotations)}")
+        # api.py: abort(413, str(limit_error)); AnnotationInsertLimitExceeded.__str__ (errors.py)
+        raise ServiceError(413, f"{MAX_BATCH} -> The insertion limit is {MAX_BATCH}, "
+                                f"{len(annotations)} were attempted to be inserted")
     problems = validate_rows(schema_type, annotations)
     if problems:
+        # api.py: a marshmallow ValidationError is abort(422, validation_error.messages)
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise ServiceError(400, "invalid annotations, nothing was written: " + "; ".join(problems[:5]) + more)
+        raise ServiceError(422, "invalid annotations, nothing was written: " + "; ".join(problems[:5]) + more)
     fields = schema_fields(schema_type)
     rows = [dict(a) for a in annotations]
     if "target_id" in fields.plain and md.get("reference_table"):
@@ -350,10 +351,13 @@ def get_annotations(av, table):
         raise ServiceError(400, f"annotation_ids must be comma-separated integers, got {text!r}") from None
     store = _sample_store()
     store.check_table(table)
-    raw = store.raw(table)
-    import pyarrow.compute as pc
+    if store.is_user_table(table) and len(ids) <= 900:  # SQLite's bound-parameter limit
+        rows = get_db().arrow_rows(table, ids).to_pylist()
+    else:
+        import pyarrow.compute as pc
 
-    rows = raw.filter(pc.is_in(raw.column("id"), value_set=pa.array(ids, pa.int64()))).to_pylist()
+        raw = store.raw(table)
+        rows = raw.filter(pc.is_in(raw.column("id"), value_set=pa.array(ids, pa.int64()))).to_pylist()
     if not rows:
         raise ServiceError(404, f"annotation_id {ids} not in {table}")
     return Response(json.dumps(rows, default=_json_default), mimetype="application/json")
@@ -363,24 +367,17 @@ def get_annotations(av, table):
 def post_annotations(av, table):
     md = _writable(av, table)
     body = _body()
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        canon = json.dumps(body.get("annotations"), sort_keys=True, separators=(",", ":"))
-        key = "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+    # AnnotationEngine api.py Annotations.post: no idempotency key, no de-duplication; the same
+    # rows posted twice are two sets of rows (exactly-once is the client's job)
     rows = _prepare(md["schema_type"], md, body.get("annotations"))
     db = get_db()
     now = _now()
-    with db.transaction() as conn:  # one transaction: the dedup check and the insert are atomic
-        seen = conn.execute("SELECT ids, created FROM post_log WHERE table_name = ? AND key = ?",
-                            (table, key)).fetchone()
-        if seen is not None and (not key.startswith("sha256:") or _age(seen["created"]) < DEDUP_SECONDS):
-            return jsonify(json.loads(seen["ids"]))
+    with db.transaction() as conn:
         first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM annotations WHERE table_name = ?",
                              (table,)).fetchone()[0]
         ids = list(range(first, first + len(rows)))
         conn.executemany("INSERT INTO annotations VALUES (?, ?, ?, NULL, NULL, 1, ?)",
                          [(table, i, now, json.dumps(r)) for i, r in zip(ids, rows)])
-        conn.execute("INSERT OR REPLACE INTO post_log VALUES (?, ?, ?, ?)", (table, key, json.dumps(ids), now))
     return jsonify(ids)
 
 
@@ -428,11 +425,6 @@ def delete_annotations(av, table):
         conn.execute(f"UPDATE annotations SET deleted = ?, valid = 0 WHERE table_name = ? AND id IN ({marks})",
                      (now, table, *found))
     return jsonify(found)
-
-
-def _age(created: str) -> float:
-    then = _dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=_dt.timezone.utc)
-    return (_dt.datetime.now(_dt.timezone.utc) - then).total_seconds()
 
 
 def _json_default(obj):

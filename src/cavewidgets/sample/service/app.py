@@ -86,11 +86,13 @@ def datastack_meta() -> dict:
     return meta
 
 
-def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None = None) -> Flask:
+def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None = None,
+               query_limit: int | None = None) -> Flask:
     """Build the service app for ``data_dir``; every request must carry ``token``.
 
     ``work_dir`` holds what the service writes (annotation database, posted states); it defaults
-    to ``data_dir / "service"``.
+    to ``data_dir / "service"``. ``query_limit`` is the materialization row cap (default: the
+    real ``QUERY_LIMIT_SIZE``, 200,000; tests pass a small one to run the same code path).
     """
     from . import routes
 
@@ -99,6 +101,10 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
     app.config["WORK_DIR"] = str(work_dir or Path(data_dir) / "service")
     Path(app.config["WORK_DIR"]).mkdir(parents=True, exist_ok=True)
     app.config["TOKEN"] = token
+    if query_limit is not None:
+        if isinstance(query_limit, bool) or not isinstance(query_limit, int) or query_limit < 1:
+            raise ValueError(f"query_limit must be a positive integer, got {query_limit!r}")
+        app.config["QUERY_LIMIT_SIZE"] = query_limit
     app.json.sort_keys = False
 
     @app.before_request

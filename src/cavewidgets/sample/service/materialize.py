@@ -13,15 +13,32 @@ Example::
 from __future__ import annotations
 
 import pyarrow as pa
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from .app import ServiceError
 from .graph import to_us
 from .info import check_datastack
-from .query import arrow_response, run_query
+from .query import add_warnings, arrow_response, run_query
 from .tables import get_store
+from .views import ViewStore
 
 bp = Blueprint("materialize", __name__)
+
+#: MaterializationEngine ``materializationengine/config.py``: ``QUERY_LIMIT_SIZE = 200000``; the
+#: app's ``QUERY_LIMIT_SIZE`` config overrides it (tests use a small cap on the same code path)
+QUERY_LIMIT_SIZE = 200000
+#: ``blueprints/client/common.py``: ``sql_query_warning`` (sent unless ``direct_sql_pandas``)
+SQL_QUERY_WARNING = ("Query was executed using streaming via CSV, which can mangle types.\n"
+                     "Please upgrade to caveclient > 8.0.0 to avoid type mangling.\n"
+                     "Because you may have been affected by mangled types, this change is breaking, "
+                     "but it should provide an improved experience.")
+#: ``common.py`` ``generate_complex_query_dataframe``: its own text for the same thing
+COMPLEX_SQL_WARNING = ("Using non-pandas query execution is deprecated\nas it can mangle types,\n"
+                       "please upgrade caveclient to >=8.0.0 to use pandas\nfor improved type handling.")
+#: ``blueprints/client/utils.py`` ``create_query_response``: sent when ``arrow_format`` is false
+ARROW_FORMAT_WARNING = ("Response is in pyarrow IPC format. If you encounter a parsing error, "
+                        "please upgrade CAVEClient to >=5.9.0 with: pip install --upgrade caveclient. "
+                        "To suppress this warning, pass arrow_format=True in your query parameters.")
 
 # caveclient 8 refuses query_table below 5.13.0; filter_greater_dict etc. need >= 4.34.4
 MATERIALIZE_SERVICE_VERSION = "5.13.0"
@@ -30,6 +47,22 @@ V = "/api/<any(v2, v3):api>/datastack/<datastack>"
 
 def _flag(name: str) -> bool:
     return request.args.get(name, "false").strip().lower() in ("true", "1", "yes")
+
+
+def query_limit() -> int:
+    """The running app's row cap (MaterializationEngine's ``QUERY_LIMIT_SIZE``)."""
+    return int(current_app.config.get("QUERY_LIMIT_SIZE") or QUERY_LIMIT_SIZE)
+
+
+def _capped_limit(body: dict, *, count: bool = False) -> int | None:
+    """The limit the real engine applies (``common.py`` ``generate_simple_query_dataframe``):
+    the user's limit, at most ``QUERY_LIMIT_SIZE``; none at all for ``count=True``."""
+    limit = body.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ServiceError(400, f"limit must be a non-negative integer, got {limit!r}")
+    if count:
+        return None
+    return query_limit() if limit is None else min(limit, query_limit())
 
 
 def _positive_arg(name: str) -> int | None:
@@ -117,8 +150,14 @@ def simple_query(api, datastack, version, table):
     store = _setup(datastack, version)
     body = _json_body()
     body["random_sample"] = _positive_arg("random_sample")
+    body["limit"] = _capped_limit(body, count=_flag("count"))
+    _default_resolution(store, body, table)
     result, names = run_query(store, [[table, None]], body, version=version)
-    return _reply(result, names, body)
+    # common.py generate_simple_query_dataframe: cap warning, owner notices, SQL warning
+    warnings = cap_warning(result, body["limit"]) + _notices(store, [table], version)
+    if not _flag("direct_sql_pandas"):
+        warnings.append(SQL_QUERY_WARNING)
+    return _reply(result, names, body, warnings, count=_flag("count"))
 
 
 @bp.post(V + "/version/<int(signed=True):version>/query")
@@ -135,8 +174,14 @@ def join_query(api, datastack, version):
             raise ServiceError(400, f"each entry of 'tables' must be [table, join_column], got {t!r}")
         store.check_table(t[0], version)
     body["random_sample"] = _positive_arg("random_sample")
+    # common.py generate_complex_query_dataframe: capped the same way, but never a count
+    body["limit"] = _capped_limit(body)
+    _default_resolution(store, body, tables[-1][0])
     result, names = run_query(store, tables, body, version=version)
-    return _reply(result, names, body)
+    warnings = _notices(store, [t[0] for t in tables], version)
+    if not _flag("direct_sql_pandas"):
+        warnings.append(COMPLEX_SQL_WARNING)
+    return _reply(result, names, body, warnings + cap_warning(result, body["limit"]))
 
 
 @bp.post("/api/v3/datastack/<datastack>/query")
@@ -163,20 +208,68 @@ def live_live_query(datastack):
         store.check_table(join[2])
         tables[0][1] = join[1]
         tables.append([join[2], join[3]])
+    # api2.py assemble_live_query_dataframe: limit = min(QUERY_LIMIT_SIZE, user limit), no count
+    limit = body["limit"] = _capped_limit(body)
+    _default_resolution(store, body, table)
     result, names = run_query(store, tables, body, timestamp=ts)
-    return _reply(result, names, body)
+    warnings = []
+    if result.num_rows >= limit:
+        # api2.py execute_materialized_query, verbatim (the f-string's backslash continuation
+        # keeps the next line's indentation inside the message)
+        warnings.append(f"result has {result.num_rows} entries, which is equal or more "
+                        f"        than limit of {limit} there may be more results which are not shown")
+    if not _flag("direct_sql_pandas"):
+        warnings.append(SQL_QUERY_WARNING)
+    return _reply(result, names, body, warnings)
 
 
-@bp.get("/api/v3/datastack/<datastack>/version/<int(signed=True):version>/views")
+VIEWS = "/api/v3/datastack/<datastack>/version/<int(signed=True):version>/views"
+
+
+@bp.get(VIEWS)
 def views(datastack, version):
-    _setup(datastack, version)
-    return jsonify([])  # the sample has no views
+    store = _setup(datastack, version)
+    vs = ViewStore(store)
+    # api2.py AvailableViews: {table_name: {"id", "description"}}
+    out = {}
+    for name in vs.names():
+        md = vs.metadata(name, version)
+        out[name] = {"id": md["id"], "description": md["description"]}
+    return jsonify(out)
 
 
-@bp.get("/api/v3/datastack/<datastack>/version/<int(signed=True):version>/views/schemas")
+@bp.get(VIEWS + "/schemas")
 def view_schemas(datastack, version):
-    _setup(datastack, version)
-    return jsonify({})
+    store = _setup(datastack, version)
+    vs = ViewStore(store)
+    if not vs.names():
+        return jsonify({}), 404  # api2.py ViewSchemas: ``return {}, 404`` without views
+    return jsonify({name: vs.schema(name, version) for name in vs.names()})
+
+
+@bp.get(VIEWS + "/<view>/schema")
+def view_schema(datastack, version, view):
+    return jsonify(ViewStore(_setup(datastack, version)).schema(view, version))
+
+
+@bp.get(VIEWS + "/<view>/metadata")
+def view_metadata(datastack, version, view):
+    return jsonify(ViewStore(_setup(datastack, version)).metadata(view, version))
+
+
+@bp.post(VIEWS + "/<view>/query")
+def view_query(datastack, version, view):
+    vs = ViewStore(_setup(datastack, version))
+    vs.check(view)
+    body = _json_body()
+    body["limit"] = _capped_limit(body, count=_flag("count"))
+    # api2.py assemble_view_dataframe: the view's voxel resolution unless one is asked for
+    if not body.get("desired_resolution"):
+        body["desired_resolution"] = [float(r) for r in vs.voxel_resolution(view)]
+    result, names = run_query(vs, [[view, None]], body, version=version)
+    warnings = [SQL_QUERY_WARNING] if not _flag("direct_sql_pandas") else []
+    warnings += cap_warning(result, body["limit"])
+    return _reply(result, names, body, warnings, count=_flag("count"))
 
 
 @bp.get("/api/v3/datastack/<datastack>/table/<table>/unique_string_values")
@@ -191,12 +284,44 @@ def unique_string_values(datastack, table):
     return jsonify(out)
 
 
-def _reply(result, names, body):
-    if _flag("count"):  # query_table(get_counts=True) still parses the reply as Arrow
+def _default_resolution(store, body: dict, table: str) -> None:
+    """``convert_desired_resolution=True`` (every query route of the real engine): without a
+    ``desired_resolution`` the reply is in the table's voxel resolution and says so in the
+    ``dataframe_resolution`` header."""
+    if not body.get("desired_resolution"):
+        body["desired_resolution"] = [float(r) for r in store.voxel_resolution(table)]
+
+
+def _notices(store, tables: list, version) -> list[str]:
+    """``utils.py`` ``update_notice_text_warnings``: one warning per table with an owner notice."""
+    out = []
+    for t in tables:
+        text = store.metadata(t, version).get("notice_text")
+        if text is not None:
+            out.append(f"Table Owner Notice on {t}: {text}")
+    return out
+
+
+def cap_warning(result, limit) -> list[str]:
+    """``201 - "Limited query to N rows`` when the result has exactly the applied limit (the
+    real test in ``common.py`` is ``len(df) == limit``, so a user limit that is hit warns too)."""
+    return [f'201 - "Limited query to {limit} rows'] if limit is not None and result.num_rows == limit else []
+
+
+def _reply(result, names, body, warnings: list, *, count: bool = False):
+    """The query reply as ``utils.py`` ``create_query_response`` builds it: one ``Warning``
+    header per message; ``count`` answers the row count instead of the rows."""
+    if count:  # query_table(get_counts=True) still parses the reply as Arrow
+        # the real reply still carries dataframe_resolution (caveclient's query_view needs it)
         result = pa.table({"count": pa.array([result.num_rows], pa.int64())})
-        return arrow_response(result, {}, None)
+        return arrow_response(result, {}, body.get("desired_resolution"), warnings)
     if request.args.get("return_pyarrow", "true").lower() == "false":
         # pandas writes int64 ids as exact JSON integers (no float detour)
-        return Response(result.to_pandas().to_json(orient="records", date_format="iso"),
-                        mimetype="application/json")
-    return arrow_response(result, names, body.get("desired_resolution"))
+        response = Response(result.to_pandas().to_json(orient="records", date_format="iso"),
+                            mimetype="application/json")
+        return add_warnings(response, warnings)
+    if not _flag("arrow_format"):
+        # create_query_response calls add_warnings_to_headers a second time with this message
+        # alone, which replaces the earlier ones: the real service then sends only this one
+        warnings = [ARROW_FORMAT_WARNING]
+    return arrow_response(result, names, body.get("desired_resolution"), warnings)

@@ -68,9 +68,37 @@ def _column(table: pa.Table, tname: str, col: str) -> pa.ChunkedArray:
     return table.column(col)
 
 
+# PostgreSQL's boolean input (src/backend/utils/adt/bool.c ``parse_bool_with_len``): case and
+# surrounding blanks ignored, any unique prefix of true/false/yes/no, "on"/"off" (two letters at
+# least), "1"/"0". The real engine hands filter values to PostgreSQL, so status_axon="t" works.
+_PG_BOOL_WORDS = (("true", True, 1), ("false", False, 1), ("yes", True, 1), ("no", False, 1),
+                  ("on", True, 2), ("off", False, 2), ("1", True, 1), ("0", False, 1))
+
+
+def pg_bool(value, what: str):
+    """A filter value for a boolean column, read the way PostgreSQL reads boolean input.
+
+    Example::
+
+        pg_bool("t", "status_axon")   # True
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):  # SQLAlchemy's Boolean binds 0/1 too
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        for word, result, shortest in _PG_BOOL_WORDS:
+            if len(text) >= shortest and word.startswith(text):
+                return result
+    raise ServiceError(400, f"{what}: invalid input syntax for type boolean: {value!r}")
+
+
 def _values_array(values, column: pa.ChunkedArray, what: str) -> pa.Array:
     if not isinstance(values, (list, tuple)):
         raise ServiceError(400, f"{what}: expected a list of values, got {type(values).__name__}")
+    if pa.types.is_boolean(column.type):
+        values = [pg_bool(v, what) for v in values]
     try:
         return pa.array(values, type=column.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as err:
@@ -80,6 +108,8 @@ def _values_array(values, column: pa.ChunkedArray, what: str) -> pa.Array:
 def _scalar(value, column: pa.ChunkedArray, what: str) -> pa.Scalar:
     if isinstance(value, (list, dict)):
         raise ServiceError(400, f"{what}: expected a single value, got {type(value).__name__}")
+    if pa.types.is_boolean(column.type):
+        value = pg_bool(value, what)
     try:
         return pa.scalar(value, type=column.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as err:
@@ -326,6 +356,18 @@ def arrow_response(table: pa.Table, column_names: dict, desired_resolution=None,
         # requests joins repeated headers with ", "; caveclient splits on exactly that
         response.headers["dataframe_resolution"] = ", ".join(str(float(r)) for r in desired_resolution)
     response.headers["column_names"] = json.dumps(column_names)
-    if warnings:
-        response.headers["Warning"] = " ".join(w.replace("\n", " ") for w in warnings)
+    add_warnings(response, warnings)
+    return response
+
+
+def add_warnings(response: Response, warnings: list | None) -> Response:
+    """One ``Warning`` header per message, newlines made spaces, as MaterializationEngine's
+    ``add_warnings_to_headers`` (``blueprints/client/utils.py``) sends a list of them.
+
+    Example::
+
+        add_warnings(response, ['201 - "Limited query to 200000 rows'])
+    """
+    for w in warnings or ():
+        response.headers.add("Warning", w.replace("\n", " "))
     return response

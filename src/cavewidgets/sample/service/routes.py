@@ -21,6 +21,7 @@ SERVICES = {
     "l2cache": "/l2cache",
     "meshing": "/meshing",
     "precomputed": "/precomputed",
+    "skeleton": "/skeletoncache",
 }
 
 
