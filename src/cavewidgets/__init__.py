@@ -25,6 +25,8 @@ _LAZY = {
     "track": ".reproducible",
     "provenance": ".reproducible",
     "export": ".reproducible",
+    "start_export": ".reproducible",
+    "stop_export": ".reproducible",
     "connectivity_report": ".reports",
     "Explorer": ".explorer",
     "ReviewQueue": ".review",

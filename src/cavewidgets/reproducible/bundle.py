@@ -159,18 +159,8 @@ def _write_bundle(root: Path, records: list[Record], state: dict | None, annotat
 
 def _write_record(root: Path, rec: Record) -> dict:
     stem = f"queries/{rec.n:04d}_{_slug(rec.table or rec.method)}"
-    replay = rec.replay_call()
-    entry = {
-        "n": rec.n, "record_id": rec.record_id, "kind": rec.kind, "source": rec.source, "method": rec.method,
-        "datastack": rec.datastack, "server": rec.server, "version": rec.version,
-        "timestamp": rec.timestamp.isoformat() if rec.timestamp else None, "table": rec.table,
-        "filters": rec.filters, "select_columns": rec.select_columns, "params": rec.params,
-        "n_rows": rec.n_rows, "started": rec.started.isoformat(), "seconds": rec.seconds,
-        "result_hash": rec.result_hash, "root_id": rec.root_id,
-        "replayable": rec.replayable, "replay_problem": rec.replay_problem,
-        "replay": jsonable(replay) if replay else None,
-        "result_file": None, "provenance_file": f"{stem}.json",
-    }
+    entry = rec.entry()
+    entry.update(result_file=None, provenance_file=f"{stem}.json")
     result = rec.result
     if isinstance(result, pd.DataFrame):
         entry["result_modified_after_query"] = frame_hash(result) != rec.result_hash

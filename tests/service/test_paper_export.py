@@ -1,0 +1,100 @@
+"""Exports organised like a paper: analyses tagged and logged on disk, merged, exported, replayed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cavewidgets
+from cavewidgets import reproducible
+
+pytestmark = pytest.mark.service
+
+PAPER = "v1 wiring (2026)"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """An empty provenance log, no active analysis and a private data dir (drafts, paper logs)."""
+    monkeypatch.setenv("CAVEWIDGETS_DATA_DIR", str(tmp_path / "data"))
+    reproducible.stop_export()
+    reproducible.clear()
+    yield
+    reproducible.stop_export()
+    reproducible.clear()
+
+
+def pre_roots(client, n):
+    syn = client.materialize.query_table("synapses_pni_2", limit=2000)
+    roots = syn["pre_pt_root_id"][syn["pre_pt_root_id"] != 0].drop_duplicates().tolist()
+    assert len(roots) >= n
+    return [int(r) for r in roots[:n]]
+
+
+def run_kernel(code: str, service, data_dir, timeout=300):
+    """Run ``code`` in a new Python process (another kernel) with ``client`` bound to the service."""
+    prelude = (
+        "import cavewidgets, caveclient\n"
+        f"client = caveclient.CAVEclient({service.datastack!r}, server_address={service.url!r}, "
+        f"auth_token={service.token!r}, write_server_cache=False)\n"
+        "tracked = cavewidgets.track(client)\n")
+    env = dict(os.environ, CAVEWIDGETS_DATA_DIR=str(data_dir))
+    proc = subprocess.run([sys.executable, "-c", prelude + code], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_analyses_tag_records_and_survive_a_restart(sample_client, sample_service, tmp_path, caplog):
+    tracked = cavewidgets.track(sample_client)
+    roots = pre_roots(sample_client, 2)
+    session = cavewidgets.start_export(paper=PAPER, analysis="fig2")
+    assert reproducible.active_export() is session and session.active
+    first = tracked.materialize.query_table("synapses_pni_2", filter_in_dict={"pre_pt_root_id": roots[:1]})
+    reproducible.record_fetch(sample_client, kind="skeleton", root_id=roots[0])
+    reproducible.record_posted_annotations(sample_client, "my_tags", [7, 8])
+    assert cavewidgets.start_export(paper=PAPER, analysis="fig2") is session  # same one: no change
+
+    with caplog.at_level(logging.WARNING, logger="cavewidgets.reproducible"):
+        with cavewidgets.start_export(paper=PAPER, analysis="fig3") as fig3:
+            tracked.materialize.query_table("nucleus_detection_v0", limit=3)
+    assert not session.active and not fig3.active and reproducible.active_export() is None
+    message = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert message == [f"stopped export analysis 'fig2' of paper {PAPER!r}: analysis 'fig3' of "
+                       f"paper {PAPER!r} starts now"]
+    tracked.materialize.query_table("nucleus_detection_v0", limit=2)  # after stop: not tagged
+
+    prov = cavewidgets.provenance()
+    assert prov["analysis"].tolist()[-4:] == ["fig2", "fig2", "fig3", None]
+    assert prov["paper"].tolist()[-4:] == [PAPER, PAPER, PAPER, None]
+    assert reproducible.LOG.posted[-1]["analysis"] == "fig2"
+
+    # a new process (a restarted kernel) reads the same log from disk, ids exact
+    proc = run_kernel(
+        "import json\n"
+        f"entries = cavewidgets.reproducible.read_paper({PAPER!r})\n"
+        "print(json.dumps([[e['kind'], e.get('analysis'), e.get('record_id'), e.get('filters'), e.get('ids')]"
+        " for e in entries]))\n", sample_service, tmp_path / "data")
+    seen = json.loads(proc.stdout)
+    ids = [r.record_id for r in reproducible.LOG.records if r.paper == PAPER]
+    assert [s[2] for s in seen if s[0] != "posted"] == ids
+    assert [s[:2] for s in seen] == [["query", "fig2"], ["fetch", "fig2"], ["posted", "fig2"], ["query", "fig3"]]
+    assert seen[0][3] == {"filter_in_dict": {"pre_pt_root_id": roots[:1]}}  # uint64 exact through JSON
+    assert seen[2][4] == [7, 8]
+    assert len(first) > 0
+    assert (tmp_path / "data" / "exports" / sample_service.datastack).is_dir()
+
+
+def test_bad_names_are_refused(sample_client):
+    with pytest.raises(ValueError, match="paper must be a non-empty string"):
+        cavewidgets.start_export(paper=" ", analysis="fig2")
+    with pytest.raises(ValueError, match="analysis must be a non-empty string"):
+        cavewidgets.start_export(paper=PAPER, analysis=None)
+    assert reproducible.active_export() is None
+    with pytest.raises(KeyError, match="nothing is logged for paper 'unknown'"):
+        reproducible.read_paper("unknown")
