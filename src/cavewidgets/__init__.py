@@ -27,6 +27,7 @@ _LAZY = {
     "export": ".reproducible",
     "start_export": ".reproducible",
     "stop_export": ".reproducible",
+    "preview_export": ".reproducible",
     "connectivity_report": ".reports",
     "Explorer": ".explorer",
     "ReviewQueue": ".review",

@@ -98,3 +98,52 @@ def test_bad_names_are_refused(sample_client):
     assert reproducible.active_export() is None
     with pytest.raises(KeyError, match="nothing is logged for paper 'unknown'"):
         reproducible.read_paper("unknown")
+
+
+def two_analyses_in_two_kernels(client, service, data_dir):
+    """fig2 and fig3 of PAPER, each in its own process, with overlapping synapse restrictions."""
+    r = pre_roots(client, 3)
+    latest = int(client.materialize.version)
+    run_kernel(
+        f"cavewidgets.start_export(paper={PAPER!r}, analysis='fig2')\n"
+        f"tracked.materialize.query_table('synapses_pni_2', filter_in_dict={{'pre_pt_root_id': {r[:2]!r}}})\n"
+        f"tracked.materialize.query_table('synapses_pni_2', filter_equal_dict={{'pre_pt_root_id': {r[0]!r}}}, "
+        "materialization_version=1)\n"
+        "tracked.materialize.query_table('nucleus_detection_v0', filter_out_dict={'pt_root_id': [0]})\n",
+        service, data_dir)
+    run_kernel(
+        f"with cavewidgets.start_export(paper={PAPER!r}, analysis='fig3'):\n"
+        f"    tracked.materialize.query_table('synapses_pni_2', filter_in_dict={{'pre_pt_root_id': {r[1:]!r}}})\n"
+        f"    tracked.materialize.query_table('synapses_pni_2', filter_equal_dict={{'pre_pt_root_id': {r[2]!r}}})\n"
+        "    tracked.materialize.query_table('nucleus_detection_v0', filter_out_dict={'id': [1]})\n",
+        service, data_dir)
+    return r, latest
+
+
+def test_preview_merges_overlapping_restrictions_across_kernels(sample_client, sample_service, tmp_path):
+    roots, latest = two_analyses_in_two_kernels(sample_client, sample_service, tmp_path / "data")
+    assert latest != 1
+
+    preview = cavewidgets.preview_export(paper=PAPER, client=sample_client)
+
+    syn = preview[preview["table"] == "synapses_pni_2"].set_index("version")
+    assert sorted(syn.index.tolist()) == [1, latest] and syn["version_conflict"].all()
+    merged = syn.loc[latest]
+    assert merged["filters"] == {"filter_in_dict": {"pre_pt_root_id": sorted(roots)}}
+    assert merged["n_queries"] == 3 and merged["analyses"] == ["fig2", "fig3"] and merged["merged"]
+    union = sample_client.materialize.query_table(
+        "synapses_pni_2", filter_in_dict={"pre_pt_root_id": roots}, materialization_version=latest)
+    assert merged["expected_rows"] == len(union) and merged["rows_from"] == "counted"
+    assert merged["bytes"] > 0
+    old = syn.loc[1]
+    assert old["filters"] == {"filter_equal_dict": {"pre_pt_root_id": roots[0]}}
+    assert old["rows_from"] == "recorded" and "also queried at version" in old["note"]
+
+    nuc = preview[preview["table"] == "nucleus_detection_v0"]
+    assert len(nuc) == 2 and not nuc["merged"].any()
+    assert all("filters on different columns" in n for n in nuc["note"])
+
+    only_fig3 = cavewidgets.preview_export(paper=PAPER, analyses=["fig3"], client=sample_client)
+    assert only_fig3["n_queries"].sum() == 3 and set(only_fig3["analyses"].sum()) == {"fig3"}
+    with pytest.raises(KeyError, match="no analysis 'fig9'.*logged analyses: fig2, fig3"):
+        cavewidgets.preview_export(paper=PAPER, analyses=["fig9"])

@@ -32,6 +32,7 @@ from .log import (
     record_query,
     unwrap,
 )
+from .paper_export import preview_export
 from .papers import active_export, papers, read_paper, start_export, stop_export
 from .tracking import TrackedClient, track
 
@@ -50,5 +51,5 @@ __all__ = [
     "track", "provenance", "export", "record_query", "record_fetch", "record_posted_annotations",
     "posted_annotations", "frame_hash", "row_hashes", "result_hash", "package_versions",
     "reproduce_script", "clear", "unwrap", "Record", "TrackedClient", "LOG",
-    "start_export", "stop_export", "active_export", "read_paper", "papers",
+    "start_export", "stop_export", "preview_export", "active_export", "read_paper", "papers",
 ]
