@@ -147,3 +147,84 @@ def test_preview_merges_overlapping_restrictions_across_kernels(sample_client, s
     assert only_fig3["n_queries"].sum() == 3 and set(only_fig3["analyses"].sum()) == {"fig3"}
     with pytest.raises(KeyError, match="no analysis 'fig9'.*logged analyses: fig2, fig3"):
         cavewidgets.preview_export(paper=PAPER, analyses=["fig9"])
+
+
+def run_reproduce(bundle, token, *args):
+    env = dict(os.environ, CAVE_TOKEN=token)
+    return subprocess.run([sys.executable, str(bundle / "reproduce.py"), *args], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=bundle.parent)
+
+
+def test_export_of_a_paper_holds_each_row_once_and_reproduces(sample_client, sample_service, tmp_path):
+    import importlib.metadata
+    import platform
+    import uuid
+
+    import pandas as pd
+
+    from cavewidgets.reproducible import frame_hash
+
+    roots, latest = two_analyses_in_two_kernels(sample_client, sample_service, tmp_path / "data")
+    # a third analysis in this kernel, on a user table that will gain a row after the export
+    table = f"paper_tags_{uuid.uuid4().hex[:8]}"
+    res = sample_client.materialize.get_table_metadata("nucleus_detection_v0")["voxel_resolution"]
+    sample_client.annotation.create_table(table, "bound_tag", "paper export test tags", res)
+    nuclei = sample_client.materialize.query_table("nucleus_detection_v0", limit=3)
+    positions = [list(map(int, p)) for p in nuclei["pt_position"]]
+    sample_client.annotation.post_annotation(table, [{"pt": {"position": positions[0]}, "tag": "a"}])
+    tracked = cavewidgets.track(sample_client)
+    with cavewidgets.start_export(paper=PAPER, analysis="fig4"):
+        tagged = tracked.materialize.query_table(table)
+        reproducible.record_fetch(sample_client, kind="mesh", root_id=roots[0])
+    state = {"layers": [{"type": "segmentation", "segments": [str(roots[0])]}]}
+
+    with pytest.raises(KeyError, match="viewers given for analyses"):
+        cavewidgets.export(tmp_path / "bad", paper=PAPER, viewers={"fig9": state})
+    assert not (tmp_path / "bad").exists()
+    bundle = cavewidgets.export(tmp_path / "paper", paper=PAPER, viewers={"fig2": state}, client=sample_client)
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["layout"] == "paper" and manifest["paper"] == PAPER
+    assert sorted(manifest["analyses"]) == ["fig2", "fig3", "fig4"]
+    assert manifest["version_conflicts"] == ["synapses_pni_2"]
+    preview = cavewidgets.preview_export(paper=PAPER, client=sample_client)
+    assert len(manifest["queries"]) == len(preview) == 5
+    by_table = {(q["table"], q["version"]): q for q in manifest["queries"]}
+    merged = by_table[("synapses_pni_2", latest)]
+    rows = pd.read_parquet(bundle / merged["result_file"])
+    union = sample_client.materialize.query_table(
+        "synapses_pni_2", filter_in_dict={"pre_pt_root_id": roots}, materialization_version=latest)
+    assert len(rows) == len(union) == merged["n_rows"] and not rows["id"].duplicated().any()
+    assert frame_hash(rows) == frame_hash(union) == merged["result_hash"]
+    assert (rows["pre_pt_root_id"] > 2**53).all() and set(rows["pre_pt_root_id"]) == set(roots)
+    assert [m["verified"] for m in merged["members"]] == [True, True, True]
+    assert sorted(m["analysis"] for m in merged["members"]) == ["fig2", "fig3", "fig3"]
+    tag_query = by_table[(table, latest)]
+    assert tag_query["n_rows"] == len(tagged) == 1 and tag_query["members"][0]["verified"] is True
+
+    fig2 = manifest["analyses"]["fig2"]
+    assert json.loads((bundle / fig2["viewer_state"]).read_text()) == state
+    prov = pd.read_csv(bundle / fig2["provenance"])
+    assert len(prov) == 3 and merged["n"] in prov["bundle_query"].tolist()
+    fig4 = manifest["analyses"]["fig4"]
+    assert fig4["fetches"] == [{"kind": "mesh", "root_id": roots[0], "timestamp": None}]
+    assert fig4["viewer_state"] is None and (bundle / "analyses/fig4/annotations.json").is_file()
+
+    reqs = dict(line.split("==") for line in (bundle / "requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    for name in ("caveclient", "pandas", "pyarrow", "numpy", "cavewidgets", "requests"):
+        assert reqs[name] == importlib.metadata.version(name), name
+    assert f"# Python {platform.python_version()}" in (bundle / "requirements.txt").read_text()
+    for file in bundle.rglob("*"):
+        if file.is_file():
+            assert sample_service.token.encode() not in file.read_bytes(), file
+
+    proc = run_reproduce(bundle, sample_service.token)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5 identical, 0 differ, 0 failed" in proc.stdout
+
+    sample_client.annotation.post_annotation(table, [{"pt": {"position": positions[1]}, "tag": "late"}])
+    proc = run_reproduce(bundle, sample_service.token)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"Differ: #{tag_query['n']} {table}" in proc.stdout
+    assert "1 rows recorded, 2 now (+1 -0 rows)" in proc.stdout
