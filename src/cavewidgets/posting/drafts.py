@@ -103,24 +103,10 @@ def _write(path: Path, drafts: list[dict]) -> None:
     if not drafts:
         path.unlink(missing_ok=True)
         return
-    write_text_atomic(path, json.dumps({"format": 1, "drafts": drafts}, indent=1))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path``'s content with ``text`` all at once (temporary file, fsync, ``os.replace``).
-
-    A crash leaves the old file or the new one, never half of either. Callers that share the file
-    across processes hold :func:`_file_lock` around the read-modify-write.
-
-    Example::
-
-        write_text_atomic(data_dir() / "exports" / "ds" / "paper.jsonl", "")
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".drafts-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+            json.dump({"format": 1, "drafts": drafts}, out, indent=1)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
