@@ -7,6 +7,11 @@ Public (also as ``cavewidgets.track``, ``cavewidgets.provenance``, ``cavewidgets
     cavewidgets.provenance()                                # the log as a DataFrame
     cavewidgets.export("bundle_dir", viewer=viewer)         # parquet + manifest + reproduce.py
 
+Organised like a paper (see ``papers``)::
+
+    with cavewidgets.start_export(paper="v1_wiring", analysis="fig2"):   # tagged, logged on disk
+        tracked.materialize.query_table("synapses_pni_2", filter_in_dict={...})
+
 Recording API for widgets (see ``log`` for details)::
 
     record_query(client, *, method, table=None, params=None, result=None, version=None,
@@ -27,6 +32,8 @@ from .log import (
     record_query,
     unwrap,
 )
+from .paper_export import preview_export
+from .papers import active_export, papers, read_paper, start_export, stop_export
 from .tracking import TrackedClient, track
 
 
@@ -44,4 +51,5 @@ __all__ = [
     "track", "provenance", "export", "record_query", "record_fetch", "record_posted_annotations",
     "posted_annotations", "frame_hash", "row_hashes", "result_hash", "package_versions",
     "reproduce_script", "clear", "unwrap", "Record", "TrackedClient", "LOG",
+    "start_export", "stop_export", "preview_export", "active_export", "read_paper", "papers",
 ]

@@ -43,7 +43,8 @@ PACKAGES = ("cavewidgets", "caveclient", "pandas", "pyarrow", "numpy", "matplotl
             "neuroglancer", "cloud-volume", "requests")
 
 
-def export(path, *, queries=None, viewer=None, annotations: bool = True, overwrite: bool = False) -> Path:
+def export(path, *, queries=None, viewer=None, annotations: bool = True, overwrite: bool = False,
+           paper: str | None = None, analyses=None, viewers: dict | None = None, client=None) -> Path:
     """Write the recorded queries of this kernel as a reproducible bundle in directory ``path``.
 
     ``queries`` narrows the export to record numbers or record ids (the index and ``record_id``
@@ -51,6 +52,13 @@ def export(path, *, queries=None, viewer=None, annotations: bool = True, overwri
     ``.state`` dict, or a state dict; ``annotations`` adds the annotation ids posted from this
     kernel. ``path`` must not exist or be an empty directory; ``overwrite=True`` replaces an
     earlier bundle (never a directory that is not one). Returns the bundle's path.
+
+    With ``paper``, the bundle holds that paper's logged analyses (``start_export``), all of
+    them or the names in ``analyses``, from every kernel that logged them: merged queries re-run
+    now at their recorded version/timestamp (with ``client`` or a client found as
+    ``paper_export.client_for`` says), per-analysis folders, ``viewers={analysis: viewer}``,
+    a pinned ``requirements.txt``; layout in ``cavewidgets.reproducible.paper_export``.
+    ``queries``, ``viewer`` and ``annotations`` apply to the plain export only.
 
     Example::
 
@@ -61,16 +69,39 @@ def export(path, *, queries=None, viewer=None, annotations: bool = True, overwri
     """
     target = Path(os.fspath(path)).expanduser()
     _check_target(target, overwrite)
+    if paper is not None:
+        if queries is not None or viewer is not None:
+            raise TypeError("export(paper=...) takes analyses= and viewers={analysis: viewer}, not "
+                            "queries= or viewer=")
+        return _staged(target, lambda staging: _paper(staging, paper, analyses, viewers, client))
+    if analyses is not None or viewers is not None:
+        raise TypeError("analyses= and viewers= need paper=...")
     records = LOG.select(queries)
     if not records:
         raise ValueError("nothing to export: no query has been recorded in this kernel "
                          "(query through cavewidgets.track(client), an Explorer or a report first)")
     state = _viewer_state(viewer) if viewer is not None else None
+
+    def write(staging: Path) -> list:
+        _write_bundle(staging, records, state, annotations)
+        return [rec._client_ref() for rec in records if rec._client_ref is not None]
+
+    return _staged(target, write)
+
+
+def _paper(staging: Path, paper, analyses, viewers, client) -> list:
+    from .paper_export import export_paper
+
+    return export_paper(staging, paper, analyses, viewers=viewers, client=client)
+
+
+def _staged(target: Path, write) -> Path:
+    """Run ``write(staging)`` in a fresh directory beside ``target``, check it, move it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
-        _write_bundle(staging, records, state, annotations)
-        _check_no_tokens(staging, records)
+        clients = write(staging)
+        _check_no_tokens(staging, clients)
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -159,18 +190,8 @@ def _write_bundle(root: Path, records: list[Record], state: dict | None, annotat
 
 def _write_record(root: Path, rec: Record) -> dict:
     stem = f"queries/{rec.n:04d}_{_slug(rec.table or rec.method)}"
-    replay = rec.replay_call()
-    entry = {
-        "n": rec.n, "record_id": rec.record_id, "kind": rec.kind, "source": rec.source, "method": rec.method,
-        "datastack": rec.datastack, "server": rec.server, "version": rec.version,
-        "timestamp": rec.timestamp.isoformat() if rec.timestamp else None, "table": rec.table,
-        "filters": rec.filters, "select_columns": rec.select_columns, "params": rec.params,
-        "n_rows": rec.n_rows, "started": rec.started.isoformat(), "seconds": rec.seconds,
-        "result_hash": rec.result_hash, "root_id": rec.root_id,
-        "replayable": rec.replayable, "replay_problem": rec.replay_problem,
-        "replay": jsonable(replay) if replay else None,
-        "result_file": None, "provenance_file": f"{stem}.json",
-    }
+    entry = rec.entry()
+    entry.update(result_file=None, provenance_file=f"{stem}.json")
     result = rec.result
     if isinstance(result, pd.DataFrame):
         entry["result_modified_after_query"] = frame_hash(result) != rec.result_hash
@@ -291,10 +312,9 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def _check_no_tokens(root: Path, records: list[Record]) -> None:
+def _check_no_tokens(root: Path, clients: list) -> None:
     tokens = set()
-    for rec in records:
-        client = rec._client_ref() if rec._client_ref is not None else None
+    for client in clients:
         token = getattr(getattr(client, "auth", None), "token", None) if client is not None else None
         if isinstance(token, str) and len(token) >= 8:
             tokens.add(token)

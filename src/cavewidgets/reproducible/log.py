@@ -94,6 +94,8 @@ class Record:
     replayable: bool = False
     replay_problem: str | None = None
     result_bytes: int = 0
+    paper: str | None = None
+    analysis: str | None = None
     _result: Any = field(default=None, repr=False)
     _client_ref: Any = field(default=None, repr=False)
 
@@ -110,16 +112,27 @@ class Record:
         """``{"method", "kwargs"}`` that re-runs this query at the same version/timestamp."""
         if not self.replayable:
             return None
-        kwargs = dict(self.params)
-        arg = REPLAYABLE[self.method]
-        if arg is not None and self.table is not None:
-            kwargs[arg] = self.table
-        if self.timestamp is not None:
-            kwargs["timestamp"] = self.timestamp
-            kwargs.pop("materialization_version", None)
-        elif self.method not in LIVE_METHODS and self.version is not None:
-            kwargs["materialization_version"] = self.version
-        return {"method": self.method, "kwargs": kwargs}
+        return replay_call(self.method, self.table, self.params, self.version, self.timestamp)
+
+    def entry(self) -> dict:
+        """This record as JSON-ready data (what bundles and the on-disk paper logs store).
+
+        Example::
+
+            json.dumps(LOG.records[-1].entry())
+        """
+        replay = self.replay_call()
+        return {
+            "n": self.n, "record_id": self.record_id, "kind": self.kind, "source": self.source,
+            "method": self.method, "paper": self.paper, "analysis": self.analysis,
+            "datastack": self.datastack, "server": self.server, "version": self.version,
+            "timestamp": self.timestamp.isoformat() if self.timestamp else None, "table": self.table,
+            "filters": self.filters, "select_columns": self.select_columns, "params": self.params,
+            "n_rows": self.n_rows, "result_bytes": self.result_bytes, "started": self.started.isoformat(),
+            "seconds": self.seconds, "result_hash": self.result_hash, "root_id": self.root_id,
+            "replayable": self.replayable, "replay_problem": self.replay_problem,
+            "replay": jsonable(replay) if replay else None,
+        }
 
     def row(self) -> dict:
         return {
@@ -129,7 +142,27 @@ class Record:
             "select_columns": self.select_columns, "n_rows": self.n_rows, "started": self.started,
             "seconds": self.seconds, "result_hash": self.result_hash, "result_kept": self.result_kept,
             "root_id": self.root_id, "replayable": self.replayable, "params": self.params,
+            "paper": self.paper, "analysis": self.analysis,
         }
+
+
+def replay_call(method: str, table: str | None, params: dict, version: int | None, timestamp) -> dict:
+    """``{"method", "kwargs"}`` for ``client.materialize.<method>(**kwargs)`` at a version/timestamp.
+
+    Example::
+
+        replay_call("query_table", "synapses_pni_2", {"limit": 3}, 2, None)["kwargs"]
+    """
+    kwargs = dict(params)
+    arg = REPLAYABLE[method]
+    if arg is not None and table is not None:
+        kwargs[arg] = table
+    if timestamp is not None:
+        kwargs["timestamp"] = timestamp
+        kwargs.pop("materialization_version", None)
+    elif method not in LIVE_METHODS and version is not None:
+        kwargs["materialization_version"] = version
+    return {"method": method, "kwargs": kwargs}
 
 
 class ProvenanceLog:
@@ -146,6 +179,10 @@ class ProvenanceLog:
         self.records: list[Record] = []
         self.posted: list[dict] = []
         self._counter = 0
+        # (paper, analysis) stamped on every new record and posted entry; set by start_export
+        self.tags: tuple[str, str] | None = None
+        # called with each new Record or posted entry (the paper log writes them to disk)
+        self.observers: list = []
 
     def __len__(self) -> int:
         return len(self.records)
@@ -161,9 +198,24 @@ class ProvenanceLog:
         with self._lock:
             rec = make(self._counter)
             self._counter += 1
+            if self.tags is not None:
+                rec.paper, rec.analysis = self.tags
             self.records.append(rec)
             self._bound_kept()
+            self._notify(rec)
             return rec
+
+    def add_posted(self, entry: dict) -> dict:
+        with self._lock:
+            if self.tags is not None:
+                entry["paper"], entry["analysis"] = self.tags
+            self.posted.append(entry)
+            self._notify(entry)
+            return entry
+
+    def _notify(self, item) -> None:
+        for observer in list(self.observers):
+            observer(item)
 
     def find_result(self, result) -> Record | None:
         if result is None:
@@ -425,15 +477,13 @@ def record_posted_annotations(client, table: str, ids) -> dict:
     datastack, server = _client_identity(client)
     entry = {"datastack": datastack, "server": server, "table": table, "ids": ids,
              "posted": _dt.datetime.now(_dt.timezone.utc).isoformat()}
-    with LOG._lock:
-        LOG.posted.append(entry)
-    return entry
+    return LOG.add_posted(entry)
 
 
 PROVENANCE_COLUMNS = [
     "record_id", "kind", "source", "method", "datastack", "server", "version", "timestamp", "table",
     "filters", "select_columns", "n_rows", "started", "seconds", "result_hash", "result_kept",
-    "root_id", "replayable", "params",
+    "root_id", "replayable", "params", "paper", "analysis",
 ]
 
 
@@ -446,7 +496,8 @@ def provenance(source: str | None = None) -> pd.DataFrame:
     (UTC, for live queries), ``table``, ``filters`` (dict of every filter argument),
     ``select_columns``, ``n_rows``, ``started`` (UTC), ``seconds``, ``result_hash`` (see
     ``hashing``), ``result_kept`` (result still in memory for export), ``root_id`` (fetches),
-    ``replayable`` (reproduce.py can re-run it), ``params`` (all stored keyword arguments).
+    ``replayable`` (reproduce.py can re-run it), ``params`` (all stored keyword arguments),
+    ``paper`` and ``analysis`` (set while ``start_export`` is active, else None).
     The index is the record number used by ``export(queries=[...])``.
 
     Example::
