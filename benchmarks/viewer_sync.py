@@ -97,7 +97,7 @@ from pathlib import Path
 
 from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
+from cavewidgets.testing.lab import CHROMIUM_ARGS, Browser, LabNotebook, LabServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "viewer_sync.json"
 TARGET_MEDIAN_MS = 40
@@ -883,7 +883,11 @@ def main() -> None:
                      "first_view": {t: {"trials": []} for t in TOOLS}, "bytes": {},
                      "notes": ["page websocket bytes include the iopub echo (execute_input, stream) of the benchmark's own kernel calls, "
                                "about 1 kB per call; comm bytes are the widget's own",
-                               "first views: kernel_reply_ms is the round trip of a trivial kernel call made about once a second while the view loads"]}
+                               "first views: kernel_reply_ms is the round trip of a trivial kernel call made about once a second while the view loads",
+                               "both browsers composite on Chromium's GPU path with SwiftShader as the GPU (cavewidgets.testing.lab.CHROMIUM_ARGS, no --disable-gpu); "
+                               "runs before 2026-11-29 15:00 used software compositing, which stalls the page's main thread on every WebGL frame",
+                               "the kernel answers the page's data requests in batches (ng_fetch out, cw:fetched back) since 2026-11-29 15:00"],
+                     "chromium_args": list(CHROMIUM_ARGS)}
     service = None
     setup = SETUP
     if args.in_kernel_service:
