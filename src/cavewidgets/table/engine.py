@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -292,7 +293,8 @@ class TableEngine:
     def _search_mask(self, text: str) -> np.ndarray:
         text = text.strip()
         mask = np.zeros(self.n, dtype=bool)
-        number = int(text) if text.lstrip("-").isdigit() and len(text) < 21 else None
+        # ASCII digits only: str.isdigit() also says yes to "²" and "--5", which int() refuses
+        number = int(text) if re.fullmatch(r"-?[0-9]+", text) and len(text) < 21 else None
         for c in self.columns:
             if c.kind in ("string", "category", "object"):
                 mask |= self._contains_mask(c.name, text)
