@@ -282,7 +282,10 @@ class TableEngine:
 
     def _contains_mask(self, column: str, needle: str) -> np.ndarray:
         kind, words, indices = self._lowered(column)
-        hits = pc.fill_null(pc.match_substring(words, needle.lower()), False).to_numpy(zero_copy_only=False)
+        # lowered by the same function as the column: Python's str.lower() turns "İ" into
+        # "i" + a combining dot where Arrow's gives "i", and "İstanbul" would not find itself
+        needle = pc.utf8_lower(pa.scalar(needle, pa.string())).as_py()
+        hits = pc.fill_null(pc.match_substring(words, needle), False).to_numpy(zero_copy_only=False)
         if kind == "plain":
             return np.asarray(hits, dtype=bool)
         mask = np.zeros(self.n, dtype=bool)
@@ -374,7 +377,7 @@ class TableEngine:
             if norm is not None:
                 column_masks[column] = self._filter_mask(column, norm)
         if search and search.strip():
-            needle = search.strip().lower()
+            needle = search.strip()
             column_masks["\0search"] = self._mask(json.dumps(["\0search", needle]), lambda: self._search_mask(needle))
         masks = list(column_masks.values())
         mask = None
