@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from .columns import convert_column, object_kind, positions_array, split_position_columns
 
 ROW = "__row"
+CODES = "__codes:"  # + a category column's name: its category codes, the sort key (pandas' order)
 MAX_PICK_VALUES = 500
 MAX_TEXT_CHARS = 300
 TOP_N = 2000  # pages within the first TOP_N rows of a new sort come from a top-N query
@@ -42,6 +43,13 @@ class ColumnInfo:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _add_codes(arrays: dict, name: str, kind: str, values) -> None:
+    """A category column sorts in category order, as pandas sorts it (not by the label text)."""
+    if kind == "category":
+        codes = np.asarray(pd.Categorical(values).codes, dtype=np.int64)
+        arrays[CODES + name] = pa.array(codes, mask=codes < 0)
 
 
 class TableEngine:
@@ -69,6 +77,7 @@ class TableEngine:
             if name not in columns:
                 arr, kind = convert_column(index.to_series(index=pd.RangeIndex(self.n)))
                 arrays[name] = arr
+                _add_codes(arrays, name, kind, index)
                 self.columns.append(ColumnInfo(name, kind, key=(key_name == name)))
 
         split = split_position_columns(columns, frame)
@@ -87,6 +96,7 @@ class TableEngine:
             else:
                 arr, kind = convert_column(series)
                 arrays[display] = arr
+                _add_codes(arrays, display, kind, series)
             self.kinds[display] = kind
             if name not in in_split:
                 self.columns.append(ColumnInfo(display, kind, key=(display == key_name)))
@@ -345,7 +355,12 @@ class TableEngine:
         q = _quote(column)
         if self.kinds[column] == "position":
             return [f"{q}[{i}]" for i in (1, 2, 3)]
+        if self.kinds[column] == "category":
+            return [_quote(CODES + column)]
         return [q]
+
+    def _sort_sources(self, column: str) -> str:
+        return CODES + column if self.kinds[column] == "category" else column
 
     def _order_terms(self, sort: list[tuple[str, bool]]) -> str:
         terms = ", ".join(f"{e} {'ASC' if asc else 'DESC'} NULLS LAST" for c, asc in sort for e in self._sort_exprs(c))
@@ -421,7 +436,7 @@ class TableEngine:
         return self._view
 
     def _top_rows(self, start: int, count: int) -> np.ndarray:
-        sort_columns = [c for c in self._sort_columns]
+        sort_columns = [self._sort_sources(c) for c in self._sort_columns]
         v = self._registered(self._view_mask, sort_columns)
         rows = self.con.execute(f"SELECT {ROW} FROM {v} WHERE __m ORDER BY {self._sort_terms} LIMIT {start + count}").fetchnumpy()[ROW]
         return np.asarray(rows, dtype=np.int64)[start:]
