@@ -45,6 +45,24 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_DB: duckdb.DuckDBPyConnection | None = None
+_DB_LOCK = threading.Lock()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    """A new connection to the process's one in-memory DuckDB database.
+
+    Opening a database costs tens of milliseconds, which every TableBrowser and every new sort
+    column paid; a cursor costs microseconds and keeps its own registered tables.
+    """
+    global _DB
+    with _DB_LOCK:
+        if _DB is None:
+            _DB = duckdb.connect()
+            _DB.execute("SET threads TO 2")
+        return _DB.cursor()
+
+
 def _add_codes(arrays: dict, name: str, kind: str, values) -> None:
     """A category column sorts in category order, as pandas sorts it (not by the label text)."""
     if kind == "category":
@@ -111,8 +129,7 @@ class TableEngine:
         self.display_names = [c.name for c in self.columns]
         arrays[ROW] = pa.array(np.arange(self.n, dtype=np.int64))
         self.table = pa.table(arrays)
-        self.con = duckdb.connect()
-        self.con.execute("SET threads TO 2")
+        self.con = _cursor()
         self.con.register("t", self.table)
 
         self._sorts: dict[str, np.ndarray] = {}
@@ -370,8 +387,7 @@ class TableEngine:
         # runs on the sorter thread with its own connection (DuckDB releases the GIL while sorting)
         with self._lock:
             table = self.table
-        con = duckdb.connect()
-        con.execute("SET threads TO 2")
+        con = _cursor()
         con.register("t", table)
         order = np.asarray(con.execute(f"SELECT {ROW} FROM t ORDER BY {terms}").fetchnumpy()[ROW], dtype=np.int64)
         con.close()
