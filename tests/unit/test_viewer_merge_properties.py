@@ -119,11 +119,13 @@ def units(state) -> dict:
 
 
 def containers(unit) -> list:
-    """The units whose removal takes ``unit`` with them."""
-    if unit[0] in ("prop", "seg", "ann"):
+    """The units whose removal (or, for a layer's type, change) takes ``unit`` with them."""
+    if unit[0] == "prop" and unit[2] == "type":
         return [("layer", unit[1])]
+    if unit[0] in ("prop", "seg", "ann"):
+        return [("layer", unit[1]), ("prop", unit[1], "type")]
     if unit[0] == "annf":
-        return [("layer", unit[1]), ("ann", unit[1], unit[2])]
+        return [("layer", unit[1]), ("prop", unit[1], "type"), ("ann", unit[1], unit[2])]
     return []
 
 
