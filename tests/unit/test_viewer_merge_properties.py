@@ -135,9 +135,16 @@ def pairs():
 
 @examples(1000)
 @given(pairs())
-def test_one_sided_edits_survive_and_conflicts_keep_python(case):
+def test_merge_properties(case):
+    """All three properties on each of 1,000 generated (base, ours, theirs) triples."""
     base, ours, theirs = case
     merged = merge_states(copy.deepcopy(base), copy.deepcopy(ours), copy.deepcopy(theirs))
+    check_one_sided_edits_survive(base, ours, theirs, merged)
+    check_segments_merge_as_sets(base, ours, theirs, merged)
+    check_idempotent(base, ours, theirs, merged)
+
+
+def check_one_sided_edits_survive(base, ours, theirs, merged):
     b, o, t, m = units(base), units(ours), units(theirs), units(merged)
     every = set(b) | set(o) | set(t)
     changed_o = {u for u in every if o.get(u, MISSING) != b.get(u, MISSING)}
@@ -159,11 +166,7 @@ def test_one_sided_edits_survive_and_conflicts_keep_python(case):
             assert m.get(u, MISSING) == ov, ("a conflict did not keep Python's value", u, bv, ov, tv)
 
 
-@examples(1000)
-@given(pairs())
-def test_segments_merge_as_sets(case):
-    base, ours, theirs = case
-    merged = merge_states(base, ours, theirs)
+def check_segments_merge_as_sets(base, ours, theirs, merged):
     by = lambda s: {ly["name"]: ly for ly in s["layers"]}  # noqa: E731
     lb, lo, lt, lm = by(base), by(ours), by(theirs), by(merged)
     for name in set(lb) & set(lo) & set(lt):
@@ -175,11 +178,7 @@ def test_segments_merge_as_sets(case):
         assert set(got) == (B | (O - B) | (T - B)) - (B - O) - (B - T)
 
 
-@examples(1000)
-@given(pairs())
-def test_merging_is_idempotent(case):
-    base, ours, theirs = case
-    merged = merge_states(base, ours, theirs)
+def check_idempotent(base, ours, theirs, merged):
     assert merge_states(base, merged, theirs) == merged  # the same browser edit again: nothing new
     assert merge_states(base, ours, ours) == ours
     assert merge_states(base, base, theirs) == theirs and merge_states(base, ours, base) == ours
