@@ -176,10 +176,18 @@ def viewer():
     v.close()
 
 
+def _reset(viewer):
+    # through a change: a supervoxel-layer id set before stays in the state while the trait
+    # leaves it out (graphene layers), so assigning set() to an already empty trait would not
+    # clear it
+    viewer.segments = {1}
+    viewer.segments = set()
+
+
 def _viewer_segments(viewer, value):
     from cavewidgets.viewer import state as vst
 
-    viewer.segments = set()
+    _reset(viewer)
     viewer.segments = {value}
     # the state, not the trait: on a graphene layer the trait leaves out supervoxel-layer ids
     # (2**56 <= id < 2**57) that the browser has yet to resolve to their root
@@ -190,7 +198,7 @@ def _viewer_segments(viewer, value):
 def _viewer_add(viewer, value):
     from cavewidgets.viewer import state as vst
 
-    viewer.segments = set()
+    _reset(viewer)
     viewer.add_segments([value], colors="#ff0000")
     (got,) = vst.segments_of(viewer.state)
     return got
