@@ -160,16 +160,18 @@ def test_bad_root_ids(sample_client, proofread):
     good = int(proofread[0])
     with pytest.raises(ValueError, match="empty"):
         cavewidgets.connectivity_report(sample_client, [])
-    with pytest.raises(TypeError, match="str"):
-        cavewidgets.connectivity_report(sample_client, [str(good)])
+    with pytest.raises(TypeError, match="decimal"):
+        cavewidgets.connectivity_report(sample_client, [f"{good}L"])
     with pytest.raises(TypeError, match="float"):
         cavewidgets.connectivity_report(sample_client, np.array([good], dtype=float))
-    with pytest.raises(TypeError, match="string"):
-        cavewidgets.connectivity_report(sample_client, str(good))
-    with pytest.raises(ValueError, match="not a root id"):
+    with pytest.raises(TypeError, match="decimal"):
+        cavewidgets.connectivity_report(sample_client, f" {good}")
+    with pytest.raises(ValueError, match="outside the uint64 range"):
         cavewidgets.connectivity_report(sample_client, [-5])
     with pytest.raises(ValueError, match="not in datastack"):
         cavewidgets.connectivity_report(sample_client, [good, 864691135800000001])
+    with pytest.raises(ValueError, match="not in datastack"):  # CAVE keeps root ids in BIGINT
+        cavewidgets.connectivity_report(sample_client, [good, 2**63 + 1])
     with pytest.raises(ValueError, match="no column 'flavour'"):
         cavewidgets.connectivity_report(sample_client, [good], by="flavour")
     with pytest.raises(ValueError, match="version 99 does not exist"):

@@ -9,7 +9,8 @@ import traitlets
 import trimesh
 
 from cavewidgets.morphology import MorphologyPanel
-from cavewidgets.morphology._data import check_root_id, prepare_synapses
+from cavewidgets._ids import parse_root_id
+from cavewidgets.morphology._data import prepare_synapses
 from cavewidgets.morphology._geometry import build_payload
 
 from test_morphology_geometry import BIG, synapse_frame, y_skeleton
@@ -23,20 +24,23 @@ class Untouchable:
 
 
 @pytest.mark.parametrize("bad, error", [
-    ("864691135808684573", TypeError), ("abc", TypeError), (1.5, TypeError), (float(BIG), TypeError),
+    ("abc", TypeError), (" 864691135808684573", TypeError), (1.5, TypeError), (float(BIG), TypeError),
     (True, TypeError), (None, TypeError), ([BIG], TypeError), (-1, ValueError), (0, ValueError),
     (2**64, ValueError), (10**30, ValueError), (np.int64(-5), ValueError),
 ])
 def test_bad_root_ids_are_refused_before_any_fetch(bad, error):
     panel = MorphologyPanel(Untouchable())
-    with pytest.raises(error, match="root_id"):
+    with pytest.raises(error, match="root id"):
         panel.show(bad)
     assert panel.root_id is None and panel.data_version == 0
 
 
 def test_good_root_ids_stay_exact():
-    assert check_root_id(np.uint64(2**64 - 1)) == 2**64 - 1
-    assert check_root_id(BIG) == BIG and isinstance(check_root_id(np.int64(BIG)), int)
+    assert parse_root_id(np.uint64(2**64 - 1)) == 2**64 - 1
+    assert parse_root_id(BIG) == BIG and isinstance(parse_root_id(np.int64(BIG)), int)
+    panel = MorphologyPanel(Untouchable())
+    with pytest.raises(AssertionError, match="used client"):  # a decimal string passes the check
+        panel.show(str(BIG))
 
 
 def test_bad_synapses_argument_and_constructor_arguments():

@@ -169,6 +169,10 @@ def test_bad_input_gets_clear_errors_and_changes_nothing(synapses):
         TableBrowser(synapses, key="nope")
     with pytest.raises(ValueError, match="duplicate values"):
         TableBrowser(synapses, key="size")
+    with pytest.raises(ValueError, match="cannot be keys"):
+        TableBrowser(pd.DataFrame({"k": [[1], [2]]}), key="k")
+    with pytest.warns(UserWarning, match="unhashable"):  # an 'id' column of lists: keyed by the index
+        assert TableBrowser(pd.DataFrame({"id": [[1], [2]]})).key == "index"
     b = TableBrowser(synapses)
     b.filter(size=(10, 20))
     before = (dict(b.filters), b.filtered_rows)

@@ -211,3 +211,13 @@ def test_a_browser_edit_during_a_batch_is_kept(viewer):
         browser["layers"][1]["annotations"] = [{"type": "point", "id": "during", "point": [1, 2, 3]}]
         assert post_state(viewer, browser, gen)[0] == 200
     assert viewer.segments == {BIG} and list(viewer.annotations("drafts")["id"]) == ["during"]
+
+
+def test_a_reordered_segment_list_does_not_block_a_deletion():
+    """Python writes segment lists sorted: the same set in another order is not an edit, so the
+    browser's deletion of that layer (or of an annotation next to it) still applies."""
+    other = {"name": "img", "type": "image"}
+    base = {"layers": [other, {"name": "seg", "type": "segmentation", "segments": [str(BIG), "1"]}]}
+    ours = {"layers": [other, {"name": "seg", "type": "segmentation", "segments": ["1", str(BIG)]}]}
+    theirs = {"layers": [other]}
+    assert merge_states(base, ours, theirs) == {"layers": [other]}

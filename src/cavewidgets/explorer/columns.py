@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._ids import parse_root_id
+
 _PREFERRED = ("pt_root_id", "post_pt_root_id", "pre_pt_root_id", "root_id")
 
 
@@ -56,12 +58,14 @@ def positions_nm(df: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def root_ids_of(df: pd.DataFrame, column: str) -> list[int]:
-    """Distinct non-zero root ids of ``column`` as exact Python ints, in order of appearance."""
+    """Distinct non-zero root ids of ``column`` as exact Python ints, in order of appearance
+    (missing values and 0 mean "no segment" in a table and are skipped; anything else that is
+    not an id is an :class:`~cavewidgets._ids.IdError`)."""
     out, seen = [], set()
     for v in df[column].tolist():
-        if v is None or (isinstance(v, float) and v != v):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
             continue
-        v = int(v)
+        v = parse_root_id(v, what=f"{column} value", allow_zero=True)
         if v > 0 and v not in seen:
             seen.add(v)
             out.append(v)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from .._ids import parse_root_ids
 from .._loader import LatestLoader
 from ..paging import query_whole
 from .colors import ColorBook
@@ -236,16 +237,7 @@ class Explorer(DraftsMixin, widgets.VBox):
 
             ex.select([864691135808684573, 864691135808684574])
         """
-        ids = [root_ids] if isinstance(root_ids, (int, np.integer, str)) else list(root_ids)
-        parsed = []
-        for r in ids:
-            try:
-                v = int(r)
-            except (TypeError, ValueError):
-                raise ValueError(f"root ids must be integers, got {r!r}") from None
-            if not 0 < v < 2**64:
-                raise ValueError(f"root id {v} is not a uint64 root id")
-            parsed.append(v)
+        parsed = parse_root_ids(root_ids).tolist()
         self._apply(list(dict.fromkeys(parsed)), source="python")
         return self
 
@@ -376,7 +368,7 @@ class Explorer(DraftsMixin, widgets.VBox):
             ex.suggest_latest()          # {old_root: new_root, ...}
             ex.select(list(ex.suggest_latest().values()))
         """
-        roots = self._outdated if root_ids is None else [int(r) for r in root_ids]
+        roots = self._outdated if root_ids is None else parse_root_ids(root_ids).tolist()
         return {int(r): int(self.client.chunkedgraph.suggest_latest_roots(int(r))) for r in roots}
 
     def _update_header(self) -> None:

@@ -4,7 +4,7 @@ synapses through ``client.materialize.synapse_query``. Everything goes through t
 
 Example::
 
-    root = check_root_id(864691135808684573)
+    root = 864691135808684573
     check_root_is_valid(client, root, timestamp=None)
     mesh = fetch_mesh(client, root)                       # trimesh.Trimesh in nm
     syn = fetch_synapses(client, root, timestamp=None)    # id, direction, x, y, z (nm), size, ...
@@ -13,44 +13,19 @@ Example::
 from __future__ import annotations
 
 import datetime
-import numbers
 
 import numpy as np
 import pandas as pd
 
+from .._ids import parse_root_ids
 from ..paging import refuse_truncated
 
-__all__ = ["MorphologyError", "check_root_id", "check_root_is_valid", "fetch_mesh", "fetch_synapses",
+__all__ = ["MorphologyError", "check_root_is_valid", "fetch_mesh", "fetch_synapses",
            "prepare_synapses"]
-
-_MAX_U64 = 2**64 - 1
 
 
 class MorphologyError(ValueError):
     """A root id the panel cannot show (unknown, outdated, without a mesh...), with the reason."""
-
-
-def check_root_id(root_id) -> int:
-    """``root_id`` as an exact Python int, or ``TypeError``/``ValueError`` naming what is wrong.
-
-    Integers (Python or numpy) only: floats lose ids above 2^53 and strings are refused so that a
-    typo never becomes a different id.
-
-    Example::
-
-        check_root_id(np.uint64(864691135808684573))   # 864691135808684573
-        check_root_id("8646...")                       # TypeError
-    """
-    if isinstance(root_id, bool) or not isinstance(root_id, numbers.Integral):
-        kind = type(root_id).__name__
-        hint = " (pass int(...))" if isinstance(root_id, str) and root_id.strip().isdigit() else ""
-        raise TypeError(f"root_id must be an integer, not {kind} {root_id!r}{hint}")
-    value = int(root_id)
-    if value <= 0:
-        raise ValueError(f"root_id must be a positive uint64, not {value}")
-    if value > _MAX_U64:
-        raise ValueError(f"root_id {value} does not fit in uint64 (max {_MAX_U64})")
-    return value
 
 
 def _first_line(err: Exception) -> str:
@@ -219,9 +194,5 @@ def prepare_synapses(df: pd.DataFrame, root_id: int, resolution=None) -> pd.Data
 
 
 def _id_array(col: pd.Series) -> np.ndarray:
-    vals = col.to_numpy()
-    if vals.dtype.kind == "u":
-        return vals.astype(np.uint64)
-    if vals.dtype.kind == "i":
-        return np.where(vals < 0, 0, vals).astype(np.uint64)
-    return np.array([int(v) if v is not None and v == v else 0 for v in vals], dtype=np.uint64)
+    # 0 is data here (a partner on no segment); anything that is not an id is an error
+    return parse_root_ids(col, what=f"{col.name} values", allow_zero=True)

@@ -18,10 +18,11 @@ import pandas as pd
 import traitlets as t
 from ipywidgets import CallbackDispatcher
 
+from .._ids import parse_root_id
 from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
-from ._data import MorphologyError, check_root_id
+from ._data import MorphologyError
 from ._geometry import build_payload, decimate
 from .skeleton import Skeleton, skeleton_from_l2
 
@@ -133,7 +134,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
         """
         from tqdm.auto import tqdm
 
-        rid = check_root_id(root_id)
+        rid = parse_root_id(root_id)
         if not isinstance(synapses, (bool, pd.DataFrame)):
             raise TypeError(f"synapses must be True, False or a DataFrame, not {type(synapses).__name__}")
         ts = timestamp if timestamp is not None else self.timestamp

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .._ids import parse_root_id, parse_root_ids
 from . import _teasar
 from ._compartments import split_by_flow
 
@@ -33,25 +34,12 @@ L2_ATTRIBUTES = ["rep_coord_nm", "size_nm3", "area_nm2", "max_dt_nm", "mean_dt_n
 _SWC_TYPE = {"soma": 1, "axon": 2, "dendrite": 3, "unknown": 0}
 
 
-def _as_ids(values, what: str) -> np.ndarray:
-    """Ids as an exact uint64 array; floats are refused (they lose ids above 2^53)."""
-    arr = np.asarray(values)
-    if arr.size == 0:
-        return np.zeros(arr.shape, dtype=np.uint64)
-    if arr.dtype.kind == "f" and not isinstance(values, np.ndarray):
-        # python ints above 2^63 mixed with smaller ones make numpy pick float64: redo exactly
-        obj = np.array(values, dtype=object)
-        if all(isinstance(v, (int, np.integer)) for v in obj.ravel()):
-            arr = obj
-    if arr.dtype == object:
-        return np.array([int(v) for v in arr.ravel()], dtype=np.uint64).reshape(arr.shape)
-    if arr.dtype.kind == "f":
-        raise TypeError(f"{what} must be integers (uint64), not {arr.dtype}: floats cannot hold ids above 2^53")
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{what} must be integer ids, got dtype {arr.dtype}")
-    if arr.dtype.kind == "i" and (arr < 0).any():
-        raise ValueError(f"{what} contains negative ids")
-    return arr.astype(np.uint64, copy=False)
+def _as_ids(values, what: str, allow_zero: bool = False) -> np.ndarray:
+    """Ids as an exact uint64 array by :mod:`cavewidgets._ids`' rules (nested lists of pairs too)."""
+    if not isinstance(values, (np.ndarray, pd.Series, pd.Index)) and isinstance(values, (list, tuple)) \
+            and any(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+        values = np.array([list(v) for v in values], dtype=object)
+    return parse_root_ids(values, what=what, allow_zero=allow_zero)
 
 
 class Skeleton:
@@ -80,7 +68,7 @@ class Skeleton:
     def __init__(self, nodes: pd.DataFrame, l2_ids: np.ndarray, l2_node: np.ndarray,
                  l2_positions: np.ndarray, *, root_id=None, soma_point=None, meta=None):
         self.nodes = nodes
-        self.root_id = None if root_id is None else int(root_id)
+        self.root_id = None if root_id is None else parse_root_id(root_id)
         self.soma_point = None if soma_point is None else np.asarray(soma_point, dtype=np.float64)
         self.meta = dict(meta or {})
         self.compartment_split: dict | None = None
@@ -218,9 +206,9 @@ class Skeleton:
                 raise ValueError("synapses need pre_pt_root_id/post_pt_root_id (and a skeleton root_id) "
                                  "or a boolean is_output column")
             rid = np.uint64(self.root_id)
-            is_out = _as_ids(df["pre_pt_root_id"].to_numpy(), "pre_pt_root_id") == rid
+            is_out = _as_ids(df["pre_pt_root_id"], "pre_pt_root_id", allow_zero=True) == rid
             if "post_pt_root_id" in df.columns:
-                is_in = _as_ids(df["post_pt_root_id"].to_numpy(), "post_pt_root_id") == rid
+                is_in = _as_ids(df["post_pt_root_id"], "post_pt_root_id", allow_zero=True) == rid
                 keep = is_out | is_in
                 df, is_out = df[keep], is_out[keep]
         res = resolution if resolution is not None else df.attrs.get("dataframe_resolution", [1, 1, 1])
@@ -354,6 +342,7 @@ def skeletonize(l2_ids, positions, edges, root=None, *, soma_point=None, collaps
     """
     if attach not in ("nearest", "tree"):
         raise ValueError(f"attach must be 'nearest' or 'tree', not {attach!r}")
+    root_id = None if root_id is None else parse_root_id(root_id)
     ids = _as_ids(l2_ids, "l2_ids").ravel()
     n = len(ids)
     if n == 0:
@@ -391,9 +380,10 @@ def skeletonize(l2_ids, positions, edges, root=None, *, soma_point=None, collaps
     soma = None if soma_point is None else np.asarray(soma_point, dtype=np.float64).reshape(3)
     inv = float(invalidation_d)
     if root is not None:
-        r = np.searchsorted(ids, np.uint64(int(root)))
-        if r >= n or ids[r] != np.uint64(int(root)):
-            raise ValueError(f"root {int(root)} is not one of the l2_ids")
+        root = parse_root_id(root, what="root (an L2 id)")
+        r = np.searchsorted(ids, np.uint64(root))
+        if r >= n or ids[r] != np.uint64(root):
+            raise ValueError(f"root {root} is not one of the l2_ids")
         root_idx = int(r)
         parent, owner, _ = _teasar.teasar(graph, root_idx, inv, attach=attach)
     elif start == "far" or soma is None:
@@ -533,7 +523,7 @@ def skeleton_from_l2(client, root_id, timestamp=None, *, soma=True, collapse_som
     """
     from tqdm.auto import tqdm
 
-    root_id = int(root_id)
+    root_id = parse_root_id(root_id)
     cg = client.chunkedgraph
     with tqdm(total=3, desc=f"skeleton {root_id}", disable=not progress, leave=False) as bar:
         bar.set_postfix_str("level-2 graph")

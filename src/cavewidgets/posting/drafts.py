@@ -33,6 +33,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .._ids import parse_root_id
+
 UNASSIGNED = "_unassigned"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _LOCK = threading.RLock()
@@ -133,7 +135,7 @@ def make_draft(position_nm: Iterable[float], root_id: int | None = None, fields:
         "uid": uid or f"d-{uuid.uuid4().hex}",
         "created": now_iso(),
         "position_nm": pos,
-        "root_id": None if root_id is None else str(int(root_id)),
+        "root_id": None if root_id is None else str(parse_root_id(root_id)),
         "fields": dict(fields or {}),
         "source": source,
         "state": "draft",

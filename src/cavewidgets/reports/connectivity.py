@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .._ids import parse_root_ids
 from ..paging import refuse_truncated
 from ..reproducible.tracking import track
 from .report import ConnectivityReport
@@ -60,6 +61,8 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     version = _check_version(mat, version)
     timestamp = mat.get_timestamp(version)
     _check_roots_exist(tracked, roots, version, timestamp)
+    roots = roots.astype(np.int64)  # all below 2**63 now; int64 like the tables' columns (pandas
+    # compares int64 with uint64 through float64, which loses ids above 2**53)
 
     synapse_table = tracked.info.get_datastack_info().get("synapse_table")
     soma_table = tracked.info.get_datastack_info().get("soma_table")
@@ -110,10 +113,10 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
 
 
 def clean_root_ids(root_ids) -> tuple[np.ndarray, int]:
-    """``(int64 array of unique ids in first-seen order, number of duplicates dropped)``.
+    """``(uint64 array of unique ids in first-seen order, number of duplicates dropped)``.
 
-    Raises ``TypeError`` for str, float or bool ids (floats cannot hold ids above 2**53) and
-    ``ValueError`` for an empty selection or ids that are not positive 63-bit integers.
+    Ids follow :mod:`cavewidgets._ids` (an :class:`~cavewidgets._ids.IdError` for str that is
+    not decimal, float, bool, 0, negative or >= 2**64 ids); an empty selection is a ``ValueError``.
 
     Example::
 
@@ -121,29 +124,11 @@ def clean_root_ids(root_ids) -> tuple[np.ndarray, int]:
     """
     if root_ids is None:
         raise ValueError("root_ids is empty: give at least one root id")
-    if isinstance(root_ids, (str, bytes)):
-        raise TypeError(f"root_ids must be integer ids, got the string {root_ids!r:.40}; use int(...)")
-    if isinstance(root_ids, (int, np.integer)) and not isinstance(root_ids, (bool, np.bool_)):
-        root_ids = [root_ids]
-    if isinstance(root_ids, pd.DataFrame):
-        raise TypeError("root_ids must be a list, array or Series of ids, not a DataFrame; pick a column")
-    if not isinstance(root_ids, (Iterable, np.ndarray)):
-        raise TypeError(f"root_ids must be a list, array or Series of integer ids, got {type(root_ids).__name__}")
-    values = list(root_ids.tolist() if isinstance(root_ids, (np.ndarray, pd.Series, pd.Index)) else root_ids)
-    if not values:
+    ids = parse_root_ids(root_ids).tolist()
+    if not ids:
         raise ValueError("root_ids is empty: give at least one root id")
-    ids = []
-    for v in values:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-            hint = "; ids above 2**53 are not exact as floats, use ints" if isinstance(v, (float, np.floating)) \
-                else "; use int(...)" if isinstance(v, str) else ""
-            raise TypeError(f"root ids must be integers, got {type(v).__name__} {v!r:.40}{hint}")
-        v = int(v)
-        if not 0 < v <= _MAX_ROOT:
-            raise ValueError(f"{v} is not a root id (root ids are positive 63-bit integers)")
-        ids.append(v)
     unique = list(dict.fromkeys(ids))
-    return np.array(unique, dtype=np.int64), len(ids) - len(unique)
+    return np.array(unique, dtype=np.uint64), len(ids) - len(unique)
 
 
 def _check_version(mat, version):
@@ -159,12 +144,16 @@ def _check_version(mat, version):
 
 def _check_roots_exist(client, roots: np.ndarray, version: int, timestamp) -> None:
     cg = client.chunkedgraph
-    ids = [int(r) for r in roots]
-    valid = np.asarray(cg.is_valid_nodes(ids), dtype=bool)
+    # CAVE stores root ids as BIGINT: an id at or above 2**63 cannot be one of its roots
+    storable = roots <= _MAX_ROOT
+    ids = [int(r) for r in roots[storable]]
+    valid = np.zeros(len(roots), dtype=bool)
+    valid[storable] = np.asarray(cg.is_valid_nodes(ids), dtype=bool) if ids else []
     if not valid.all():
         bad = roots[~valid]
         raise ValueError(f"{len(bad)} root id(s) are not in datastack {client.datastack_name!r}: "
                          f"{bad[:10].tolist()}{' ...' if len(bad) > 10 else ''}")
+    ids = [int(r) for r in roots]
     current = np.asarray(cg.is_latest_roots(ids, timestamp=timestamp), dtype=bool)
     if not current.all():
         bad = roots[~current]

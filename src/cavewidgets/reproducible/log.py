@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._ids import parse_root_id, parse_root_ids
 from .hashing import HASH_ALGORITHM, result_hash
 
 MAX_KEPT_RESULTS = 500
@@ -437,7 +438,7 @@ def record_fetch(client, *, kind: str, root_id, timestamp=None, result_hash: str
     """
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"kind must be a non-empty string such as 'skeleton', got {kind!r}")
-    root = _root_int(root_id)
+    root = parse_root_id(root_id)
     datastack, server = _client_identity(client)
 
     def make(n: int) -> Record:
@@ -452,15 +453,6 @@ def record_fetch(client, *, kind: str, root_id, timestamp=None, result_hash: str
     return LOG.add(make)
 
 
-def _root_int(root_id) -> int:
-    if isinstance(root_id, (bool, np.bool_)) or not isinstance(root_id, (int, np.integer)):
-        raise TypeError(f"root_id must be an integer id, got {type(root_id).__name__} {root_id!r}")
-    value = int(root_id)
-    if not 0 <= value < 2**64:
-        raise ValueError(f"root_id {value} is not a uint64 id")
-    return value
-
-
 def record_posted_annotations(client, table: str, ids) -> dict:
     """Log annotation ids the server confirmed for ``table`` (exported with ``annotations=True``).
 
@@ -471,9 +463,7 @@ def record_posted_annotations(client, table: str, ids) -> dict:
     """
     if not isinstance(table, str) or not table:
         raise ValueError(f"table must be a non-empty string, got {table!r}")
-    if isinstance(ids, (int, np.integer)):
-        ids = [ids]
-    ids = [_root_int(i) for i in list(ids)]
+    ids = parse_root_ids(ids, what="annotation ids").tolist()
     datastack, server = _client_identity(client)
     entry = {"datastack": datastack, "server": server, "table": table, "ids": ids,
              "posted": _dt.datetime.now(_dt.timezone.utc).isoformat()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import anywidget
 import ipywidgets as widgets
@@ -21,6 +21,7 @@ import pandas as pd
 import requests
 import traitlets as t
 
+from .._ids import parse_root_ids
 from .._loader import LatestLoader
 from ..explorer.columns import position_column, positions_nm, root_columns
 from ..posting import AnnotationPoster, DraftStore, PostError, make_draft
@@ -351,23 +352,13 @@ def _roots_and_positions(source) -> tuple[list[int], np.ndarray | None]:
         cols = root_columns(source)
         if not cols:
             raise ValueError(f"the DataFrame has no root-id column; columns: {', '.join(map(str, source.columns))}")
-        values = source[cols[0]].tolist()
+        values = parse_root_ids(source[cols[0]], what=f"{cols[0]} values")
         pcol = position_column(source, cols[0])
         if pcol is not None:
             positions = positions_nm(source, pcol)
-    elif isinstance(source, (str, bytes)) or not isinstance(source, Iterable):
-        values = [source]
     else:
-        values = list(source)
-    roots = []
-    for v in values:
-        try:
-            r = int(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"root ids must be integers, got {v!r}") from None
-        if not 0 < r < 2**64 or (isinstance(v, float) and v != r):
-            raise ValueError(f"{v!r} is not a uint64 root id")
-        roots.append(r)
+        values = parse_root_ids(source)
+    roots = values.tolist()
     if not roots:
         raise ValueError("the review queue needs at least one root id")
     keep = list(dict.fromkeys(roots))

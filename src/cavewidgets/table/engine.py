@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import pyarrow.compute as pc
 from .columns import convert_column, object_kind, positions_array, split_position_columns
 
 ROW = "__row"
+CODES = "__codes:"  # + a category column's name: its category codes, the sort key (pandas' order)
 MAX_PICK_VALUES = 500
 MAX_TEXT_CHARS = 300
 TOP_N = 2000  # pages within the first TOP_N rows of a new sort come from a top-N query
@@ -41,6 +43,31 @@ class ColumnInfo:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+_DB: duckdb.DuckDBPyConnection | None = None
+_DB_LOCK = threading.Lock()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    """A new connection to the process's one in-memory DuckDB database.
+
+    Opening a database costs tens of milliseconds, which every TableBrowser and every new sort
+    column paid; a cursor costs microseconds and keeps its own registered tables.
+    """
+    global _DB
+    with _DB_LOCK:
+        if _DB is None:
+            _DB = duckdb.connect()
+            _DB.execute("SET threads TO 2")
+        return _DB.cursor()
+
+
+def _add_codes(arrays: dict, name: str, kind: str, values) -> None:
+    """A category column sorts in category order, as pandas sorts it (not by the label text)."""
+    if kind == "category":
+        codes = np.asarray(pd.Categorical(values).codes, dtype=np.int64)
+        arrays[CODES + name] = pa.array(codes, mask=codes < 0)
 
 
 class TableEngine:
@@ -68,6 +95,7 @@ class TableEngine:
             if name not in columns:
                 arr, kind = convert_column(index.to_series(index=pd.RangeIndex(self.n)))
                 arrays[name] = arr
+                _add_codes(arrays, name, kind, index)
                 self.columns.append(ColumnInfo(name, kind, key=(key_name == name)))
 
         split = split_position_columns(columns, frame)
@@ -86,6 +114,7 @@ class TableEngine:
             else:
                 arr, kind = convert_column(series)
                 arrays[display] = arr
+                _add_codes(arrays, display, kind, series)
             self.kinds[display] = kind
             if name not in in_split:
                 self.columns.append(ColumnInfo(display, kind, key=(display == key_name)))
@@ -100,8 +129,7 @@ class TableEngine:
         self.display_names = [c.name for c in self.columns]
         arrays[ROW] = pa.array(np.arange(self.n, dtype=np.int64))
         self.table = pa.table(arrays)
-        self.con = duckdb.connect()
-        self.con.execute("SET threads TO 2")
+        self.con = _cursor()
         self.con.register("t", self.table)
 
         self._sorts: dict[str, np.ndarray] = {}
@@ -281,7 +309,10 @@ class TableEngine:
 
     def _contains_mask(self, column: str, needle: str) -> np.ndarray:
         kind, words, indices = self._lowered(column)
-        hits = pc.fill_null(pc.match_substring(words, needle.lower()), False).to_numpy(zero_copy_only=False)
+        # lowered by the same function as the column: Python's str.lower() turns "İ" into
+        # "i" + a combining dot where Arrow's gives "i", and "İstanbul" would not find itself
+        needle = pc.utf8_lower(pa.scalar(needle, pa.string())).as_py()
+        hits = pc.fill_null(pc.match_substring(words, needle), False).to_numpy(zero_copy_only=False)
         if kind == "plain":
             return np.asarray(hits, dtype=bool)
         mask = np.zeros(self.n, dtype=bool)
@@ -292,7 +323,8 @@ class TableEngine:
     def _search_mask(self, text: str) -> np.ndarray:
         text = text.strip()
         mask = np.zeros(self.n, dtype=bool)
-        number = int(text) if text.lstrip("-").isdigit() and len(text) < 21 else None
+        # ASCII digits only: str.isdigit() also says yes to "²" and "--5", which int() refuses
+        number = int(text) if re.fullmatch(r"-?[0-9]+", text) and len(text) < 21 else None
         for c in self.columns:
             if c.kind in ("string", "category", "object"):
                 mask |= self._contains_mask(c.name, text)
@@ -340,7 +372,12 @@ class TableEngine:
         q = _quote(column)
         if self.kinds[column] == "position":
             return [f"{q}[{i}]" for i in (1, 2, 3)]
+        if self.kinds[column] == "category":
+            return [_quote(CODES + column)]
         return [q]
+
+    def _sort_sources(self, column: str) -> str:
+        return CODES + column if self.kinds[column] == "category" else column
 
     def _order_terms(self, sort: list[tuple[str, bool]]) -> str:
         terms = ", ".join(f"{e} {'ASC' if asc else 'DESC'} NULLS LAST" for c, asc in sort for e in self._sort_exprs(c))
@@ -350,8 +387,7 @@ class TableEngine:
         # runs on the sorter thread with its own connection (DuckDB releases the GIL while sorting)
         with self._lock:
             table = self.table
-        con = duckdb.connect()
-        con.execute("SET threads TO 2")
+        con = _cursor()
         con.register("t", table)
         order = np.asarray(con.execute(f"SELECT {ROW} FROM t ORDER BY {terms}").fetchnumpy()[ROW], dtype=np.int64)
         con.close()
@@ -372,7 +408,7 @@ class TableEngine:
             if norm is not None:
                 column_masks[column] = self._filter_mask(column, norm)
         if search and search.strip():
-            needle = search.strip().lower()
+            needle = search.strip()
             column_masks["\0search"] = self._mask(json.dumps(["\0search", needle]), lambda: self._search_mask(needle))
         masks = list(column_masks.values())
         mask = None
@@ -416,7 +452,7 @@ class TableEngine:
         return self._view
 
     def _top_rows(self, start: int, count: int) -> np.ndarray:
-        sort_columns = [c for c in self._sort_columns]
+        sort_columns = [self._sort_sources(c) for c in self._sort_columns]
         v = self._registered(self._view_mask, sort_columns)
         rows = self.con.execute(f"SELECT {ROW} FROM {v} WHERE __m ORDER BY {self._sort_terms} LIMIT {start + count}").fetchnumpy()[ROW]
         return np.asarray(rows, dtype=np.int64)[start:]

@@ -28,16 +28,23 @@ def _resolve_key(frame: pd.DataFrame, key: str | None) -> tuple[str | None, Any]
             values = frame.index.to_series()
         else:
             raise ValueError(f"key column {key!r} is not in the DataFrame; columns are: {', '.join(names) or '(none)'}")
-        dup = pd.Index(values).duplicated()
+        try:
+            dup = pd.Index(values).duplicated()
+        except TypeError:  # lists, dicts...: cells that cannot be hashed cannot key rows
+            raise ValueError(f"key column {key!r} holds values that cannot be keys (e.g. lists); pass another key") from None
         if dup.any():
             examples = ", ".join(map(str, pd.Index(values)[dup][:3]))
             raise ValueError(f"key column {key!r} has {int(dup.sum())} duplicate values (e.g. {examples}); pass a unique key")
         return key, pd.Index(values)
     if "id" in names and names.count("id") == 1:
         values = pd.Index(frame["id"])
-        if not values.has_duplicates:
+        try:
+            unique = not values.has_duplicates
+        except TypeError:  # lists, dicts...: cells that cannot be hashed cannot key rows
+            unique = False
+        if unique:
             return "id", values
-        warnings.warn("column 'id' has duplicate values; rows are keyed by the index instead", stacklevel=3)
+        warnings.warn("column 'id' has duplicate or unhashable values; rows are keyed by the index instead", stacklevel=3)
     if frame.index.is_unique:
         name = str(frame.index.name) if frame.index.name is not None else "index"
         return name, frame.index

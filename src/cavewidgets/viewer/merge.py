@@ -72,11 +72,11 @@ def _merge_dicts(base: dict, ours: dict, theirs: dict) -> dict:
     for k in list(ours) + [k for k in theirs if k not in ours]:
         b, o, t = base.get(k, _MISSING), ours.get(k, _MISSING), theirs.get(k, _MISSING)
         if t is _MISSING:
-            if b is not _MISSING and o == b:
+            if b is not _MISSING and _same(o, b, k):
                 continue  # the browser removed it, Python left it alone
             out[k] = o
         elif o is _MISSING:
-            if b is not _MISSING and t == b:
+            if b is not _MISSING and _same(t, b, k):
                 continue  # Python removed it, the browser left it alone
             if b is _MISSING:
                 out[k] = t  # added by the browser
@@ -84,6 +84,18 @@ def _merge_dicts(base: dict, ours: dict, theirs: dict) -> dict:
         else:
             out[k] = merge_states(None if b is _MISSING else b, o, t, key=k)
     return out
+
+
+def _same(a: Any, b: Any, key: str | None = None) -> bool:
+    """Unchanged, for deciding whether a deletion on the other side applies: segment lists are
+    sets, so a reordered list (Python writes them sorted) is not an edit that blocks it."""
+    if key in _SET_LISTS and isinstance(a, list) and isinstance(b, list) and _all_hashable(a, b):
+        return len(a) == len(b) and set(a) == set(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], k) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _all_keyed(field: str, *lists: list) -> bool:
@@ -101,7 +113,7 @@ def _merge_keyed(field: str, base: list, ours: list, theirs: list) -> list:
     for item in ours:
         k = item[field]
         if k not in t:
-            if k in b and item == b[k]:
+            if k in b and _same(item, b[k]):
                 continue  # the browser deleted it
             out.append(item)
         else:

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-import numbers
-import operator
 import re
 import urllib.parse
 from typing import Any, Iterable, Mapping
 
+from .._ids import parse_root_id
+
 IMAGE_LAYER = "img"
 SEGMENTATION_LAYER = "seg"
-MAX_UINT64 = (1 << 64) - 1
 DEFAULT_SITE = "https://neuroglancer-demo.appspot.com"
 
 _TOKEN_PARAMS = ("middle_auth_token", "token", "access_token")
@@ -321,37 +319,15 @@ def _find_layer(state: Mapping, name: str) -> dict | None:
 
 
 def parse_id(value: Any) -> int:
-    """An exact uint64 id from an int, numpy integer or decimal string (a float only if it is a
-    whole number below 2^53, where floats are exact); ``ValueError`` otherwise.
+    """An exact uint64 id from a state or a table column, by :mod:`cavewidgets._ids`' rules
+    (0, "no segment", allowed: it is data here); ``ValueError`` otherwise.
 
     Example::
 
         parse_id("864691135808684573")   # 864691135808684573
         parse_id(-1)                     # ValueError: outside the uint64 range
     """
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        raise ValueError(f"not a segment id: {value!r}")
-    if isinstance(value, numbers.Integral):
-        out = int(value)
-    elif isinstance(value, numbers.Real):  # float, numpy floats
-        f = float(value)
-        if not math.isfinite(f) or not f.is_integer() or abs(f) > 2**53:
-            raise ValueError(f"segment id {value!r} is a float: pass ids as ints (floats cannot hold uint64 ids)")
-        out = int(f)
-    elif isinstance(value, (str, bytes)):
-        text = value.decode() if isinstance(value, bytes) else value
-        text = text.strip()
-        if not re.fullmatch(r"[+-]?\d{1,25}", text):
-            raise ValueError(f"not a segment id: {value!r}"[:120])
-        out = int(text)
-    else:
-        try:
-            out = operator.index(value)
-        except TypeError:
-            raise ValueError(f"not a segment id: {value!r}"[:120]) from None
-    if not 0 <= out <= MAX_UINT64:
-        raise ValueError(f"segment id {out} is outside the uint64 range")
-    return out
+    return parse_root_id(value, what="segment id", allow_zero=True)
 
 
 GRAPHENE_LAYER_BITS = 8  # PyChunkedGraph: the id's top 8 bits hold its layer (1 = supervoxel)

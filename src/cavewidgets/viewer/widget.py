@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 import anywidget
 import traitlets as t
 
+from .._ids import parse_root_id
 from . import annotations as ann
 from . import capture, credentials, fallback, keys
 from . import state as st
@@ -308,7 +309,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
     # ---------- segments ----------
     @t.validate("segments")
     def _validate_segments(self, proposal):
-        out = {st.parse_id(v) for v in proposal["value"]}
+        out = {parse_root_id(v, what="segment id", allow_zero=self._from_browser) for v in proposal["value"]}
         if not self._from_browser:
             self._check_count(len(out))
         return out
@@ -333,13 +334,13 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
     def add_segments(self, ids: Iterable[int] | int, colors: Any = None) -> None:
         """Show more segments (exact ints or decimal strings); ``colors``: one CSS colour for
         all, a list parallel to ``ids``, or a dict id → colour."""
-        parsed = [st.parse_id(i) for i in _id_list(ids)]
+        parsed = [parse_root_id(i, what="segment id") for i in _id_list(ids)]
         color_map = None
         if colors is not None:
             if isinstance(colors, str):
                 color_map = {i: colors for i in parsed}
             elif isinstance(colors, Mapping):
-                color_map = {st.parse_id(k): v for k, v in colors.items()}
+                color_map = {parse_root_id(k, what="segment id"): v for k, v in colors.items()}
             else:
                 colors = list(colors)
                 if len(colors) != len(parsed):
@@ -355,7 +356,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
 
     def remove_segments(self, ids: Iterable[int] | int) -> None:
         """Hide segments (ids not shown are ignored)."""
-        drop = {st.parse_id(i) for i in _id_list(ids)}
+        drop = {parse_root_id(i, what="segment id") for i in _id_list(ids)}
         current = st.segments_of(self._raw_state(), self.segmentation_layer)
         self._write_segments(current - drop)
         self._sync_from_ng()
