@@ -24,7 +24,7 @@ from .._loader import LatestLoader
 from ..paging import query_whole
 from .colors import ColorBook
 from .columns import position_column, positions_nm, root_columns, root_ids_of
-from .drafts import DraftsMixin
+from .draft_layer import DraftsMixin
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ import pandas as pd
 
 from ..paging import refuse_truncated
 from ..reproducible.tracking import track
+from .labels import UNKNOWN, type_order
 from .report import ConnectivityReport
 
 DEFAULT_CELL_TYPE_TABLE = "aibs_metamodel_celltypes_v661"
-UNKNOWN = "unknown"
 SYNAPSE_COLUMNS = ["id", "pre_pt_root_id", "post_pt_root_id", "size"]
 _MAX_ROOT = 2**63 - 1  # CAVE stores root ids as BIGINT
 
@@ -193,16 +193,6 @@ def cell_types_by_root(types: pd.DataFrame, by: str) -> pd.Series:
     frame = frame.drop_duplicates("pt_root_id")
     labels = frame[by].astype(object).where(frame[by].notna(), UNKNOWN).astype(str)
     return pd.Series(labels.to_numpy(), index=frame["pt_root_id"].astype(np.int64).to_numpy(), name=by)
-
-
-def type_order(types: pd.DataFrame, by: str, present: Iterable[str]) -> list[str]:
-    """Labels ordered by classification system (excitatory, inhibitory, other), then name."""
-    present = list(dict.fromkeys(present))
-    rank = {}
-    if "classification_system" in types.columns and by != "classification_system":
-        for system, label in types[["classification_system", by]].dropna().itertuples(index=False):
-            rank.setdefault(str(label), str(system))
-    return sorted(present, key=lambda t: (t == UNKNOWN, rank.get(t, "~"), t))
 
 
 def _cells_table(roots, type_of, types, somas, outputs, inputs, by) -> pd.DataFrame:

@@ -120,7 +120,7 @@ def start_export(paper: str, analysis: str) -> ExportSession:
     global _ACTIVE
     paper = _check_name(paper, "paper")
     analysis = _check_name(analysis, "analysis")
-    with LOG._lock:
+    with LOG.txn():
         current = _ACTIVE
         if current is not None and (current.paper, current.analysis) == (paper, analysis):
             return current
@@ -143,7 +143,7 @@ def stop_export() -> ExportSession | None:
         cavewidgets.stop_export()
     """
     global _ACTIVE
-    with LOG._lock:
+    with LOG.txn():
         session, _ACTIVE = _ACTIVE, None
         LOG.tags = None
     if session is None:

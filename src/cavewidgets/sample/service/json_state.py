@@ -20,7 +20,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..._storage import atomic_write
 from .app import ServiceError
 
-bp = Blueprint("state", __name__)
+bp = Blueprint("json_state", __name__)
 
 STATE_SERVICE_VERSION = "0.5.0"
 _LOCK = threading.Lock()

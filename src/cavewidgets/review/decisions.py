@@ -5,8 +5,8 @@ hashes the datastack, the table and the ordered root ids (the same inputs give t
 
 Example::
 
-    state = ReviewState.open("minnie65_sample", "review_tags", [864691135808684573])
-    state.decide(864691135808684573, "clean", "")
+    decisions = ReviewDecisions.open("minnie65_sample", "review_tags", [864691135808684573])
+    decisions.decide(864691135808684573, "clean", "")
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def queue_key(datastack: str, table: str, root_ids: list[int]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-class ReviewState:
+class ReviewDecisions:
     """Decisions of one queue: ``{root_id: {status, notes, time, uid, annotation_id, replaces}}``."""
 
     def __init__(self, path: Path, datastack: str, table: str, root_ids: list[int], key: str):
@@ -36,7 +36,7 @@ class ReviewState:
         self._load()
 
     @classmethod
-    def open(cls, datastack: str, table: str, root_ids: list[int], directory=None) -> ReviewState:
+    def open(cls, datastack: str, table: str, root_ids: list[int], directory=None) -> ReviewDecisions:
         key = queue_key(datastack, table, root_ids)
         base = Path(directory) if directory is not None else data_dir() / "reviews"
         path = base / safe_name(datastack) / f"{safe_name(table)}-{key}.json"
