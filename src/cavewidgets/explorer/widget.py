@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from .._checks import MIN_HEIGHT, check_client, check_height
 from .._loader import LatestLoader
 from ..paging import query_whole
 from .colors import ColorBook
@@ -104,8 +105,8 @@ class Explorer(DraftsMixin, widgets.VBox):
         from ..viewer import Viewer
 
         quiet_libraries()
-        if client is None or not hasattr(client, "materialize"):
-            raise TypeError("Explorer needs a CAVEclient (e.g. cavewidgets.sample.client())")
+        client = check_client(client, "Explorer", needs=("materialize",))
+        height = check_height(height, "Explorer")
         self.client = client
         self.version, self.timestamp = self._pin(version, timestamp)
         self.table_name = table if isinstance(table, str) else None
@@ -123,7 +124,7 @@ class Explorer(DraftsMixin, widgets.VBox):
         self.table = TableBrowser(frame, key="id" if "id" in frame.columns and frame["id"].is_unique else None,
                                   height=height)
         self.viewer = Viewer(client, height=height)
-        self.panel = MorphologyPanel(client, height=height - 60, timestamp=self.timestamp)
+        self.panel = MorphologyPanel(client, height=max(MIN_HEIGHT, height - 60), timestamp=self.timestamp)
         self._column_picker = widgets.Dropdown(options=self._roots, value=self.root_column,
                                                description="root ids:", layout=widgets.Layout(width="300px"),
                                                disabled=len(self._roots) < 2)

@@ -18,6 +18,7 @@ import pandas as pd
 import traitlets as t
 from ipywidgets import CallbackDispatcher
 
+from .._checks import check_client, check_height
 from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
@@ -81,10 +82,10 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     #: map widgets do) or "always" (the view zooms whenever the pointer is over it)
     wheel = t.Enum(["click", "always"], default_value="click").tag(sync=True)
 
-    def __init__(self, client=None, height: int = 500, timestamp=None, max_triangles: int | None = 300_000,
+    def __init__(self, client, height: int = 500, timestamp=None, max_triangles: int | None = 300_000,
                  wheel: str = "click", **kwargs):
-        if not isinstance(height, int) or isinstance(height, bool) or height < 150:
-            raise ValueError(f"height must be an integer of at least 150 pixels, not {height!r}")
+        client = check_client(client, "MorphologyPanel")
+        height = check_height(height, "MorphologyPanel")
         if max_triangles is not None and (not isinstance(max_triangles, int) or max_triangles < 100):
             raise ValueError(f"max_triangles must be an integer ≥ 100 or None, not {max_triangles!r}")
         quiet_libraries()
@@ -107,11 +108,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     # ---------- public API ----------
     @property
     def client(self):
-        """The ``caveclient.CAVEclient`` used to fetch (the sample datastack's when none was given)."""
-        if self._client is None:
-            from .. import sample
-
-            self._client = sample.client()
+        """The ``caveclient.CAVEclient`` used to fetch."""
         return self._client
 
     def show(self, root_id, mesh: bool = True, skeleton: bool = True, synapses=True, timestamp=None,

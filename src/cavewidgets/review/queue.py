@@ -21,6 +21,7 @@ import pandas as pd
 import requests
 import traitlets as t
 
+from .._checks import check_client, check_height
 from .._loader import LatestLoader
 from ..explorer.columns import position_column, positions_nm, root_columns
 from ..posting import AnnotationPoster, DraftStore, PostError, make_draft
@@ -85,7 +86,8 @@ class ReviewQueue(widgets.VBox):
     def __init__(self, client, root_ids_or_df, table: str, statuses: Sequence[str] = DEFAULT_STATUSES,
                  schema: str = "bound_tag", *, description: str | None = None, directory=None,
                  height: int = 480, show: bool = True, **kwargs):
-        self.client = client
+        self.client = check_client(client, "ReviewQueue", needs=("annotation",))
+        height = check_height(height, "ReviewQueue")
         self.table = table
         self.statuses = _check_statuses(statuses)
         self.root_ids, given_positions = _roots_and_positions(root_ids_or_df)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from .._checks import check_height
 from .._transport import RequestHandlerMixin
 from .engine import TableEngine
 from .layout import resolve_layout
@@ -96,8 +97,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
                  hidden: list[str] | None = None, height: int = 420, **kwargs):
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"TableBrowser needs a pandas DataFrame, got {type(df).__name__}")
-        if height < 100:
-            raise ValueError("height must be at least 100 pixels")
+        height = check_height(height, "TableBrowser")
         key_name, key_values = _resolve_key(df, key)
         engine = TableEngine(df, key_name)
         info = {c.name: c.as_dict() for c in engine.columns}
