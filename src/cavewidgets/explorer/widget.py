@@ -84,6 +84,15 @@ class Explorer(DraftsMixin, widgets.VBox):
     nm) or a DataFrame (e.g. a ``synapse_query`` result). ``root_column`` picks the root-id
     column that drives the selection when there are several (a dropdown offers them too).
 
+    Args:
+        client: a ``caveclient.CAVEclient`` (``cavewidgets.sample.client()`` for the offline sample).
+        table: an annotation table name, or a DataFrame.
+        version: the materialization version to pin (default: the client's, else the latest).
+        timestamp: query live at this moment instead of a version.
+        root_column: the root-id column that drives the selection.
+        height: pixels, at least 150 pixels (the same rule for every widget).
+        drafts_dir: where drafts are saved (default: the user data directory).
+
     Example::
 
         ex = cavewidgets.Explorer(client, "nucleus_detection_v0", version=1)

@@ -43,6 +43,14 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     wheel scrolls the notebook until you click into the view (or hold Ctrl/⌘); ``wheel="always"``
     lets the view take it whenever the pointer is over it.
 
+    Args:
+        client: a ``caveclient.CAVEclient`` (``cavewidgets.sample.client()`` for the offline sample).
+        height: pixels, at least 150 pixels (the same rule for every widget).
+        timestamp: the default moment for ``show``: when its root id must be valid and synapses
+            are queried (``None``: now).
+        max_triangles: decimate the displayed mesh above this many triangles (``None``: never).
+        wheel: ``"click"`` (the page scrolls until you click into the view) or ``"always"``.
+
     Example::
 
         client = cavewidgets.sample.client()

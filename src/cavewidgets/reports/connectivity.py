@@ -41,6 +41,14 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     ``top_partners``, ``figures`` (matplotlib Figures) and ``save(directory)`` (report.html, PNGs,
     CSVs).
 
+    Args:
+        client: a ``caveclient.CAVEclient``.
+        root_ids: the selection (ints; duplicates dropped).
+        version: the materialization version (default: the client's pinned one, else the latest).
+        by: the column of ``cell_type_table`` that groups neurons.
+        cell_type_table: the table the labels come from.
+        top: partners per neuron and direction in ``top_partners``.
+
     Example::
 
         client = cavewidgets.sample.client()

@@ -73,6 +73,17 @@ class ReviewQueue(widgets.VBox):
     the schema's first text field (``tag``); notes to a second one when the schema has it
     (``bound_double_tag``: ``tag2``), else they are kept in ``decisions`` only.
 
+    Args:
+        client: a ``caveclient.CAVEclient`` (``cavewidgets.sample.client()`` for the offline sample).
+        root_ids_or_df: root ids, or a DataFrame with a root-id column (and optionally positions).
+        table: the annotation table the decisions are posted to (created when missing).
+        statuses: the decision buttons, in order (keys 1..9).
+        schema: the schema of ``table`` when it is created.
+        description: the description of ``table`` when it is created.
+        directory: where decisions and drafts are saved (default: the user data directory).
+        height: pixels, at least 150 pixels (the same rule for every widget).
+        show: whether to show the viewer and the 3D panel beside the buttons.
+
     Example::
 
         queue = cavewidgets.ReviewQueue(client, [864691135808684573, 864691135808684574], "my_review")

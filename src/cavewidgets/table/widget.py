@@ -52,6 +52,14 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     Only the rows in view travel to the browser (Arrow IPC), so frames of millions of rows stay
     fast. Root ids (uint64) stay exact both ways.
 
+    Args:
+        df: the DataFrame to browse (kept by reference; the widget never copies it).
+        key: the column whose values identify rows in ``selection`` (default: ``id`` when unique,
+            else a unique index, else the row position).
+        columns: show just these columns, in this order.
+        hidden: hide these columns and show the rest as they come.
+        height: pixels, at least 150 pixels (the same rule for every widget).
+
     Example::
 
         df = client.materialize.query_table("nucleus_detection_v0")
