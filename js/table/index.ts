@@ -297,7 +297,7 @@ class TableView {
     const start = b0 * BLOCK;
     const count = Math.min(g.rows, (b1 + 1) * BLOCK) - start;
     this.transport
-      .request("page", { start, count, view_version: version }, "page")
+      .request("page", { start, count, view_version: version }, "page", undefined, { skippable: true })
       .then(({ result, buffers }) => {
         if (this.disposed) return;
         if (result.view_version === this.version()) this.storePage(result.start, result.view_version, buffers[0]);

@@ -11,8 +11,23 @@ Example::
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+try:  # one place for the version: pyproject.toml, read from the installed package's metadata
+    __version__ = importlib.metadata.version("cavewidgets")
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
+
+if TYPE_CHECKING:  # what the lazy names are, for editors and type checkers (never run)
+    from . import sample
+    from .explorer import Explorer
+    from .morphology import MorphologyPanel, Skeleton, skeleton_from_l2
+    from .reports import connectivity_report
+    from .reproducible import export, preview_export, provenance, start_export, stop_export, track
+    from .review import ReviewQueue
+    from .table import TableBrowser
+    from .viewer import Viewer
 
 # Public name -> submodule that defines it. Imported on first use: the widgets pull in
 # anywidget/duckdb/three.js bundles, and `import cavewidgets` must stay cheap.

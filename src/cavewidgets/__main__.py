@@ -19,13 +19,13 @@ import sys
 
 
 def _serve(args) -> int:
-    from .sample import _resolve_data_dir, make_server
+    from .sample import resolve_data_dir, make_server
     from .sample.service.app import new_token
 
     token = args.token or os.environ.get("CAVEWIDGETS_SAMPLE_TOKEN") or new_token()
     token_hint = ("the token you passed" if (args.token or os.environ.get("CAVEWIDGETS_SAMPLE_TOKEN"))
                   else "a random token that is not shown (set CAVEWIDGETS_SAMPLE_TOKEN to choose one)")
-    data_dir = _resolve_data_dir(args.data_dir)
+    data_dir = resolve_data_dir(args.data_dir)
     server, app = make_server(data_dir, token, args.port, args.work_dir)
     url = f"http://127.0.0.1:{server.server_port}"
     datastack = json.loads((data_dir / "datastack.json").read_text())["datastack"]

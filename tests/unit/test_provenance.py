@@ -173,6 +173,28 @@ def test_same_result_object_is_recorded_once():
     assert len(provenance()) == 2
 
 
+def test_log_txn_holds_new_records_back_until_it_ends():
+    import threading
+
+    from cavewidgets.reproducible.log import LOG
+
+    done = threading.Event()
+    with LOG.txn() as log:
+        log.tags = ("paper_a", "fig1")
+        worker = threading.Thread(target=lambda: (record_query(CLIENT, method="query_table", table="t",
+                                                               version=1), done.set()))
+        worker.start()
+        assert not done.wait(0.3), "a record was added while the log was held"
+        log.tags = ("paper_b", "fig2")
+    worker.join(10)
+    LOG.tags = None
+    assert done.is_set() and (LOG.records[-1].paper, LOG.records[-1].analysis) == ("paper_b", "fig2")
+    reproducible.record_posted_annotations(CLIENT, "t", [BIG])
+    entries = LOG.posted_entries()
+    entries[0]["ids"] = []  # a copy: the log keeps its own
+    assert [str(i) for i in LOG.posted_entries()[0]["ids"]] == [str(BIG)]
+
+
 def test_recording_api_rejects_bad_input():
     with pytest.raises(ValueError, match="method"):
         record_query(CLIENT, method="")

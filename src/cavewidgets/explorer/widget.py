@@ -21,11 +21,12 @@ import pandas as pd
 import traitlets as t
 
 from .._ids import parse_root_ids
+from .._checks import MIN_HEIGHT, check_client, check_height
 from .._loader import LatestLoader
 from ..paging import query_whole
 from .colors import ColorBook
 from .columns import position_column, positions_nm, root_columns, root_ids_of
-from .drafts import DraftsMixin
+from .draft_layer import DraftsMixin
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,15 @@ class Explorer(DraftsMixin, widgets.VBox):
     nm) or a DataFrame (e.g. a ``synapse_query`` result). ``root_column`` picks the root-id
     column that drives the selection when there are several (a dropdown offers them too).
 
+    Args:
+        client: a ``caveclient.CAVEclient`` (``cavewidgets.sample.client()`` for the offline sample).
+        table: an annotation table name, or a DataFrame.
+        version: the materialization version to pin (default: the client's, else the latest).
+        timestamp: query live at this moment instead of a version.
+        root_column: the root-id column that drives the selection.
+        height: pixels, at least 150 pixels (the same rule for every widget).
+        drafts_dir: where drafts are saved (default: the user data directory).
+
     Example::
 
         ex = cavewidgets.Explorer(client, "nucleus_detection_v0", version=1)
@@ -105,8 +115,8 @@ class Explorer(DraftsMixin, widgets.VBox):
         from ..viewer import Viewer
 
         quiet_libraries()
-        if client is None or not hasattr(client, "materialize"):
-            raise TypeError("Explorer needs a CAVEclient (e.g. cavewidgets.sample.client())")
+        client = check_client(client, "Explorer", needs=("materialize",))
+        height = check_height(height, "Explorer")
         self.client = client
         self.version, self.timestamp = self._pin(version, timestamp)
         self.table_name = table if isinstance(table, str) else None
@@ -124,7 +134,7 @@ class Explorer(DraftsMixin, widgets.VBox):
         self.table = TableBrowser(frame, key="id" if "id" in frame.columns and frame["id"].is_unique else None,
                                   height=height)
         self.viewer = Viewer(client, height=height)
-        self.panel = MorphologyPanel(client, height=height - 60, timestamp=self.timestamp)
+        self.panel = MorphologyPanel(client, height=max(MIN_HEIGHT, height - 60), timestamp=self.timestamp)
         self._column_picker = widgets.Dropdown(options=self._roots, value=self.root_column,
                                                description="root ids:", layout=widgets.Layout(width="300px"),
                                                disabled=len(self._roots) < 2)

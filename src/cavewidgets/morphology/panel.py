@@ -19,6 +19,7 @@ import traitlets as t
 from ipywidgets import CallbackDispatcher
 
 from .._ids import parse_root_id
+from .._checks import check_client, check_height
 from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
@@ -42,6 +43,14 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     mesh (in that priority) sets ``panel.picked`` and calls the ``on_pick`` callbacks. The mouse
     wheel scrolls the notebook until you click into the view (or hold Ctrl/⌘); ``wheel="always"``
     lets the view take it whenever the pointer is over it.
+
+    Args:
+        client: a ``caveclient.CAVEclient`` (``cavewidgets.sample.client()`` for the offline sample).
+        height: pixels, at least 150 pixels (the same rule for every widget).
+        timestamp: the default moment for ``show``: when its root id must be valid and synapses
+            are queried (``None``: now).
+        max_triangles: decimate the displayed mesh above this many triangles (``None``: never).
+        wheel: ``"click"`` (the page scrolls until you click into the view) or ``"always"``.
 
     Example::
 
@@ -82,10 +91,10 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     #: map widgets do) or "always" (the view zooms whenever the pointer is over it)
     wheel = t.Enum(["click", "always"], default_value="click").tag(sync=True)
 
-    def __init__(self, client=None, height: int = 500, timestamp=None, max_triangles: int | None = 300_000,
+    def __init__(self, client, height: int = 500, timestamp=None, max_triangles: int | None = 300_000,
                  wheel: str = "click", **kwargs):
-        if not isinstance(height, int) or isinstance(height, bool) or height < 150:
-            raise ValueError(f"height must be an integer of at least 150 pixels, not {height!r}")
+        client = check_client(client, "MorphologyPanel")
+        height = check_height(height, "MorphologyPanel")
         if max_triangles is not None and (not isinstance(max_triangles, int) or max_triangles < 100):
             raise ValueError(f"max_triangles must be an integer ≥ 100 or None, not {max_triangles!r}")
         quiet_libraries()
@@ -108,11 +117,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     # ---------- public API ----------
     @property
     def client(self):
-        """The ``caveclient.CAVEclient`` used to fetch (the sample datastack's when none was given)."""
-        if self._client is None:
-            from .. import sample
-
-            self._client = sample.client()
+        """The ``caveclient.CAVEclient`` used to fetch."""
         return self._client
 
     def show(self, root_id, mesh: bool = True, skeleton: bool = True, synapses=True, timestamp=None,

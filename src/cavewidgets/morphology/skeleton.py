@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -25,6 +24,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from .._ids import parse_root_id, parse_root_ids
+from .._storage import atomic_write
 from . import _teasar
 from ._compartments import split_by_flow
 
@@ -252,17 +252,7 @@ class Skeleton:
                  "# n type x y z radius parent"]
         lines += [f"{i + 1} {t} {p[0]:.6g} {p[1]:.6g} {p[2]:.6g} {r:.6g} {q}"
                   for i, (t, p, r, q) in enumerate(zip(types, xyz, radius, par))]
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".swc-", dir=folder)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write("\n".join(lines) + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(os.path.abspath(os.fspath(path)), "\n".join(lines) + "\n", prefix=".swc-")
 
     def to_navis(self):
         """A ``navis.TreeNeuron`` (units nm, node table with ``label`` = compartment).

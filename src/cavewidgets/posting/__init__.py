@@ -8,7 +8,8 @@ Example::
     AnnotationPoster(client).post(store, "my_tags", create=True, schema="bound_tag")
 """
 
-from .drafts import DraftStore, data_dir, make_draft
+from .._storage import data_dir
+from .drafts import DraftStore, make_draft
 from .poster import AnnotationPoster, DraftValidationError, PostError, read_posted_log
 
 __all__ = ["AnnotationPoster", "DraftStore", "DraftValidationError", "PostError", "data_dir", "make_draft",

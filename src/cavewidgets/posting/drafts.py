@@ -10,7 +10,8 @@ Each draft carries a client-generated ``uid`` so that a retry after a failure (s
 5xx, lost response, kernel restart) can tell which drafts already reached the server.
 
 Writes are atomic (temporary file + ``os.replace``) and serialised across processes with an
-advisory lock, so two kernels on one machine do not lose each other's drafts.
+advisory lock (both from ``cavewidgets._storage``), so two kernels on one machine do not lose
+each other's drafts.
 
 Example::
 
@@ -22,68 +23,22 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
-import os
-import re
-import tempfile
-import threading
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
+
+from .._storage import atomic_write, data_dir, file_lock, safe_name
 
 from .._ids import parse_root_id
 
 UNASSIGNED = "_unassigned"
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_LOCK = threading.RLock()
-
-
-def data_dir() -> Path:
-    """Where cavewidgets keeps user data (``$CAVEWIDGETS_DATA_DIR`` or the platform's user data dir).
-
-    Example::
-
-        data_dir() / "drafts"
-    """
-    env = os.environ.get("CAVEWIDGETS_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("cavewidgets"))
 
 
 def now_iso() -> str:
     """The current UTC time as ISO 8601 text (what drafts and decisions record)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def _safe(name: str) -> str:
-    text = _SAFE.sub("_", str(name)).strip("._")
-    if not text:
-        raise ValueError(f"cannot make a file name from {name!r}")
-    return text[:120]
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Thread lock plus an advisory lock file next to ``path`` (no-op where fcntl is missing)."""
-    with _LOCK:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = path.parent / ".lock"
-        with open(lock_path, "a+") as handle:
-            try:
-                import fcntl
-            except ImportError:  # Windows: the thread lock still protects one kernel
-                yield
-                return
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read(path: Path) -> list[dict]:
@@ -105,19 +60,10 @@ def _write(path: Path, drafts: list[dict]) -> None:
     if not drafts:
         path.unlink(missing_ok=True)
         return
-    fd, tmp = tempfile.mkstemp(prefix=".drafts-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            # one draft per line: readable, and each line goes through the C encoder (an
-            # indented dump runs the pure-Python one, ~10x slower for 25,000 drafts)
-            out.write('{"format": 1, "drafts": [\n' + ",\n".join(json.dumps(d) for d in drafts) + "\n]}\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # one draft per line: readable, and each line goes through the C encoder (an indented
+    # dump runs the pure-Python one, ~10x slower for 25,000 drafts)
+    atomic_write(path, '{"format": 1, "drafts": [\n' + ",\n".join(json.dumps(d) for d in drafts) + "\n]}\n",
+                 prefix=".drafts-")
 
 
 def make_draft(position_nm: Iterable[float], root_id: int | None = None, fields: dict | None = None,
@@ -164,15 +110,15 @@ class DraftStore:
     def __init__(self, datastack: str, table: str | None = None, directory: str | Path | None = None):
         self.datastack = str(datastack)
         self.table = table
-        self.directory = Path(directory) if directory is not None else data_dir() / "drafts" / _safe(datastack)
-        self.path = self.directory / f"{_safe(table) if table else UNASSIGNED}.json"
+        self.directory = Path(directory) if directory is not None else data_dir() / "drafts" / safe_name(datastack)
+        self.path = self.directory / f"{safe_name(table) if table else UNASSIGNED}.json"
 
     def __repr__(self) -> str:
         return f"DraftStore({self.datastack!r}, table={self.table!r}, {len(self.drafts())} drafts)"
 
     def drafts(self) -> list[dict]:
         """Every draft in this file (for the unassigned store, minus any already moved to a table)."""
-        with _file_lock(self.path):
+        with file_lock(self.path):
             return self._load()
 
     def _load(self) -> list[dict]:
@@ -194,7 +140,7 @@ class DraftStore:
 
     def add(self, drafts: list[dict]) -> list[dict]:
         """Append drafts (saved before this returns)."""
-        with _file_lock(self.path):
+        with file_lock(self.path):
             current = self._load()
             seen = {d["uid"] for d in current}
             new = [d for d in drafts if d["uid"] not in seen]
@@ -204,20 +150,20 @@ class DraftStore:
     def update(self, drafts: list[dict]) -> None:
         """Replace drafts with the same uid (e.g. to mark them pending)."""
         by_uid = {d["uid"]: d for d in drafts}
-        with _file_lock(self.path):
+        with file_lock(self.path):
             _write(self.path, [by_uid.get(d["uid"], d) for d in self._load()])
 
     def remove(self, uids: Iterable[str]) -> None:
         """Forget drafts (call only once the server has confirmed them, or on the user's request)."""
         gone = set(uids)
-        with _file_lock(self.path):
+        with file_lock(self.path):
             _write(self.path, [d for d in self._load() if d["uid"] not in gone])
 
     def move_to(self, table: str, uids: Iterable[str]) -> DraftStore:
         """Move drafts from this store into ``table``'s store (target written first: nothing lost)."""
         target = DraftStore(self.datastack, table, self.directory)
         wanted = set(uids)
-        with _file_lock(self.path):
+        with file_lock(self.path):
             moving = [d for d in self._load() if d["uid"] in wanted]
             have = {d["uid"] for d in _read(target.path)}
             _write(target.path, _read(target.path) + [dict(d, table=table) for d in moving if d["uid"] not in have])
@@ -226,5 +172,5 @@ class DraftStore:
 
     def clear(self) -> None:
         """Delete every draft in this store (drafts that were never posted are lost)."""
-        with _file_lock(self.path):
+        with file_lock(self.path):
             _write(self.path, [])

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .drafts import DraftStore, _file_lock, now_iso
+from .._storage import file_lock
+from .drafts import DraftStore, now_iso
 
 # how far back from an attempt's start a server row may be stamped and still be that attempt's
 # (server and kernel clocks differ; the server stamps rows when it writes them)
@@ -447,7 +448,7 @@ def _posted_log_path(datastack: str, directory: Path) -> Path:
 
 def _append_posted_log(store: DraftStore, done: list[dict]) -> None:
     path = _posted_log_path(store.datastack, store.directory)
-    with _file_lock(path):
+    with file_lock(path):
         with open(path, "a", encoding="utf-8") as out:
             for d in done:
                 out.write(json.dumps(d) + "\n")

@@ -18,10 +18,10 @@ import pandas as pd
 from .._ids import parse_root_ids
 from ..paging import refuse_truncated
 from ..reproducible.tracking import track
+from .labels import UNKNOWN, type_order
 from .report import ConnectivityReport
 
 DEFAULT_CELL_TYPE_TABLE = "aibs_metamodel_celltypes_v661"
-UNKNOWN = "unknown"
 SYNAPSE_COLUMNS = ["id", "pre_pt_root_id", "post_pt_root_id", "size"]
 _MAX_ROOT = 2**63 - 1  # CAVE stores root ids as BIGINT
 
@@ -41,6 +41,14 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     ``outputs_by_type`` / ``inputs_by_type`` (synapses per neuron by partner type),
     ``top_partners``, ``figures`` (matplotlib Figures) and ``save(directory)`` (report.html, PNGs,
     CSVs).
+
+    Args:
+        client: a ``caveclient.CAVEclient``.
+        root_ids: the selection (ints; duplicates dropped).
+        version: the materialization version (default: the client's pinned one, else the latest).
+        by: the column of ``cell_type_table`` that groups neurons.
+        cell_type_table: the table the labels come from.
+        top: partners per neuron and direction in ``top_partners``.
 
     Example::
 
@@ -182,16 +190,6 @@ def cell_types_by_root(types: pd.DataFrame, by: str) -> pd.Series:
     frame = frame.drop_duplicates("pt_root_id")
     labels = frame[by].astype(object).where(frame[by].notna(), UNKNOWN).astype(str)
     return pd.Series(labels.to_numpy(), index=frame["pt_root_id"].astype(np.int64).to_numpy(), name=by)
-
-
-def type_order(types: pd.DataFrame, by: str, present: Iterable[str]) -> list[str]:
-    """Labels ordered by classification system (excitatory, inhibitory, other), then name."""
-    present = list(dict.fromkeys(present))
-    rank = {}
-    if "classification_system" in types.columns and by != "classification_system":
-        for system, label in types[["classification_system", by]].dropna().itertuples(index=False):
-            rank.setdefault(str(label), str(system))
-    return sorted(present, key=lambda t: (t == UNKNOWN, rank.get(t, "~"), t))
 
 
 def _cells_table(roots, type_of, types, somas, outputs, inputs, by) -> pd.DataFrame:

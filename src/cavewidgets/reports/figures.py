@@ -16,7 +16,8 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-UNKNOWN = "unknown"
+from .labels import UNKNOWN
+
 UNKNOWN_COLOR = "#b0b0b0"
 _MAX_LABELLED_ROWS = 80
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import figures as fg
+from .labels import type_order
 
 FIGURES = {
     "connectivity_matrix": "Connectivity matrix",
@@ -44,8 +45,6 @@ class ConnectivityReport:
         label = context["by"]
         cells = tables["cells"]
         present = list(cells[label]) + list(tables["outputs_by_type"].columns) + list(tables["inputs_by_type"].columns)
-        from .connectivity import type_order
-
         self.colors = fg.palette(type_order(context["all_types"], label, present))
         t0 = time.perf_counter()
         self.figures = {

@@ -20,27 +20,21 @@ tokens of the clients in the log before the bundle is moved into place.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
 import json
 import os
-import platform
-import re
 import shutil
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from .bundle_files import (FORMAT, FORMAT_VERSION, jsonable_result, package_versions, reproduce_script, slug,
+                           viewer_state, write_json, write_result_parquet)
 from .hashing import HASH_ALGORITHM, frame_hash
-from .log import LOG, Record, jsonable
+from .log import LOG, Record
 
-FORMAT = "cavewidgets-export"
-FORMAT_VERSION = 1
-PACKAGES = ("cavewidgets", "caveclient", "pandas", "pyarrow", "numpy", "matplotlib", "seaborn",
-            "neuroglancer", "cloud-volume", "requests")
+__all__ = ["export", "package_versions", "reproduce_script", "write_result_parquet"]
 
 
 def export(path, *, queries=None, viewer=None, annotations: bool = True, overwrite: bool = False,
@@ -80,7 +74,7 @@ def export(path, *, queries=None, viewer=None, annotations: bool = True, overwri
     if not records:
         raise ValueError("nothing to export: no query has been recorded in this kernel "
                          "(query through cavewidgets.track(client), an Explorer or a report first)")
-    state = _viewer_state(viewer) if viewer is not None else None
+    state = viewer_state(viewer) if viewer is not None else None
 
     def write(staging: Path) -> list:
         _write_bundle(staging, records, state, annotations)
@@ -138,23 +132,6 @@ def _move_into_place(staging: Path, target: Path) -> None:
         staging.rename(target)
 
 
-def _viewer_state(viewer) -> dict:
-    state = viewer if isinstance(viewer, dict) else getattr(viewer, "state", None)
-    if state is not None and not isinstance(state, dict) and hasattr(state, "to_json"):
-        state = state.to_json()  # a neuroglancer.ViewerState
-    if not isinstance(state, dict):
-        raise TypeError(f"viewer must be a cavewidgets.Viewer, an object with a .state dict or a dict, "
-                        f"got {type(viewer).__name__}")
-    try:
-        return json.loads(json.dumps(state))
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"the viewer state is not JSON: {err}") from None
-
-
-def _slug(text: str | None) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text or "result")[:60].strip("_") or "result"
-
-
 def _write_bundle(root: Path, records: list[Record], state: dict | None, annotations: bool) -> None:
     (root / "queries").mkdir()
     entries = []
@@ -172,24 +149,23 @@ def _write_bundle(root: Path, records: list[Record], state: dict | None, annotat
         "files": {"provenance": "provenance.csv", "versions": "versions.json", "reproduce": "reproduce.py"},
     }
     if state is not None:
-        _write_json(root / "viewer_state.json", state)
+        write_json(root / "viewer_state.json", state)
         manifest["viewer_state"] = "viewer_state.json"
     if annotations:
-        with LOG._lock:
-            posted = [dict(e) for e in LOG.posted]
-        _write_json(root / "annotations.json", {"posted": posted})
+        posted = LOG.posted_entries()
+        write_json(root / "annotations.json", {"posted": posted})
         manifest["annotations"] = "annotations.json"
-    _write_json(root / "versions.json", versions)
+    write_json(root / "versions.json", versions)
     rows = pd.DataFrame([{k: v for k, v in e.items() if k not in ("replay", "params")} for e in entries])
     rows.to_csv(root / "provenance.csv", index=False)
-    _write_json(root / "manifest.json", manifest)
+    write_json(root / "manifest.json", manifest)
     script = root / "reproduce.py"
     script.write_text(reproduce_script())
     script.chmod(0o755)
 
 
 def _write_record(root: Path, rec: Record) -> dict:
-    stem = f"queries/{rec.n:04d}_{_slug(rec.table or rec.method)}"
+    stem = f"queries/{rec.n:04d}_{slug(rec.table or rec.method)}"
     entry = rec.entry()
     entry.update(result_file=None, provenance_file=f"{stem}.json")
     result = rec.result
@@ -202,114 +178,12 @@ def _write_record(root: Path, rec: Record) -> dict:
         entry.update(write_result_parquet(result, root / f"{stem}.parquet"))
         entry["result_file"] = f"{stem}.parquet"
     elif result is not None:
-        _write_json(root / f"{stem}.result.json", jsonable_result(result))
+        write_json(root / f"{stem}.result.json", jsonable_result(result))
         entry["result_file"] = f"{stem}.result.json"
     elif rec.kind == "query":
         entry["result_note"] = "result no longer in memory (dropped to bound memory); hash kept"
-    _write_json(root / entry["provenance_file"], entry)
+    write_json(root / entry["provenance_file"], entry)
     return entry
-
-
-def jsonable_result(result):
-    try:
-        return jsonable(result, "result")
-    except TypeError:
-        return {"__repr__": repr(result)[:10_000]}
-
-
-def write_result_parquet(df: pd.DataFrame, path: Path) -> dict:
-    """Write ``df`` as parquet and say how faithful it is.
-
-    uint64 stays uint64; cells holding arrays/lists become list columns. Columns pyarrow cannot
-    store (mixed objects, complex numbers) are written as JSON text and listed; non-text or
-    duplicate column labels are renamed and listed. ``parquet_roundtrip_exact`` tells whether
-    reading the file back gives the same content hash as ``df``.
-
-    Example::
-
-        write_result_parquet(df, Path("out.parquet"))["parquet_roundtrip_exact"]
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns, renamed, stringified, seen = {}, {}, [], set()
-    for i in range(df.shape[1]):
-        label = df.columns[i]
-        name = str(label)
-        while name in seen:
-            name = f"{name}__{i}"
-        seen.add(name)
-        if not isinstance(label, str) or name != label:
-            renamed[str(label) if isinstance(label, str) else repr(label)] = name
-        column = df.iloc[:, i]
-        if not _arrow_storable(column, pa):
-            column = column.map(_json_cell).astype(object)
-            stringified.append(name)
-        columns[name] = column
-    frame = pd.DataFrame(columns, index=df.index)
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=None)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
-        table = pa.Table.from_pandas(frame, preserve_index=False)  # an index pyarrow cannot store
-    pq.write_table(table, path)
-    back = pd.read_parquet(path)
-    exact = not renamed and not stringified and frame_hash(back) == frame_hash(df)
-    return {"n_columns": int(df.shape[1]), "columns": list(columns), "renamed_columns": renamed,
-            "stringified_columns": stringified, "parquet_roundtrip_exact": bool(exact)}
-
-
-def _arrow_storable(column: pd.Series, pa) -> bool:
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "c":
-        return False
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "O":
-        try:
-            pa.array(column, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError,
-                OverflowError):
-            return False
-    return True
-
-
-def _json_cell(value) -> str:
-    return json.dumps(jsonable_result(value) if not isinstance(value, complex)
-                      else {"__complex__": [value.real, value.imag]}, sort_keys=True)
-
-
-def package_versions() -> dict:
-    """Python, platform and installed versions of the packages a bundle depends on.
-
-    Example::
-
-        package_versions()["caveclient"]
-    """
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def reproduce_script() -> str:
-    """The text of ``reproduce.py``: the template with the hashing module embedded.
-
-    Example::
-
-        Path("reproduce.py").write_text(reproduce_script())
-    """
-    here = Path(__file__).resolve().parent
-    template = (here / "_reproduce_template.py").read_text()
-    hashing = (here / "hashing.py").read_text()
-    body = hashing.split("from __future__ import annotations\n", 1)[1]
-    marker = next(line for line in template.splitlines() if line.endswith("# <<HASHING>>"))
-    embedded = ("# ---- embedded from cavewidgets/reproducible/hashing.py (do not edit) ----\n"
-                + body.strip() + "\n# ---- end of embedded hashing ----\n")
-    return template.replace(marker, embedded, 1)
-
-
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def _check_no_tokens(root: Path, clients: list) -> None:

@@ -29,6 +29,7 @@ still checks them by hash).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import threading
@@ -36,7 +37,7 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -187,6 +188,29 @@ class ProvenanceLog:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @contextlib.contextmanager
+    def txn(self) -> Iterator[ProvenanceLog]:
+        """Hold the log still for a group of changes (no record is added meanwhile; re-entrant).
+
+        Example::
+
+            with LOG.txn() as log:
+                log.tags = ("v1_wiring_2026", "fig2")
+                log.observers.append(write_to_disk)
+        """
+        with self._lock:
+            yield self
+
+    def posted_entries(self) -> list[dict]:
+        """A copy of every posted-annotations entry (safe to read while other threads post).
+
+        Example::
+
+            sum(len(e["ids"]) for e in LOG.posted_entries())
+        """
+        with self._lock:
+            return [dict(e) for e in self.posted]
 
     def clear(self) -> None:
         """Forget every record, kept result and posted annotation id (numbering restarts)."""
@@ -520,8 +544,7 @@ def posted_annotations() -> pd.DataFrame:
 
         cavewidgets.reproducible.posted_annotations().groupby("table").size()
     """
-    with LOG._lock:
-        entries = list(LOG.posted)
+    entries = LOG.posted_entries()
     rows = [{"datastack": e["datastack"], "server": e["server"], "table": e["table"], "annotation_id": i,
              "posted": e["posted"]} for e in entries for i in e["ids"]]
     frame = pd.DataFrame(rows, columns=["datastack", "server", "table", "annotation_id", "posted"])

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .bundle import (FORMAT, FORMAT_VERSION, _slug, _viewer_state, _write_json, package_versions,
-                     reproduce_script, write_result_parquet)
+from .bundle_files import (FORMAT, FORMAT_VERSION, package_versions, reproduce_script, slug, viewer_state,
+                           write_json, write_result_parquet)
 from .environment import python_version, requirements_text
 from .hashing import HASH_ALGORITHM, frame_hash, result_hash
 from .log import LOG, _client_identity
@@ -143,7 +143,7 @@ def export_paper(staging: Path, paper: str, analyses=None, *, viewers=None, clie
     unknown = sorted(set(viewers) - set(names))
     if unknown:
         raise KeyError(f"viewers given for analyses {unknown} that are not exported (exported: {names})")
-    states = {name: _viewer_state(v) for name, v in viewers.items()}  # bad input fails before any query
+    states = {name: viewer_state(v) for name, v in viewers.items()}  # bad input fails before any query
     (staging / "queries").mkdir()
     clients, written = [], []
     for n, q in enumerate(queries):
@@ -163,7 +163,7 @@ def export_paper(staging: Path, paper: str, analyses=None, *, viewers=None, clie
 def _write_query(root: Path, n: int, q: MergedQuery, client) -> dict:
     from ._reproduce_template import decode
 
-    stem = f"queries/{n:04d}_{_slug(q.table or q.method)}"
+    stem = f"queries/{n:04d}_{slug(q.table or q.method)}"
     call = q.replay()
     entry = {
         "n": n, "record_id": f"q{n:04d}", "kind": "query", "source": "paper", "method": q.method,
@@ -191,7 +191,7 @@ def _write_query(root: Path, n: int, q: MergedQuery, client) -> dict:
             warnings.warn(f"query {m['record_id']} of analysis {m.get('analysis')!r} ({q.table}) returns other "
                           f"rows now than when it was recorded; the bundle holds today's rows (query q{n:04d})",
                           stacklevel=4)
-    _write_json(root / entry["provenance_file"], entry)
+    write_json(root / entry["provenance_file"], entry)
     return entry
 
 
@@ -223,14 +223,14 @@ def _verify_member(q: MergedQuery, member: dict, result) -> bool | None:
 
 
 def _write_analysis(root: Path, name: str, entries: list[dict], record_to_query: dict, state) -> dict:
-    folder = f"analyses/{_slug(name)}"
+    folder = f"analyses/{slug(name)}"
     (root / folder).mkdir(parents=True)
     records = [e for e in entries if e.get("kind") in ("query", "fetch")]
     rows = pd.DataFrame([{**{k: v for k, v in e.items() if k not in ("replay", "params")},
                           "bundle_query": record_to_query.get(e.get("record_id"))} for e in records])
     rows.to_csv(root / folder / "provenance.csv", index=False)
     posted = [e for e in entries if e.get("kind") == "posted"]
-    _write_json(root / folder / "annotations.json", {"posted": posted})
+    write_json(root / folder / "annotations.json", {"posted": posted})
     info = {"folder": folder, "records": [e["record_id"] for e in records],
             "queries": sorted({record_to_query[e["record_id"]] for e in records if e["record_id"] in record_to_query}),
             "fetches": [{"kind": e["method"], "root_id": e.get("root_id"), "timestamp": e.get("timestamp")}
@@ -239,7 +239,7 @@ def _write_analysis(root: Path, name: str, entries: list[dict], record_to_query:
             "provenance": f"{folder}/provenance.csv", "annotations": f"{folder}/annotations.json",
             "viewer_state": None}
     if state is not None:
-        _write_json(root / folder / "viewer_state.json", state)
+        write_json(root / folder / "viewer_state.json", state)
         info["viewer_state"] = f"{folder}/viewer_state.json"
     return info
 
@@ -262,9 +262,9 @@ def _write_top(root: Path, paper: str, written: list[dict], folders: dict, entri
     pd.DataFrame([{**{k: v for k, v in e.items() if k not in ("replay", "params")},
                    "bundle_query": record_to_query.get(e.get("record_id"))} for e in records]
                  ).to_csv(root / "provenance.csv", index=False)
-    _write_json(root / "versions.json", {**versions, "python_details": python_version()})
+    write_json(root / "versions.json", {**versions, "python_details": python_version()})
     (root / "requirements.txt").write_text(requirements_text())
-    _write_json(root / "manifest.json", manifest)
+    write_json(root / "manifest.json", manifest)
     script = root / "reproduce.py"
     script.write_text(reproduce_script())
     script.chmod(0o755)

@@ -32,7 +32,7 @@ import json
 import logging
 from pathlib import Path
 
-from ..posting.drafts import _file_lock, _safe, data_dir
+from .._storage import data_dir, file_lock, safe_name
 from .log import LOG, Record
 
 log = logging.getLogger("cavewidgets.reproducible")
@@ -43,7 +43,7 @@ NO_DATASTACK = "_no_datastack"
 def _check_name(value, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-    _safe(value)  # raises when nothing of it can name a file
+    safe_name(value)  # raises when nothing of it can name a file
     return value.strip()
 
 
@@ -64,7 +64,7 @@ def paper_log_path(paper: str, datastack: str | None) -> Path:
 
         paper_log_path("v1_wiring_2026", "minnie65_sample")
     """
-    return exports_dir() / _safe(datastack or NO_DATASTACK) / f"{_safe(paper)}.jsonl"
+    return exports_dir() / safe_name(datastack or NO_DATASTACK) / f"{safe_name(paper)}.jsonl"
 
 
 class ExportSession:
@@ -120,7 +120,7 @@ def start_export(paper: str, analysis: str) -> ExportSession:
     global _ACTIVE
     paper = _check_name(paper, "paper")
     analysis = _check_name(analysis, "analysis")
-    with LOG._lock:
+    with LOG.txn():
         current = _ACTIVE
         if current is not None and (current.paper, current.analysis) == (paper, analysis):
             return current
@@ -143,7 +143,7 @@ def stop_export() -> ExportSession | None:
         cavewidgets.stop_export()
     """
     global _ACTIVE
-    with LOG._lock:
+    with LOG.txn():
         session, _ACTIVE = _ACTIVE, None
         LOG.tags = None
     if session is None:
@@ -190,7 +190,7 @@ def append_entries(paper: str, datastack: str | None, entries: list[dict]) -> Pa
     """
     path = paper_log_path(paper, datastack)
     text = "".join(json.dumps(e, default=str) + "\n" for e in entries)
-    with _file_lock(path):
+    with file_lock(path):
         with open(path, "a", encoding="utf-8") as out:
             out.write(text)
             out.flush()
@@ -208,10 +208,10 @@ def read_paper(paper: str, datastack: str | None = None) -> list[dict]:
         {e["analysis"] for e in entries}
     """
     paper = _check_name(paper, "paper")
-    pattern = f"{_safe(datastack)}/{_safe(paper)}.jsonl" if datastack else f"*/{_safe(paper)}.jsonl"
+    pattern = f"{safe_name(datastack)}/{safe_name(paper)}.jsonl" if datastack else f"*/{safe_name(paper)}.jsonl"
     entries = []
     for path in sorted(exports_dir().glob(pattern)):
-        with _file_lock(path):
+        with file_lock(path):
             lines = path.read_text(encoding="utf-8").splitlines()
         for line in lines:
             try:

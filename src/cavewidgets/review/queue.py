@@ -22,11 +22,12 @@ import requests
 import traitlets as t
 
 from .._ids import parse_root_ids
+from .._checks import check_client, check_height
 from .._loader import LatestLoader
 from ..explorer.columns import position_column, positions_nm, root_columns
 from ..posting import AnnotationPoster, DraftStore, PostError, make_draft
 from ..posting.poster import plain_fields
-from .state import ReviewState
+from .decisions import ReviewDecisions
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,17 @@ class ReviewQueue(widgets.VBox):
     the schema's first text field (``tag``); notes to a second one when the schema has it
     (``bound_double_tag``: ``tag2``), else they are kept in ``decisions`` only.
 
+    Args:
+        client: a ``caveclient.CAVEclient`` (``cavewidgets.sample.client()`` for the offline sample).
+        root_ids_or_df: root ids, or a DataFrame with a root-id column (and optionally positions).
+        table: the annotation table the decisions are posted to (created when missing).
+        statuses: the decision buttons, in order (keys 1..9).
+        schema: the schema of ``table`` when it is created.
+        description: the description of ``table`` when it is created.
+        directory: where decisions and drafts are saved (default: the user data directory).
+        height: pixels, at least 150 pixels (the same rule for every widget).
+        show: whether to show the viewer and the 3D panel beside the buttons.
+
     Example::
 
         queue = cavewidgets.ReviewQueue(client, [864691135808684573, 864691135808684574], "my_review")
@@ -86,7 +98,8 @@ class ReviewQueue(widgets.VBox):
     def __init__(self, client, root_ids_or_df, table: str, statuses: Sequence[str] = DEFAULT_STATUSES,
                  schema: str = "bound_tag", *, description: str | None = None, directory=None,
                  height: int = 480, show: bool = True, **kwargs):
-        self.client = client
+        self.client = check_client(client, "ReviewQueue", needs=("annotation",))
+        height = check_height(height, "ReviewQueue")
         self.table = table
         self.statuses = _check_statuses(statuses)
         self.root_ids, given_positions = _roots_and_positions(root_ids_or_df)
@@ -101,15 +114,15 @@ class ReviewQueue(widgets.VBox):
             raise ValueError(f"table '{table}' (schema {md['schema_type']}) has no text field for the status")
         self.status_field = text_fields[0]
         self.notes_field = text_fields[1] if len(text_fields) > 1 else None
-        self._state = ReviewState.open(client.datastack_name, table, self.root_ids, directory)
-        self._drafts = DraftStore(client.datastack_name, directory=self._state.drafts_dir)
+        self._decisions = ReviewDecisions.open(client.datastack_name, table, self.root_ids, directory)
+        self._drafts = DraftStore(client.datastack_name, directory=self._decisions.drafts_dir)
         self._positions = dict(zip(self.root_ids, given_positions)) if given_positions is not None else {}
         self._show_parts = show
         self._build_ui(height)
         super().__init__(self._children, **kwargs)
         self.add_class("cavewidgets-review")
         self.post_pending(quiet=True)
-        self.position = self._state.first_undecided() if self.root_ids else 0
+        self.position = self._decisions.first_undecided() if self.root_ids else 0
         self._show_current()
 
     # ------------------------------------------------------------------ public API
@@ -124,7 +137,7 @@ class ReviewQueue(widgets.VBox):
         """One row per decided neuron: root_id (uint64), status, notes, time, annotation_id, posted."""
         rows = [{"root_id": r, **{k: d.get(k) for k in ("status", "notes", "time", "annotation_id")},
                  "posted": d.get("annotation_id") is not None}
-                for r, d in ((r, self._state.decisions.get(r)) for r in self.root_ids) if d is not None]
+                for r, d in ((r, self._decisions.decisions.get(r)) for r in self.root_ids) if d is not None]
         frame = pd.DataFrame(rows, columns=["root_id", "status", "notes", "time", "annotation_id", "posted"])
         frame["root_id"] = pd.array(list(frame["root_id"]), dtype="uint64")
         frame["annotation_id"] = pd.array(list(frame["annotation_id"]), dtype="Int64")
@@ -150,7 +163,7 @@ class ReviewQueue(widgets.VBox):
         draft = make_draft(pos, root_id=root, fields=fields, source="review")
         # validate before saving anything: a schema mismatch must not leave a half decision
         self._poster.rows_for([draft], self._md, {})
-        self._state.decide(root, status, notes, draft["uid"])
+        self._decisions.decide(root, status, notes, draft["uid"])
         self._drafts.add([draft])
         self.post_pending()
         if advance:
@@ -170,13 +183,13 @@ class ReviewQueue(widgets.VBox):
             return self._waiting()
         if posted is not None and len(posted):
             by_uid = dict(zip(posted["uid"], posted["annotation_id"]))
-            for root, d in self._state.decisions.items():
+            for root, d in self._decisions.decisions.items():
                 if d.get("uid") in by_uid:
                     d["annotation_id"] = int(by_uid[d["uid"]])
                     if d.get("replaces"):
-                        self._state.to_delete.append(int(d["replaces"]))
+                        self._decisions.to_delete.append(int(d["replaces"]))
                         d["replaces"] = None
-            self._state.save()
+            self._decisions.save()
         self._delete_superseded()
         self._message("")
         self._refresh()
@@ -207,10 +220,10 @@ class ReviewQueue(widgets.VBox):
         return len(self._drafts.drafts()) + sum(len(s.drafts()) for s in self._drafts.table_stores())
 
     def _delete_superseded(self) -> None:
-        if not self._state.to_delete:
+        if not self._decisions.to_delete:
             return
         try:
-            self.client.annotation.delete_annotation(self.table, list(self._state.to_delete))
+            self.client.annotation.delete_annotation(self.table, list(self._decisions.to_delete))
         except requests.exceptions.HTTPError as err:
             if getattr(err.response, "status_code", None) != 404:  # 404: already gone (a retried delete)
                 self._message(f"⚠ could not remove superseded decisions: {err}", error=True)
@@ -218,8 +231,8 @@ class ReviewQueue(widgets.VBox):
         except Exception as err:  # noqa: BLE001
             self._message(f"⚠ could not remove superseded decisions: {err}", error=True)
             return
-        self._state.to_delete = []
-        self._state.save()
+        self._decisions.to_delete = []
+        self._decisions.save()
 
     def _position_nm(self, root: int) -> list[float]:
         if root not in self._positions:
@@ -288,7 +301,7 @@ class ReviewQueue(widgets.VBox):
 
     def _show_current(self) -> None:
         root = self.current
-        decided = self._state.decisions.get(root) if root is not None else None
+        decided = self._decisions.decisions.get(root) if root is not None else None
         self._notes.value = (decided or {}).get("notes") or ""
         if root is not None and self.viewer is not None:
             with self.viewer.batch():  # one redraw in the browser
@@ -306,8 +319,8 @@ class ReviewQueue(widgets.VBox):
 
     def _refresh(self) -> None:
         n = len(self.root_ids)
-        done = len(self._state.decisions)
-        counts = pd.Series([d["status"] for d in self._state.decisions.values()], dtype=object).value_counts()
+        done = len(self._decisions.decisions)
+        counts = pd.Series([d["status"] for d in self._decisions.decisions.values()], dtype=object).value_counts()
         root = self.current
         waiting = self._waiting()
         lines = [f"<b>{done} of {n} reviewed</b> · " + " · ".join(
@@ -315,7 +328,7 @@ class ReviewQueue(widgets.VBox):
         if root is None:
             lines.append("queue finished: every neuron was shown")
         else:
-            d = self._state.decisions.get(root)
+            d = self._decisions.decisions.get(root)
             mark = f" — decided <b>{html.escape(d['status'])}</b>" if d else ""
             lines.append(f"neuron {self.position + 1} of {n}: <code>{root}</code>{mark}")
         if waiting:
@@ -323,7 +336,7 @@ class ReviewQueue(widgets.VBox):
                          f"(<code>queue.post_pending()</code>)</span>")
         self._header.value = "<br>".join(lines)
         for b, s in zip(self._status_buttons, self.statuses):
-            d = self._state.decisions.get(root) if root is not None else None
+            d = self._decisions.decisions.get(root) if root is not None else None
             b.button_style = "info" if d and d["status"] == s else ""
 
     def _message(self, text: str, error: bool = False) -> None:

@@ -101,7 +101,13 @@ class ServiceHandle:
         return f"<cavewidgets sample service {self.url} ({state})>"
 
 
-def _resolve_data_dir(data_dir) -> Path:
+def resolve_data_dir(data_dir) -> Path:
+    """``data_dir`` checked to be a finished sample build; ``None`` builds (once) and returns the cached one.
+
+    Example::
+
+        resolve_data_dir(None)   # ~/.cache/cavewidgets/sample/1
+    """
     from . import generator
 
     if data_dir is None:
@@ -153,7 +159,7 @@ def serve(port: int | None = None, data_dir=None, token: str | None = None, work
         client = caveclient.CAVEclient(handle.datastack, server_address=handle.url,
                                        auth_token=handle.token, write_server_cache=False)
     """
-    path = _resolve_data_dir(data_dir)
+    path = resolve_data_dir(data_dir)
     token = token or new_token()
     server, app = make_server(path, token, port, work_dir, quiet=True, query_limit=query_limit)
     thread = threading.Thread(target=server.serve_forever, name=f"cavewidgets-sample-{server.server_port}",

@@ -28,6 +28,8 @@ import os
 import urllib.parse
 from pathlib import Path
 
+from .._storage import atomic_write
+
 _MARK = "written by cavewidgets.sample for its local service"
 
 
@@ -89,11 +91,7 @@ def save_token_file(url: str, token: str) -> Path:
         if not ours:
             raise FileExistsError(f"{path} exists and was not written by cavewidgets; not overwriting it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a token: owner-only
-    with os.fdopen(fd, "w") as out:
-        json.dump({"token": token, "note": _MARK}, out)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps({"token": token, "note": _MARK}), prefix=".token-")  # owner-only: a token
     return path
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from .._checks import check_height
 from .._transport import RequestHandlerMixin
 from .engine import TableEngine
 from .layout import resolve_layout
@@ -58,6 +59,14 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     Only the rows in view travel to the browser (Arrow IPC), so frames of millions of rows stay
     fast. Root ids (uint64) stay exact both ways.
 
+    Args:
+        df: the DataFrame to browse (kept by reference; the widget never copies it).
+        key: the column whose values identify rows in ``selection`` (default: ``id`` when unique,
+            else a unique index, else the row position).
+        columns: show just these columns, in this order.
+        hidden: hide these columns and show the rest as they come.
+        height: pixels, at least 150 pixels (the same rule for every widget).
+
     Example::
 
         df = client.materialize.query_table("nucleus_detection_v0")
@@ -103,8 +112,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
                  hidden: list[str] | None = None, height: int = 420, **kwargs):
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"TableBrowser needs a pandas DataFrame, got {type(df).__name__}")
-        if height < 100:
-            raise ValueError("height must be at least 100 pixels")
+        height = check_height(height, "TableBrowser")
         key_name, key_values = _resolve_key(df, key)
         engine = TableEngine(df, key_name)
         info = {c.name: c.as_dict() for c in engine.columns}

@@ -16,6 +16,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..._storage import exclusive_lock
+
 GENERATOR_VERSION = "1"
 ENV_DIR = "CAVEWIDGETS_SAMPLE_DIR"
 _T0 = datetime(2025, 1, 6, tzinfo=timezone.utc)  # initial segmentation; fixed so builds are identical
@@ -99,44 +101,10 @@ def ensure_built(out_dir=None, progress: bool = True, scale: str = "full") -> Pa
     if is_built(out_dir, scale):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _FileLock(out_dir.with_name(f".{out_dir.name}.lock")):
+    with exclusive_lock(out_dir.with_name(f".{out_dir.name}.lock")):
         if not is_built(out_dir, scale):
             build(out_dir, force=True, progress=progress, scale=scale)
     return out_dir
-
-
-class _FileLock:
-    """An exclusive ``flock`` on a file (POSIX); a no-op lock where ``fcntl`` is missing."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.fh = None
-
-    def __enter__(self):
-        self.fh = open(self.path, "a+")
-        try:
-            import fcntl
-
-            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX)
-        except ImportError:  # Windows: msvcrt locks a byte range
-            import msvcrt
-
-            while True:
-                try:
-                    msvcrt.locking(self.fh.fileno(), msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            import fcntl
-
-            fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
-        except ImportError:
-            pass
-        self.fh.close()
 
 
 __all__ = ["GENERATOR_VERSION", "default_data_dir", "build", "ensure_built", "is_built"]

@@ -58,71 +58,15 @@ def make_history(h: Hierarchy, rng: np.random.Generator, t0: datetime, n_merge: 
                  neuron_labels: set, rep_vox: np.ndarray,
                  edit_window_days=(1.0, 40.0)) -> tuple[History, np.ndarray]:
     """Simulate the edits; returns the history and the edge list to store (cell edges + contacts of
-    falsely merged pairs). ``rep_vox`` (n_l2, 3) gives the voxel recorded as an edit's source/sink."""
-    cell_nodes = {}
-    order = np.argsort(h.l2_cell, kind="stable")
-    bounds = np.flatnonzero(np.diff(h.l2_cell[order])) + 1
-    for nodes in np.split(order, bounds):
-        cell_nodes[int(h.l2_cell[nodes[0]])] = np.sort(nodes)
+    falsely merged pairs). ``rep_vox`` (n_l2, 3) gives the voxel recorded as an edit's source/sink.
 
-    # false merges: pairs of touching cells, each cell used once
-    cc = h.l2_cell[h.contacts]
-    pair_keys = np.unique(np.sort(cc, axis=1), axis=0)
-    rng.shuffle(pair_keys)
-    used: set[int] = set()
-    merge_pairs = []
-    for a, b in pair_keys:
-        a, b = int(a), int(b)
-        if a in used or b in used or not (a in neuron_labels or b in neuron_labels):
-            continue
-        merge_pairs.append((a, b))
-        used |= {a, b}
-        if len(merge_pairs) == n_merge:
-            break
-    pair_contacts = {}
-    for (a, b) in merge_pairs:
-        m = ((cc[:, 0] == a) & (cc[:, 1] == b)) | ((cc[:, 0] == b) & (cc[:, 1] == a))
-        pair_contacts[(a, b)] = h.contacts[m]
-
-    # false splits: neurons cut at one or two edges that disconnect a sizeable part
-    split_cells, split_cuts = [], {}
-    candidates = [c for c in sorted(neuron_labels) if c not in used and c in cell_nodes]
-    rng.shuffle(candidates)
-    for c in candidates:
-        if len(split_cells) == n_split:
-            break
-        nodes = cell_nodes[c]
-        e = h.edges[np.isin(h.edges[:, 0], nodes)]
-        cuts = []
-        n_cuts = 2 if len(split_cells) % 3 == 2 else 1
-        for _ in range(40):
-            cand = e[int(rng.integers(len(e)))]
-            trial = [x for x in cuts] + [cand]
-            keep = ~np.any([(e[:, 0] == x[0]) & (e[:, 1] == x[1]) for x in trial], axis=0)
-            parts = _components(nodes, e[keep])
-            if len(parts) == len(trial) + 1 and min(len(p) for p in parts) >= max(5, len(nodes) // 10):
-                cuts = trial
-                if len(cuts) == n_cuts:
-                    break
-        if cuts:
-            split_cells.append(c)
-            split_cuts[c] = cuts
-            used.add(c)
-
-    # initial roots
-    initial = []  # member arrays
-    merged_cells = {x for p in merge_pairs for x in p}
-    for c in sorted(cell_nodes):
-        if c in merged_cells or c in split_cells:
-            continue
-        initial.append(cell_nodes[c])
-    for a, b in merge_pairs:
-        initial.append(np.sort(np.concatenate([cell_nodes[a], cell_nodes[b]])))
-    for c in split_cells:
-        nodes = cell_nodes[c]
-        e = h.edges[np.isin(h.edges[:, 0], nodes)]
-        keep = ~np.any([(e[:, 0] == x[0]) & (e[:, 1] == x[1]) for x in split_cuts[c]], axis=0)
-        initial.extend(np.sort(p) for p in _components(nodes, e[keep]))
+    The steps draw from ``rng`` in a fixed order (merges, splits, initial roots, edits), so the
+    same seed gives the same sample.
+    """
+    cell_nodes = _cell_nodes(h)
+    merge_pairs, used, pair_contacts = _false_merges(h, rng, n_merge, neuron_labels)
+    split_cells, split_cuts = _false_splits(h, rng, n_split, neuron_labels, used, cell_nodes)
+    initial = _initial_members(h, cell_nodes, merge_pairs, split_cells, split_cuts)
     perm = rng.permutation(len(initial))  # root ids are not ordered by cell label
 
     segment = [ROOT_SEGMENT_START + int(rng.integers(0, 50_000))]
@@ -185,21 +129,103 @@ def make_history(h: Hierarchy, rng: np.random.Generator, t0: datetime, n_merge: 
             "added_edges": [[l2_ids[i], l2_ids[j]] for i, j in added_e],
         })
 
-    roots = pd.DataFrame({
+    roots = _roots_frame(members, created, expired, made_by)
+    rl = [(np.full(len(m), r, np.uint64), l2_ids[m]) for r, m in members.items()]
+    root_l2 = pd.DataFrame({"root_id": np.concatenate([a for a, _ in rl]), "l2_id": np.concatenate([b for _, b in rl])})
+    latest = {c: int(owner[nodes[0]]) for c, nodes in cell_nodes.items()}
+    extra = [pair_contacts[p] for p in merge_pairs]
+    stored_edges = np.unique(np.concatenate([h.edges] + [np.sort(e, axis=1) for e in extra]), axis=0)
+    hist = History(roots, root_l2, pd.DataFrame(op_rows), latest, members, created, expired, merge_pairs, split_cells)
+    return hist, stored_edges
+
+
+def _roots_frame(members: dict, created: dict, expired: dict, made_by: dict) -> pd.DataFrame:
+    """One row per root ever made: id, lifetime and the operation that made it."""
+    return pd.DataFrame({
         "root_id": np.array(list(members), np.uint64),
         "created": pd.to_datetime([created[r] for r in members], utc=True),
         "expired": pd.to_datetime([expired[r] for r in members], utc=True),
         "created_by_operation": pd.array([made_by[r] for r in members], dtype="Int64"),
     })
-    rl = [(np.full(len(m), r, np.uint64), l2_ids[m]) for r, m in members.items()]
-    root_l2 = pd.DataFrame({"root_id": np.concatenate([a for a, _ in rl]), "l2_id": np.concatenate([b for _, b in rl])})
-    latest = {}
-    for c, nodes in cell_nodes.items():
-        latest[c] = int(owner[nodes[0]])
-    extra = [pair_contacts[p] for p in merge_pairs]
-    stored_edges = np.unique(np.concatenate([h.edges] + [np.sort(e, axis=1) for e in extra]), axis=0)
-    hist = History(roots, root_l2, pd.DataFrame(op_rows), latest, members, created, expired, merge_pairs, split_cells)
-    return hist, stored_edges
+
+
+def _cell_nodes(h: Hierarchy) -> dict[int, np.ndarray]:
+    """Cell label -> its L2 node indices (sorted)."""
+    cell_nodes = {}
+    order = np.argsort(h.l2_cell, kind="stable")
+    bounds = np.flatnonzero(np.diff(h.l2_cell[order])) + 1
+    for nodes in np.split(order, bounds):
+        cell_nodes[int(h.l2_cell[nodes[0]])] = np.sort(nodes)
+    return cell_nodes
+
+
+def _false_merges(h: Hierarchy, rng: np.random.Generator, n_merge: int, neuron_labels: set):
+    """Pairs of touching cells (each cell used once, one a neuron), the cells used, their contacts."""
+    cc = h.l2_cell[h.contacts]
+    pair_keys = np.unique(np.sort(cc, axis=1), axis=0)
+    rng.shuffle(pair_keys)
+    used: set[int] = set()
+    merge_pairs = []
+    for a, b in pair_keys:
+        a, b = int(a), int(b)
+        if a in used or b in used or not (a in neuron_labels or b in neuron_labels):
+            continue
+        merge_pairs.append((a, b))
+        used |= {a, b}
+        if len(merge_pairs) == n_merge:
+            break
+    pair_contacts = {}
+    for (a, b) in merge_pairs:
+        m = ((cc[:, 0] == a) & (cc[:, 1] == b)) | ((cc[:, 0] == b) & (cc[:, 1] == a))
+        pair_contacts[(a, b)] = h.contacts[m]
+    return merge_pairs, used, pair_contacts
+
+
+def _false_splits(h: Hierarchy, rng: np.random.Generator, n_split: int, neuron_labels: set, used: set,
+                  cell_nodes: dict):
+    """Neurons cut at one or two edges that disconnect a sizeable part (adds them to ``used``)."""
+    split_cells, split_cuts = [], {}
+    candidates = [c for c in sorted(neuron_labels) if c not in used and c in cell_nodes]
+    rng.shuffle(candidates)
+    for c in candidates:
+        if len(split_cells) == n_split:
+            break
+        nodes = cell_nodes[c]
+        e = h.edges[np.isin(h.edges[:, 0], nodes)]
+        cuts = []
+        n_cuts = 2 if len(split_cells) % 3 == 2 else 1
+        for _ in range(40):
+            cand = e[int(rng.integers(len(e)))]
+            trial = [x for x in cuts] + [cand]
+            keep = ~np.any([(e[:, 0] == x[0]) & (e[:, 1] == x[1]) for x in trial], axis=0)
+            parts = _components(nodes, e[keep])
+            if len(parts) == len(trial) + 1 and min(len(p) for p in parts) >= max(5, len(nodes) // 10):
+                cuts = trial
+                if len(cuts) == n_cuts:
+                    break
+        if cuts:
+            split_cells.append(c)
+            split_cuts[c] = cuts
+            used.add(c)
+    return split_cells, split_cuts
+
+
+def _initial_members(h: Hierarchy, cell_nodes: dict, merge_pairs, split_cells, split_cuts) -> list[np.ndarray]:
+    """The L2 nodes of each root before any edit: whole cells, merged pairs, split pieces."""
+    initial = []
+    merged_cells = {x for p in merge_pairs for x in p}
+    for c in sorted(cell_nodes):
+        if c in merged_cells or c in split_cells:
+            continue
+        initial.append(cell_nodes[c])
+    for a, b in merge_pairs:
+        initial.append(np.sort(np.concatenate([cell_nodes[a], cell_nodes[b]])))
+    for c in split_cells:
+        nodes = cell_nodes[c]
+        e = h.edges[np.isin(h.edges[:, 0], nodes)]
+        keep = ~np.any([(e[:, 0] == x[0]) & (e[:, 1] == x[1]) for x in split_cuts[c]], axis=0)
+        initial.extend(np.sort(p) for p in _components(nodes, e[keep]))
+    return initial
 
 
 def root_at(hist: History, l2_index: np.ndarray, ts: datetime, l2_count: int) -> np.ndarray:

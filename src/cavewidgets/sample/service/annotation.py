@@ -22,22 +22,20 @@ Example::
 
 from __future__ import annotations
 
-import re
-
-import contextlib
 import datetime as _dt
 import json
-import sqlite3
+import re
 import threading
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .app import ServiceError, app_singleton, data_dir, datastack_meta
+from .annotation_store import get_db, now_text
+from .app import ServiceError, data_dir, datastack_meta
 from .info import check_aligned_volume
 from .schema import all_schemas, schema_fields, validate_rows
+from .tables import get_store
 
 TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 
@@ -45,116 +43,6 @@ bp = Blueprint("annotation", __name__)
 
 #: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
 MAX_BATCH = 10_000
-_ARROW_TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_()}
-_SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS ann_tables (name TEXT PRIMARY KEY, schema_type TEXT NOT NULL,
-    metadata TEXT NOT NULL, created TEXT NOT NULL, deleted TEXT);
-CREATE TABLE IF NOT EXISTS annotations (table_name TEXT NOT NULL, id INTEGER NOT NULL,
-    created TEXT NOT NULL, deleted TEXT, superceded_id INTEGER, valid INTEGER NOT NULL,
-    data TEXT NOT NULL, PRIMARY KEY (table_name, id));
-"""
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-class AnnotationDB:
-    """The SQLite store of user tables (one connection per call; SQLite serialises writers).
-
-    Example::
-
-        db = AnnotationDB("/tmp/work/annotations.sqlite")
-        db.table_names()
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        with self.read() as conn:
-            conn.executescript(_SCHEMA_SQL)
-
-    @contextlib.contextmanager
-    def read(self):
-        """A connection for reads, closed afterwards."""
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextlib.contextmanager
-    def transaction(self):
-        """One write transaction (BEGIN IMMEDIATE: checks and writes see no other writer)."""
-        with self.read() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def table_names(self) -> list[str]:
-        with self.read() as conn:
-            rows = conn.execute("SELECT name FROM ann_tables WHERE deleted IS NULL ORDER BY name").fetchall()
-        return [r["name"] for r in rows]
-
-    def table_row(self, name: str):
-        with self.read() as conn:
-            return conn.execute("SELECT * FROM ann_tables WHERE name = ? AND deleted IS NULL", (name,)).fetchone()
-
-    def table_metadata(self, name: str) -> dict:
-        row = self.table_row(name)
-        if row is None:
-            raise ServiceError(404, f"table '{name}' not found")
-        md = json.loads(row["metadata"])
-        md.update(schema_type=row["schema_type"], created=row["created"])
-        return md
-
-    def arrow_rows(self, name: str, ids: list[int] | None = None) -> pa.Table:
-        """Rows of a user table (all, or those with ``ids``) in the layout of ``tables/<t>.parquet``
-        (DATA_LAYOUT.md)."""
-        schema_type = self.table_metadata(name)["schema_type"]
-        fields = schema_fields(schema_type)
-        only = "" if ids is None else f" AND id IN ({','.join('?' * len(ids))})"
-        with self.read() as conn:
-            rows = conn.execute(
-                "SELECT id, created, deleted, superceded_id, valid, data FROM annotations "
-                f"WHERE table_name = ?{only} ORDER BY id", (name, *(ids or ()))).fetchall()
-        datas = [json.loads(r["data"]) for r in rows]
-        cols = {
-            "id": pa.array([r["id"] for r in rows], pa.int64()),
-            "created": _utc([r["created"] for r in rows]),
-            "deleted": _utc([r["deleted"] for r in rows]),
-            "valid": pa.array([bool(r["valid"]) for r in rows], pa.bool_()),
-            "superceded_id": pa.array([r["superceded_id"] for r in rows], pa.int64()),
-        }
-        for fname, kind in fields.plain.items():
-            cols[fname] = pa.array([d.get(fname) for d in datas], _ARROW_TYPES.get(kind, pa.string()))
-        for pt in sorted(fields.bound + fields.spatial):
-            pos = np.array([d[pt]["position"] if d.get(pt) else [0, 0, 0] for d in datas],
-                           dtype=float).reshape(-1, 3)
-            for k, axis in enumerate("xyz"):
-                cols[f"{pt}_position_{axis}"] = pa.array(np.round(pos[:, k]).astype(np.int64))
-            if pt in fields.bound:
-                cols[f"{pt}_supervoxel_id"] = pa.array(
-                    [int((d.get(pt) or {}).get("supervoxel_id") or 0) for d in datas], pa.uint64())
-        return pa.table(cols)
-
-
-def _utc(texts: list) -> pa.Array:
-    """Stored UTC time strings -> timestamp[us, UTC], like the sample tables' columns."""
-    return pa.array(texts, pa.string()).cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
-
-
-def get_db() -> AnnotationDB:
-    """The running app's :class:`AnnotationDB` (``WORK_DIR/annotations.sqlite``)."""
-    return app_singleton(
-        "cavewidgets_annotations", lambda: AnnotationDB(Path(current_app.config["WORK_DIR"]) / "annotations.sqlite")
-    )
-
-
 _CV_LOCK = threading.Lock()
 
 
@@ -192,12 +80,6 @@ def lookup_supervoxels(points_vox: np.ndarray, resolution) -> np.ndarray:
 # ---------------------------------------------------------------------------------- helpers
 
 
-def _sample_store():
-    from .tables import get_store
-
-    return get_store()
-
-
 def _body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -207,7 +89,7 @@ def _body() -> dict:
 
 def _writable(av: str, table: str) -> dict:
     check_aligned_volume(av)
-    if table in _sample_store().sample_tables():
+    if table in get_store().sample_tables():
         raise ServiceError(403, f"table '{table}' is part of the generated sample and is read-only")
     return get_db().table_metadata(table)
 
@@ -242,7 +124,7 @@ def _prepare(schema_type: str, md: dict, annotations) -> list[dict]:
 
 
 def _check_targets(reference_table: str, rows: list[dict]) -> None:
-    store = _sample_store()
+    store = get_store()
     ids = set(store.raw(reference_table).column("id").to_pylist())
     for i, r in enumerate(rows):
         if r.get("target_id") not in ids:
@@ -258,7 +140,7 @@ T = "/api/v2/aligned_volume/<av>/table"
 @bp.get(T)
 def list_tables(av):
     check_aligned_volume(av)
-    return jsonify(_sample_store().sample_tables() + get_db().table_names())
+    return jsonify(get_store().sample_tables() + get_db().table_names())
 
 
 @bp.post(T)
@@ -284,18 +166,18 @@ def create_table(av):
     if "target_id" in schema_fields(schema_type).plain:
         if not ref:
             raise ServiceError(400, f"schema {schema_type} is a reference schema: table_metadata.reference_table is required")
-        _sample_store().check_table(ref)
+        get_store().check_table(ref)
     stored = {k: v for k, v in md.items() if k != "table_metadata"}
     stored.update(reference_table=ref, voxel_resolution_x=res[0], voxel_resolution_y=res[1],
                   voxel_resolution_z=res[2], user_id=str(md.get("user_id") or "1"))
     db = get_db()
-    if name in _sample_store().sample_tables():
+    if name in get_store().sample_tables():
         raise ServiceError(400, f"Table {name} already exists")
     with db.transaction() as conn:
         if conn.execute("SELECT 1 FROM ann_tables WHERE name = ?", (name,)).fetchone():
             raise ServiceError(400, f"Table {name} already exists")
         conn.execute("INSERT INTO ann_tables VALUES (?, ?, ?, ?, NULL)",
-                     (name, schema_type, json.dumps(stored), _now()))
+                     (name, schema_type, json.dumps(stored), now_text()))
     return Response(json.dumps(name), status=200, mimetype="application/json")
 
 
@@ -313,27 +195,27 @@ def update_table(av):
     stored.update({k: v for k, v in md.items() if k in allowed and v is not None})
     with get_db().transaction() as conn:
         conn.execute("UPDATE ann_tables SET metadata = ? WHERE name = ?", (json.dumps(stored), name))
-    return jsonify(_sample_store().metadata(name))
+    return jsonify(get_store().metadata(name))
 
 
 @bp.get(T + "/<table>")
 def table_info(av, table):
     check_aligned_volume(av)
-    return jsonify(_sample_store().metadata(table)), 200
+    return jsonify(get_store().metadata(table)), 200
 
 
 @bp.delete(T + "/<table>")
 def delete_table(av, table):
     _writable(av, table)
     with get_db().transaction() as conn:
-        conn.execute("UPDATE ann_tables SET deleted = ? WHERE name = ?", (_now(), table))
+        conn.execute("UPDATE ann_tables SET deleted = ? WHERE name = ?", (now_text(), table))
     return jsonify(True)
 
 
 @bp.get(T + "/<table>/count")
 def count(av, table):
     check_aligned_volume(av)
-    store = _sample_store()
+    store = get_store()
     store.check_table(table)
     raw = store.raw(table)
     if "deleted" in raw.column_names:
@@ -349,7 +231,7 @@ def get_annotations(av, table):
         ids = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ServiceError(400, f"annotation_ids must be comma-separated integers, got {text!r}") from None
-    store = _sample_store()
+    store = get_store()
     store.check_table(table)
     if store.is_user_table(table) and len(ids) <= 900:  # SQLite's bound-parameter limit
         rows = get_db().arrow_rows(table, ids).to_pylist()
@@ -371,7 +253,7 @@ def post_annotations(av, table):
     # rows posted twice are two sets of rows (exactly-once is the client's job)
     rows = _prepare(md["schema_type"], md, body.get("annotations"))
     db = get_db()
-    now = _now()
+    now = now_text()
     with db.transaction() as conn:
         first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM annotations WHERE table_name = ?",
                              (table,)).fetchone()[0]
@@ -391,7 +273,7 @@ def update_annotations(av, table):
         if not isinstance(a, dict) or not isinstance(a.get("id"), int):
             raise ServiceError(400, f"row {i}, field 'id': every updated annotation needs its integer id")
     rows = _prepare(md["schema_type"], md, [{k: v for k, v in a.items() if k != "id"} for a in annotations])
-    now = _now()
+    now = now_text()
     out = []  # as AnnotationEngine answers: one {old_id: new_id} per updated annotation
     with get_db().transaction() as conn:
         for i, (a, row) in enumerate(zip(annotations, rows)):
@@ -415,7 +297,7 @@ def delete_annotations(av, table):
     ids = _body().get("annotation_ids")
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise ServiceError(400, "'annotation_ids' must be a list of integers")
-    now = _now()
+    now = now_text()
     with get_db().transaction() as conn:
         marks = ",".join("?" * len(ids))
         found = [r["id"] for r in conn.execute(

@@ -212,13 +212,27 @@ def run_query(store: TableStore, tables: list, body: dict, version: int | None =
         raise ServiceError(400, f"a table may appear only once in a query: {tnames}")
     _check_filter_tables(body, tnames)
     frames = [apply_filters(store.snapshot(t, version=version, timestamp=timestamp), t, body) for t in tnames]
-    sample = body.get("random_sample")
-    if sample and sample < frames[0].num_rows:
-        # a fixed seed keeps repeated samples identical (the real service uses TABLESAMPLE)
-        pick = np.sort(np.random.default_rng(0).choice(frames[0].num_rows, int(sample), replace=False))
-        frames[0] = frames[0].take(pa.array(pick))
+    frames[0] = _random_sample(frames[0], body.get("random_sample"))
+    selected = _selected_columns(body, tnames, frames)
+    rows = _joined_rows(tables, tnames, frames)
+    suffixes, desired = _suffixes(body, tnames), _desired_resolution(body)
+    # offset/limit apply to the joined rows, before columns are materialized
+    n = frames[0].num_rows if rows[0] is None else len(rows[0])
+    offset, limit = _int_arg(body, "offset", 0), _int_arg(body, "limit", None)
+    keep = np.arange(n)[offset: (offset + limit) if limit is not None else None]
+    return _output(store, tnames, frames, selected, rows, keep, suffixes, desired)
 
-    # which columns of which table
+
+def _random_sample(frame: pa.Table, sample) -> pa.Table:
+    if not sample or sample >= frame.num_rows:
+        return frame
+    # a fixed seed keeps repeated samples identical (the real service uses TABLESAMPLE)
+    pick = np.sort(np.random.default_rng(0).choice(frame.num_rows, int(sample), replace=False))
+    return frame.take(pa.array(pick))
+
+
+def _selected_columns(body: dict, tnames: list[str], frames: list[pa.Table]) -> list[list[str]]:
+    """The logical columns asked for, per table (``select_column_map`` or ``select_columns``)."""
     select_map = body.get("select_column_map")
     select_list = body.get("select_columns")
     if select_map is not None and not isinstance(select_map, dict):
@@ -240,32 +254,36 @@ def run_query(store: TableStore, tables: list, body: dict, version: int | None =
             if c not in available:
                 raise ServiceError(400, f"column '{c}' not found in table '{t}' (columns: {available})")
         selected.append(list(cols))
+    return selected
 
-    # joins: each further table joins onto the first table's rows so far
+
+def _joined_rows(tables: list, tnames: list[str], frames: list[pa.Table]) -> list:
+    """Row indices into each frame of the joined result (``[None]`` for a single table)."""
     rows = [None] * len(frames)
-    if len(frames) > 1:
-        base_idx = np.arange(frames[0].num_rows)
-        for i in range(1, len(frames)):
-            left_col, right_col = tables[0][1], tables[i][1]
-            if left_col is None or right_col is None:
-                raise ServiceError(400, "join queries need a join column for every table")
-            li, ri = _join(frames[0].take(base_idx), left_col, frames[i], right_col, (tnames[0], tnames[i]))
-            base_idx = base_idx[li]
-            rows = [r[li] if r is not None else None for r in rows]
-            rows[i] = ri
-        rows[0] = base_idx
-    suffixes = _suffixes(body, tnames)
-    counts = {}
+    if len(frames) == 1:
+        return rows
+    # each further table joins onto the first table's rows so far
+    base_idx = np.arange(frames[0].num_rows)
+    for i in range(1, len(frames)):
+        left_col, right_col = tables[0][1], tables[i][1]
+        if left_col is None or right_col is None:
+            raise ServiceError(400, "join queries need a join column for every table")
+        li, ri = _join(frames[0].take(base_idx), left_col, frames[i], right_col, (tnames[0], tnames[i]))
+        base_idx = base_idx[li]
+        rows = [r[li] if r is not None else None for r in rows]
+        rows[i] = ri
+    rows[0] = base_idx
+    return rows
+
+
+def _output(store: TableStore, tnames, frames, selected, rows, keep, suffixes,
+            desired) -> tuple[pa.Table, dict]:
+    """The kept rows' selected columns, suffixed where names clash, positions split and rescaled."""
+    counts: dict[str, int] = {}
     for cols in selected:
         for c in cols:
             counts[c] = counts.get(c, 0) + 1
-    desired = _desired_resolution(body)
-
-    # offset/limit apply to the joined rows, before columns are materialized
     n = frames[0].num_rows if rows[0] is None else len(rows[0])
-    offset, limit = _int_arg(body, "offset", 0), _int_arg(body, "limit", None)
-    keep = np.arange(n)[offset: (offset + limit) if limit is not None else None]
-
     names, arrays, column_names = [], [], {}
     for i, (t, frame, cols) in enumerate(zip(tnames, frames, selected)):
         take = keep if rows[i] is None else rows[i][keep]

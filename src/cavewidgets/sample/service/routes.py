@@ -14,7 +14,7 @@ from flask import Flask
 SERVICES = {
     "info": "/info",
     "schema": "/schema",
-    "state": "/nglstate",
+    "json_state": "/nglstate",
     "materialize": "/materialize",
     "annotation": "/annotation",
     "chunkedgraph": "/segmentation",
@@ -26,12 +26,15 @@ SERVICES = {
 
 
 def register(app: Flask) -> None:
-    """Register every service module that exists so far."""
+    """Register every service module's blueprint under its prefix.
+
+    A module that is missing or fails to import raises here, when the app is built: a service
+    that silently lacks a route would answer 404 to caveclient and hide the real fault.
+
+    Example::
+
+        register(Flask(__name__))
+    """
     for name, prefix in SERVICES.items():
-        try:
-            module = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"{__package__}.{name}":
-                continue  # service not written yet
-            raise
+        module = importlib.import_module(f"{__package__}.{name}")
         app.register_blueprint(module.bp, url_prefix=prefix)

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from flask import current_app
 
+from .annotation_store import get_db
 from .app import ServiceError, app_singleton
 from .graph import get_graph, to_us
 
@@ -119,9 +120,7 @@ class TableStore:
         return sorted(n for n in names if (self.data_dir / "tables" / f"{n}.parquet").exists())
 
     def user_tables(self) -> list[str]:
-        from . import annotation
-
-        return annotation.get_db().table_names()
+        return get_db().table_names()
 
     def tables_at(self, version: int) -> list[str]:
         """Tables present in ``version``: sample tables created by then, plus user tables."""
@@ -152,9 +151,7 @@ class TableStore:
         """
         self.check_table(name, version)
         if self.is_user_table(name):
-            from . import annotation
-
-            md = dict(annotation.get_db().table_metadata(name))
+            md = dict(get_db().table_metadata(name))
         else:
             md = dict(self.table_meta.get(name, {}))
         seg_res = self.meta.get("segmentation_resolution", [1, 1, 1])
@@ -194,9 +191,7 @@ class TableStore:
     def raw(self, name: str) -> pa.Table:
         """All stored rows of a table (sample parquet cached; user tables fresh)."""
         if self.is_user_table(name):
-            from . import annotation
-
-            return annotation.get_db().arrow_rows(name)
+            return get_db().arrow_rows(name)
         table = self._raw.get(name)
         if table is None:
             with self._lock:

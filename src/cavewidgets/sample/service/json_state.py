@@ -12,15 +12,15 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from ..._storage import atomic_write
 from .app import ServiceError
 
-bp = Blueprint("state", __name__)
+bp = Blueprint("json_state", __name__)
 
 STATE_SERVICE_VERSION = "0.5.0"
 _LOCK = threading.Lock()
@@ -47,9 +47,7 @@ def _save(kind: str, raw: bytes, state_id: int | None = None) -> int:
         if state_id is None:
             ids = [int(p.stem) for p in store.glob("*.json") if p.stem.isdigit()]
             state_id = max(ids, default=0) + 1
-        tmp = store / f".{state_id}.tmp"
-        tmp.write_bytes(raw)
-        os.replace(tmp, store / f"{state_id}.json")  # never a half-written state
+        atomic_write(store / f"{state_id}.json", raw, prefix=f".{state_id}-")  # never a half-written state
     return state_id
 
 

@@ -5,19 +5,18 @@ hashes the datastack, the table and the ordered root ids (the same inputs give t
 
 Example::
 
-    state = ReviewState.open("minnie65_sample", "review_tags", [864691135808684573])
-    state.decide(864691135808684573, "clean", "")
+    decisions = ReviewDecisions.open("minnie65_sample", "review_tags", [864691135808684573])
+    decisions.decide(864691135808684573, "clean", "")
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from ..posting.drafts import _file_lock, _safe, data_dir, now_iso
+from .._storage import atomic_write, data_dir, file_lock, safe_name
+from ..posting.drafts import now_iso
 
 
 def queue_key(datastack: str, table: str, root_ids: list[int]) -> str:
@@ -26,7 +25,7 @@ def queue_key(datastack: str, table: str, root_ids: list[int]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-class ReviewState:
+class ReviewDecisions:
     """Decisions of one queue: ``{root_id: {status, notes, time, uid, annotation_id, replaces}}``."""
 
     def __init__(self, path: Path, datastack: str, table: str, root_ids: list[int], key: str):
@@ -37,10 +36,10 @@ class ReviewState:
         self._load()
 
     @classmethod
-    def open(cls, datastack: str, table: str, root_ids: list[int], directory=None) -> ReviewState:
+    def open(cls, datastack: str, table: str, root_ids: list[int], directory=None) -> ReviewDecisions:
         key = queue_key(datastack, table, root_ids)
         base = Path(directory) if directory is not None else data_dir() / "reviews"
-        path = base / _safe(datastack) / f"{_safe(table)}-{key}.json"
+        path = base / safe_name(datastack) / f"{safe_name(table)}-{key}.json"
         return cls(path, datastack, table, root_ids, key)
 
     @property
@@ -49,7 +48,7 @@ class ReviewState:
         return self.path.with_suffix("")
 
     def _load(self) -> None:
-        with _file_lock(self.path):
+        with file_lock(self.path):
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
             except FileNotFoundError:
@@ -61,13 +60,8 @@ class ReviewState:
         data = {"format": 1, "datastack": self.datastack, "table": self.table, "key": self.key,
                 "root_ids": [str(r) for r in self.root_ids],
                 "decisions": {str(k): v for k, v in self.decisions.items()}, "to_delete": self.to_delete}
-        with _file_lock(self.path):
-            fd, tmp = tempfile.mkstemp(prefix=".review-", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=1)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
+        with file_lock(self.path):
+            atomic_write(self.path, json.dumps(data, indent=1), prefix=".review-")
 
     def decide(self, root_id: int, status: str, notes: str, uid: str) -> dict:
         old = self.decisions.get(int(root_id))

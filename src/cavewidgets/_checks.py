@@ -1,0 +1,49 @@
+"""The arguments every widget shares, checked by one rule with one wording.
+
+The rule (documented in ``docs/contributing.md``):
+
+- ``height`` is a whole number of pixels, at least :data:`MIN_HEIGHT` (150): below that no
+  widget has room for its controls. A bool or a float is refused, not rounded.
+- A widget that needs a CAVEclient and gets ``None`` raises ``TypeError`` naming the widget and
+  the way to get one; no widget starts the sample service on its own (starting it is always the
+  caller's explicit ``cavewidgets.sample.client()``). The client is not probed beyond the
+  attributes the widget names, so a bad argument fails before anything is fetched.
+
+Example::
+
+    height = check_height(height, "TableBrowser")
+    client = check_client(client, "Explorer", needs=("materialize",))
+"""
+
+from __future__ import annotations
+
+#: the smallest ``height`` (pixels) any widget accepts
+MIN_HEIGHT = 150
+
+
+def check_height(height, widget: str) -> int:
+    """``height`` if it is a whole number of pixels ≥ :data:`MIN_HEIGHT`, else ``ValueError``.
+
+    Example::
+
+        check_height(420, "MorphologyPanel")   # 420
+    """
+    if isinstance(height, bool) or not isinstance(height, int) or height < MIN_HEIGHT:
+        raise ValueError(f"{widget}: height must be a whole number of pixels, at least {MIN_HEIGHT}; "
+                         f"got {height!r}")
+    return int(height)
+
+
+def check_client(client, widget: str, needs: tuple[str, ...] = ()):
+    """``client`` unless it is ``None`` or lacks one of the ``needs`` attributes (then ``TypeError``).
+
+    Example::
+
+        check_client(cavewidgets.sample.client(), "ReviewQueue", needs=("annotation",))
+    """
+    missing = [name for name in needs if client is not None and not hasattr(client, name)]
+    if client is None or missing:
+        got = "None" if client is None else f"a {type(client).__name__} without .{missing[0]}"
+        raise TypeError(f"{widget} needs a CAVEclient; got {got}. For the offline sample datastack "
+                        "pass cavewidgets.sample.client()")
+    return client
