@@ -1,7 +1,9 @@
 """The getting-started notebook runs top to bottom in real JupyterLab and shows every widget.
 
-The same run saves the documentation's screenshots (``docs/images/*.png``): each widget as the
-browser rendered it, re-encoded to stay commit-friendly (under ``MAX_IMAGE_BYTES``).
+The same run saves the documentation's screenshots: each widget as the browser rendered it,
+re-encoded to stay commit-friendly (under ``MAX_IMAGE_BYTES``). They go to the test artifacts, so a
+test run leaves the checkout clean; ``CAVEWIDGETS_REFRESH_DOCS_IMAGES=1`` writes them to
+``docs/images/`` instead (to refresh the docs' pictures on purpose).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from test_viewer import NgView, layer_status, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-IMAGES = ROOT / "docs" / "images"
 MAX_IMAGE_BYTES = 200_000
 MAX_WIDTH = 1100
 ARTIFACTS = Path(os.environ.get("CAVEWIDGETS_ARTIFACTS", ROOT / "test-artifacts"))  # as in conftest.py
+IMAGES = ROOT / "docs" / "images" if os.environ.get("CAVEWIDGETS_REFRESH_DOCS_IMAGES") == "1" else ARTIFACTS / "docs-images"
 
 REVIEW_CELL = """
 import tempfile
@@ -40,7 +42,7 @@ report
 
 
 def save_png(png: bytes, name: str, max_height: int | None = None) -> Path:
-    """Write a screenshot to docs/images, scaled and palette-quantized until it is small."""
+    """Write a screenshot to IMAGES, scaled and palette-quantized until it is small."""
     from PIL import Image
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
