@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, ColumnInfo, TableEngine, _quote
+from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, AllRows, ColumnInfo, TableEngine, _cache_slots, _quote, fetch_order
 from .sources import ROW, Source
 
 _INT = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
@@ -103,7 +103,7 @@ class SourceEngine(TableEngine):
 
         self._sorts: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
-        self._view: np.ndarray | None = _AllRows(self.n)
+        self._view: np.ndarray | None = AllRows(self.n)
         self._pending: Future | None = None
         self._view_mask: np.ndarray | None = None
         self._sort_terms = ""
@@ -156,8 +156,6 @@ class SourceEngine(TableEngine):
 
     def set_view(self, sort=(), filters=None, search: str = "") -> int:
         rows = super().set_view(sort, filters, search)  # validates first: bad input changes nothing
-        if not sort and self._view_mask is None:
-            self._view = _AllRows(self.n)  # not 8 bytes a row for the identity
         conditions = {}
         for column, spec in (filters or {}).items():
             norm = self.normalise_filter(column, spec)
@@ -180,11 +178,11 @@ class SourceEngine(TableEngine):
     def _full_order(self, key: str, terms: str) -> np.ndarray:
         con = self._connect()  # the sorter thread's own connection
         try:
-            order = np.asarray(con.execute(f"SELECT {ROW} FROM t ORDER BY {terms}").fetchnumpy()[ROW], dtype=np.int64)
+            order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         finally:
             con.close()
         with self._lock:
-            if len(self._sorts) > 8:
+            if len(self._sorts) >= _cache_slots(order.nbytes, 8):
                 self._sorts.clear()
             self._sorts[key] = order
             self._inflight.pop(key, None)
@@ -373,28 +371,3 @@ def _no_duplicates(column: str, found: list) -> None:
     if dup:
         raise ValueError(f"key column {column!r} has duplicate values (e.g. {', '.join(map(str, dup[:3]))}); pass a unique key")
 
-
-class _AllRows:
-    """The unsorted, unfiltered view of n rows without an array of n row numbers.
-
-    Example::
-
-        _AllRows(10)[2:5]    # array([2, 3, 4])
-    """
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, item):
-        if isinstance(item, slice):
-            return np.arange(self.n, dtype=np.int64)[item] if self.n < 1 else np.arange(*item.indices(self.n), dtype=np.int64)
-        i = int(item)
-        if not -self.n <= i < self.n:
-            raise IndexError(i)
-        return i % self.n
-
-    def __array__(self, dtype=None, copy=None):
-        return np.arange(self.n, dtype=dtype or np.int64)

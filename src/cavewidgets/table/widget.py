@@ -13,6 +13,7 @@ import traitlets as t
 
 from .._transport import RequestHandlerMixin
 from .engine import TableEngine
+from .keys import FrameKeys
 from .layout import resolve_layout
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -28,15 +29,16 @@ def _resolve_key(frame: pd.DataFrame, key: str | None) -> tuple[str | None, Any]
             values = frame.index.to_series()
         else:
             raise ValueError(f"key column {key!r} is not in the DataFrame; columns are: {', '.join(names) or '(none)'}")
-        dup = pd.Index(values).duplicated()
-        if dup.any():
-            examples = ", ".join(map(str, pd.Index(values)[dup][:3]))
-            raise ValueError(f"key column {key!r} has {int(dup.sum())} duplicate values (e.g. {examples}); pass a unique key")
-        return key, pd.Index(values)
+        keys = FrameKeys(values)
+        if keys.has_duplicates():
+            count, examples = keys.duplicated_examples()
+            raise ValueError(f"key column {key!r} has {count} duplicate values (e.g. {', '.join(map(str, examples))}); "
+                             f"pass a unique key")
+        return key, keys
     if "id" in names and names.count("id") == 1:
-        values = pd.Index(frame["id"])
-        if not values.has_duplicates:
-            return "id", values
+        keys = FrameKeys(frame["id"])
+        if not keys.has_duplicates():
+            return "id", keys
         warnings.warn("column 'id' has duplicate values; rows are keyed by the index instead", stacklevel=3)
     if frame.index.is_unique:
         name = str(frame.index.name) if frame.index.name is not None else "index"
@@ -138,7 +140,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
                 f"the view has {self._engine.view_rows:,} rows, more than browser.filtered loads into memory "
                 f"(max_filtered_rows = {self.max_filtered_rows:,}); use browser.filtered_relation() for a DuckDB "
                 f"relation or browser.write_filtered('view.parquet'), or filter further")
-        return self._df.iloc[self._engine.view]
+        return self._df.iloc[np.asarray(self._engine.view)]
 
     def filtered_relation(self):
         """The current view (filtered and sorted as shown) as a DuckDB relation, evaluated lazily.
