@@ -266,6 +266,20 @@ class SourceEngine(TableEngine):
         values = [[v if not isinstance(v, np.generic) else v.item(), int(n)] for v, n in rows[:MAX_PICK_VALUES]]
         return {"values": values, "truncated": len(rows) > MAX_PICK_VALUES}
 
+    def rows_where(self, column: str, values: list) -> list[int]:
+        """Row numbers whose ``column`` is one of ``values`` (exact integers for id columns).
+
+        Example::
+
+            engine.rows_where("pre_pt_root_id", [864691135808684573])
+        """
+        self._check_column(column)
+        if not values:
+            return []
+        where, params = self._condition(column, {"kind": "in", "values": [str(v) for v in values]})
+        rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where} ORDER BY {ROW}", params).fetchnumpy()[ROW]
+        return [int(r) for r in rows]
+
     # ---------- the view out ----------
     def view_sql(self) -> tuple[str, list]:
         """SQL (and its parameters) of the current view, filtered and sorted as shown, with the

@@ -62,6 +62,15 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         browser                                       # shows the table
         browser.selected                              # the rows a user clicked, as a DataFrame
 
+    Besides a DataFrame: a parquet / feather file, a directory or glob of them, a
+    ``pyarrow.Table`` / ``pyarrow.dataset.Dataset`` or a DuckDB relation, read in place by DuckDB
+    (never loaded whole); ``filtered_relation()`` / ``write_filtered(path)`` give big views.
+
+    Example::
+
+        browser = cavewidgets.TableBrowser("synapses/*.parquet", key="id")
+        browser.filter(size=(500, None)).write_filtered("big_synapses.parquet")
+
     Columns: for CAVE tables root ids and cell types come first and bookkeeping (``created``,
     ``valid``, ``superceded_id``, ``deleted``, supervoxel ids) starts hidden; the "Columns" menu
     or ``browser.visible_columns`` shows it again. ``columns=[...]`` shows just those, in that
