@@ -75,3 +75,31 @@ def test_loading_a_table_shows_what_it_fetches(sample_client, tmp_path, capsys):
         assert f"synapses_pni_2 (version 2, {rows:,} rows)" in err and len(ex.table.data) == rows
     finally:
         ex.close()
+
+
+def test_explorer_over_a_parquet_file_selects_like_over_the_frame(sample_client, tmp_path):
+    """The Explorer over a file read in place: selecting a root selects its rows, exactly."""
+    synapses = sample_client.materialize.query_table("synapses_pni_2", desired_resolution=[1, 1, 1],
+                                                     split_positions=True)
+    path = tmp_path / "synapses.parquet"
+    synapses.to_parquet(path)
+    ex = cavewidgets.Explorer(sample_client, path, root_column="post_pt_root_id", drafts_dir=tmp_path / "drafts")
+    try:
+        assert ex.table.total_rows == len(synapses) and ex.table.key is None
+        assert ex._roots == ["post_pt_root_id", "pre_pt_root_id"]
+        root = int(synapses.post_pt_root_id.value_counts().index[0])
+        ex.select([root])
+        want = synapses[synapses.post_pt_root_id == root]
+        got = ex.table.selected
+        assert sorted(got["id"].tolist()) == sorted(want["id"].tolist())
+        assert got.post_pt_root_id.dtype == synapses.post_pt_root_id.dtype and set(got.post_pt_root_id) == {root}
+        sel = ex.selection
+        assert set(int(r) for r in sel["root_id"]) == {root} and len(sel) == len(want)
+        page = ex.table._rpc_page(0, 200)[1][0]
+        import pyarrow as pa
+
+        rows = pa.ipc.open_stream(page).read_all().to_pylist()
+        assert all((r["__color"] is not None) == (r["post_pt_root_id"] == root) for r in rows)
+        ex.wait_for_panel(180)
+    finally:
+        ex.close()

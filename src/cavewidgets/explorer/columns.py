@@ -23,9 +23,16 @@ def root_columns(df: pd.DataFrame) -> list[str]:
 
         root_columns(nuclei)   # ['pt_root_id']
     """
+    dtypes = df.dtypes  # a DataFrame, or the TableBrowser's stand-in for a file (no column data)
     found = [c for c in df.columns if isinstance(c, str) and c.endswith("root_id")
-             and (pd.api.types.is_integer_dtype(df[c]) or df[c].dtype == object)]
+             and _is_id_dtype(dtypes[c])]
     return sorted(found, key=lambda c: (_PREFERRED.index(c) if c in _PREFERRED else len(_PREFERRED), c))
+
+
+def _is_id_dtype(dtype) -> bool:
+    if isinstance(dtype, pd.Series):  # a duplicated column label
+        return False
+    return pd.api.types.is_integer_dtype(dtype) or dtype == object
 
 
 def position_column(df: pd.DataFrame, root_column: str) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from typing import Any, Callable, Iterable
 
 import ipywidgets as widgets
@@ -119,20 +120,28 @@ class Explorer(DraftsMixin, widgets.VBox):
         height = check_height(height, "Explorer")
         self.client = client
         self.version, self.timestamp = self._pin(version, timestamp)
-        self.table_name = table if isinstance(table, str) else None
+        self.table_name = table if isinstance(table, str) else None  # (a path is shown as its name too)
         self.colors = ColorBook()
         self._callbacks: list[Callable[[pd.DataFrame], Any]] = []
         self._syncing = False
         self._outdated: list[int] = []
         frame = self._load(table)
-        self._roots = root_columns(frame)
-        if root_column is not None and root_column not in frame.columns:
+        if isinstance(frame, pd.DataFrame):
+            table_widget = None
+            columns_of = frame
+        else:  # a file, dataset, Arrow table or DuckDB relation: read in place, rows keyed by number
+            table_widget = TableBrowser(frame, height=height)
+            columns_of = table_widget._df
+        self._roots = root_columns(columns_of)
+        if root_column is not None and root_column not in columns_of.columns:
+            if table_widget is not None:
+                table_widget.close()
             raise KeyError(f"no column {root_column!r}; root-id columns: {', '.join(self._roots) or 'none'}")
         self.root_column = root_column or (self._roots[0] if self._roots else None)
 
         self.header = widgets.HTML()
-        self.table = TableBrowser(frame, key="id" if "id" in frame.columns and frame["id"].is_unique else None,
-                                  height=height)
+        self.table = table_widget or TableBrowser(
+            frame, key="id" if "id" in frame.columns and frame["id"].is_unique else None, height=height)
         self.viewer = Viewer(client, height=height)
         self.panel = MorphologyPanel(client, height=max(MIN_HEIGHT, height - 60), timestamp=self.timestamp)
         self._column_picker = widgets.Dropdown(options=self._roots, value=self.root_column,
@@ -179,8 +188,9 @@ class Explorer(DraftsMixin, widgets.VBox):
             return pd.DataFrame({"pt_root_id": pd.Series(dtype="uint64")})
         if isinstance(table, pd.DataFrame):
             return table
-        if not isinstance(table, str):
-            raise TypeError(f"table must be a table name or a DataFrame, got {type(table).__name__}")
+        if not isinstance(table, str) or table.lower().endswith((".parquet", ".feather", ".arrow", "*")) \
+                or os.path.isdir(table):
+            return table  # a parquet/feather path, dataset, Arrow table or relation; TableBrowser checks it
         mat = self.client.materialize
         available = mat.get_tables(version=self.version) if self.version is not None else mat.get_tables()
         if table not in available:
@@ -288,8 +298,11 @@ class Explorer(DraftsMixin, widgets.VBox):
     def _select_rows_of(self, roots: list[int]) -> None:
         df = self.table.data
         col = self.root_column
-        if not roots or not len(df):
+        if not roots or not self.table.total_rows:
             self.table.select([])
+            return
+        if not isinstance(df, pd.DataFrame):  # out of core: the rows are found in SQL
+            self.table.select(self.table._engine.rows_where(col, roots))
             return
         values = df[col].to_numpy()
         try:
@@ -344,7 +357,7 @@ class Explorer(DraftsMixin, widgets.VBox):
             return
         syn_id = int(pick["synapse_id"])
         df = self.table.data
-        if "id" in df.columns and self.table.key == "id" and (df["id"] == syn_id).any():
+        if isinstance(df, pd.DataFrame) and "id" in df.columns and self.table.key == "id" and (df["id"] == syn_id).any():
             self._syncing = True
             try:
                 self.table.select([syn_id])

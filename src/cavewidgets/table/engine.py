@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ CODES = "__codes:"  # + a category column's name: its category codes, the sort k
 MAX_PICK_VALUES = 500
 MAX_TEXT_CHARS = 300
 TOP_N = 2000  # pages within the first TOP_N rows of a new sort come from a top-N query
+MEMORY_LIMIT = "128MB"  # per DuckDB connection
+CACHE_BYTES = 100_000_000  # cached sort orders (and, apart, filter masks) beyond two each stay under this
 
 
 @dataclass
@@ -39,6 +42,59 @@ class ColumnInfo:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "key": self.key}
+
+
+class AllRows:
+    """The unsorted, unfiltered view of n rows, without an array of n row numbers.
+
+    Example::
+
+        AllRows(10)[2:5]    # array([2, 3, 4])
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return np.arange(*item.indices(self.n), dtype=np.int64)
+        if isinstance(item, (int, np.integer)):
+            i = int(item)
+            if not -self.n <= i < self.n:
+                raise IndexError(i)
+            return i % self.n
+        return np.arange(self.n, dtype=np.int64)[item]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.arange(self.n, dtype=dtype or np.int64)
+
+    def tolist(self) -> list[int]:
+        return list(range(self.n))
+
+
+def _cache_slots(nbytes: int, most: int) -> int:
+    """How many cached orders (or masks) of this size to keep: ``most``, fewer for huge tables."""
+    return max(2, min(most, CACHE_BYTES // max(1, nbytes)))
+
+
+def fetch_order(con: duckdb.DuckDBPyConnection, sql: str, n: int) -> np.ndarray:
+    """The one-column row-number result of ``sql``, streamed into one array of 4-byte row numbers
+    (8 when n needs them): never the whole result twice in memory.
+
+    Example::
+
+        order = fetch_order(con, "SELECT __row FROM t ORDER BY size", n)
+    """
+    out = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
+    filled = 0
+    for batch in con.sql(sql).to_arrow_reader(1 << 18):
+        part = batch.column(0).to_numpy(zero_copy_only=False)
+        out[filled : filled + len(part)] = part
+        filled += len(part)
+    return out[:filled]
 
 
 def _quote(name: str) -> str:
@@ -60,6 +116,10 @@ def _cursor() -> duckdb.DuckDBPyConnection:
         if _DB is None:
             _DB = duckdb.connect()
             _DB.execute("SET threads TO 2")
+            _DB.execute("SET enable_progress_bar = false")
+            # a sort spills to disk past this instead of doubling the kernel's memory
+            _DB.execute(f"SET temp_directory = '{tempfile.gettempdir()}'")
+            _DB.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         return _DB.cursor()
 
 
@@ -119,22 +179,24 @@ class TableEngine:
             if name not in in_split:
                 self.columns.append(ColumnInfo(display, kind, key=(display == key_name)))
             for base, trio in split.items():
-                if name == trio[2]:  # emit the combined column where its last part stood
-                    xyz = np.stack([frame[t].to_numpy() for t in trio], axis=1)
-                    arrays[base] = pa.FixedSizeListArray.from_arrays(pa.array(xyz.reshape(-1)), 3)
+                if name == trio[2]:  # the combined column stands where its last part stood
                     self.columns.append(ColumnInfo(base, "position"))
         for c in self.columns:
             self.kinds[c.name] = c.kind
 
         self.display_names = [c.name for c in self.columns]
-        arrays[ROW] = pa.array(np.arange(self.n, dtype=np.int64))
+        # split positions are not copied into one column: sorted by their parts, combined per page
+        self._split = {base: trio for base, trio in split.items()}
+        # row numbers in 4 bytes when they fit: the row column and every cached order are n long
+        self._row_dtype = np.int32 if self.n < 2**31 else np.int64
+        arrays[ROW] = pa.array(np.arange(self.n, dtype=self._row_dtype))
         self.table = pa.table(arrays)
         self.con = _cursor()
         self.con.register("t", self.table)
 
         self._sorts: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
-        self._view: np.ndarray | None = np.arange(self.n, dtype=np.int64)
+        self._view: np.ndarray | None = AllRows(self.n)
         self._pending: Future | None = None
         self._view_mask: np.ndarray | None = None
         self._sort_terms = ""
@@ -300,7 +362,7 @@ class TableEngine:
             if pa.types.is_dictionary(col.type):
                 arr = col.combine_chunks()
                 words = pc.utf8_lower(arr.dictionary.cast(pa.string()))
-                indices = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+                indices = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
                 cached = ("dictionary", words, indices)
             else:
                 cached = ("plain", pc.utf8_lower(pc.cast(col, pa.string())), None)
@@ -341,7 +403,7 @@ class TableEngine:
         mask = self._masks.get(cache_key)
         if mask is None:
             mask = compute()
-            if len(self._masks) > 64:
+            if len(self._masks) >= _cache_slots(mask.nbytes, 64):
                 self._masks.clear()
             self._masks[cache_key] = mask
         return mask
@@ -349,7 +411,7 @@ class TableEngine:
     def _sql_mask(self, where: str, params: list) -> np.ndarray:
         rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where}", params).fetchnumpy()[ROW]
         mask = np.zeros(self.n, dtype=bool)
-        mask[np.asarray(rows, dtype=np.int64)] = True
+        mask[rows] = True
         return mask
 
     def _filter_mask(self, column: str, spec: dict) -> np.ndarray:
@@ -363,12 +425,15 @@ class TableEngine:
         """Register the given columns plus a row mask as view ``v`` (zero-copy) for one query."""
         with self._lock:
             table = self.table
-        cols = {c: table.column(c) for c in dict.fromkeys(columns + [ROW])}
+        parts = [p for c in columns for p in self._split.get(c, [c])]
+        cols = {c: table.column(c) for c in dict.fromkeys(parts + [ROW])}
         cols["__m"] = pa.array(np.ones(self.n, dtype=bool) if mask is None else mask)
         self.con.register("v", pa.table(cols))
         return "v"
 
     def _sort_exprs(self, column: str) -> list[str]:
+        if column in getattr(self, "_split", {}):
+            return [_quote(p) for p in self._split[column]]
         q = _quote(column)
         if self.kinds[column] == "position":
             return [f"{q}[{i}]" for i in (1, 2, 3)]
@@ -389,10 +454,10 @@ class TableEngine:
             table = self.table
         con = _cursor()
         con.register("t", table)
-        order = np.asarray(con.execute(f"SELECT {ROW} FROM t ORDER BY {terms}").fetchnumpy()[ROW], dtype=np.int64)
+        order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         con.close()
         with self._lock:
-            if len(self._sorts) > 8:
+            if len(self._sorts) >= _cache_slots(order.nbytes, 8):
                 self._sorts.clear()
             self._sorts[key] = order
             self._inflight.pop(key, None)
@@ -422,7 +487,7 @@ class TableEngine:
             self._sort_terms = self._order_terms(sort) if sort else ""
             self._sort_columns = [c for c, _ in sort]
             if not sort:
-                self._view = np.arange(self.n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
+                self._view = AllRows(self.n) if mask is None else np.flatnonzero(mask)
             else:
                 key = json.dumps(sort)
                 order = self._sorts.get(key)
@@ -466,11 +531,17 @@ class TableEngine:
             rows = self._top_rows(start, count)
         else:
             rows = self.view[start : start + count]
-        taken = self.table.select([n for n in self.display_names if n not in self._lazy] + [ROW]).take(pa.array(rows))
+        split = getattr(self, "_split", {})
+        stored = [n for n in self.display_names if n not in self._lazy and n not in split]
+        taken = self.table.select(stored + [ROW]).take(pa.array(rows))
         cols, names = [], []
         for name in self.display_names + [ROW]:
             if name in self._lazy:
                 col = positions_array(self.frame.iloc[rows, self._lazy[name]].to_numpy(dtype=object))
+            elif name in split:
+                xyz = np.stack([self.table.column(p).take(pa.array(rows)).to_numpy(zero_copy_only=False)
+                                for p in split[name]], axis=1)
+                col = pa.FixedSizeListArray.from_arrays(pa.array(xyz.reshape(-1)), 3)
             else:
                 col = taken.column(name)
             if self.kinds.get(name) in ("string", "object"):
@@ -496,6 +567,8 @@ class TableEngine:
         for c, m in self._column_masks.items():
             if c != column:
                 other = m if other is None else (other & m)
+        if kind == "position":
+            return {"text": True}
         where = "__m"
         params: list = []
         v = self._registered(other, [column])

@@ -14,6 +14,7 @@ import traitlets as t
 from .._checks import check_height
 from .._transport import RequestHandlerMixin
 from .engine import TableEngine
+from .keys import FrameKeys
 from .layout import resolve_layout
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -30,21 +31,23 @@ def _resolve_key(frame: pd.DataFrame, key: str | None) -> tuple[str | None, Any]
         else:
             raise ValueError(f"key column {key!r} is not in the DataFrame; columns are: {', '.join(names) or '(none)'}")
         try:
-            dup = pd.Index(values).duplicated()
+            keys = FrameKeys(values)
+            duplicated = keys.has_duplicates()
         except TypeError:  # lists, dicts...: cells that cannot be hashed cannot key rows
             raise ValueError(f"key column {key!r} holds values that cannot be keys (e.g. lists); pass another key") from None
-        if dup.any():
-            examples = ", ".join(map(str, pd.Index(values)[dup][:3]))
-            raise ValueError(f"key column {key!r} has {int(dup.sum())} duplicate values (e.g. {examples}); pass a unique key")
-        return key, pd.Index(values)
+        if duplicated:
+            count, examples = keys.duplicated_examples()
+            raise ValueError(f"key column {key!r} has {count} duplicate values (e.g. {', '.join(map(str, examples))}); "
+                             f"pass a unique key")
+        return key, keys
     if "id" in names and names.count("id") == 1:
-        values = pd.Index(frame["id"])
         try:
-            unique = not values.has_duplicates
+            keys = FrameKeys(frame["id"])
+            unique = not keys.has_duplicates()
         except TypeError:  # lists, dicts...: cells that cannot be hashed cannot key rows
             unique = False
         if unique:
-            return "id", values
+            return "id", keys
         warnings.warn("column 'id' has duplicate or unhashable values; rows are keyed by the index instead", stacklevel=3)
     if frame.index.is_unique:
         name = str(frame.index.name) if frame.index.name is not None else "index"
@@ -75,6 +78,15 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         browser.sort_by("volume", ascending=False)
         browser                                       # shows the table
         browser.selected                              # the rows a user clicked, as a DataFrame
+
+    Besides a DataFrame: a parquet / feather file, a directory or glob of them, a
+    ``pyarrow.Table`` / ``pyarrow.dataset.Dataset`` or a DuckDB relation, read in place by DuckDB
+    (never loaded whole); ``filtered_relation()`` / ``write_filtered(path)`` give big views.
+
+    Example::
+
+        browser = cavewidgets.TableBrowser("synapses/*.parquet", key="id")
+        browser.filter(size=(500, None)).write_filtered("big_synapses.parquet")
 
     Columns: for CAVE tables root ids and cell types come first and bookkeeping (``created``,
     ``valid``, ``superceded_id``, ``deleted``, supervoxel ids) starts hidden; the "Columns" menu
@@ -108,13 +120,15 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     #: key values of the selected rows (Python ints for integer keys: exact for uint64 ids)
     selection = t.List()
 
-    def __init__(self, df: pd.DataFrame, key: str | None = None, *, columns: list[str] | None = None,
+    def __init__(self, df, key: str | None = None, *, columns: list[str] | None = None,
                  hidden: list[str] | None = None, height: int = 420, **kwargs):
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"TableBrowser needs a pandas DataFrame, got {type(df).__name__}")
         height = check_height(height, "TableBrowser")
-        key_name, key_values = _resolve_key(df, key)
-        engine = TableEngine(df, key_name)
+        self._source = None if isinstance(df, pd.DataFrame) else df
+        if self._source is not None:  # a file, dataset, Arrow table or DuckDB relation: read in place
+            engine, df, key_name, key_values = _open_out_of_core(df, key)
+        else:
+            key_name, key_values = _resolve_key(df, key)
+            engine = TableEngine(df, key_name)
         info = {c.name: c.as_dict() for c in engine.columns}
         order, hide = resolve_layout(df, list(info), columns, hidden)  # bad names raise before anything is built
         self._df = df
@@ -138,15 +152,55 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         """The selected rows, with the original dtypes, in selection order."""
         return self._df.iloc[self._selected_rows]
 
-    @property
-    def filtered(self) -> pd.DataFrame:
-        """The current view: filtered and sorted as shown."""
-        return self._df.iloc[self._engine.view]
+    #: ``filtered`` of an out-of-core source refuses views longer than this (use ``filtered_relation``)
+    max_filtered_rows = 1_000_000
 
     @property
-    def data(self) -> pd.DataFrame:
-        """The DataFrame being browsed."""
-        return self._df
+    def filtered(self) -> pd.DataFrame:
+        """The current view: filtered and sorted as shown. For an out-of-core source, a view of
+        more than ``max_filtered_rows`` rows raises instead of loading it: use
+        :meth:`filtered_relation` or :meth:`write_filtered`."""
+        if self._source is not None and self._engine.view_rows > self.max_filtered_rows:
+            raise MemoryError(
+                f"the view has {self._engine.view_rows:,} rows, more than browser.filtered loads into memory "
+                f"(max_filtered_rows = {self.max_filtered_rows:,}); use browser.filtered_relation() for a DuckDB "
+                f"relation or browser.write_filtered('view.parquet'), or filter further")
+        return self._df.iloc[np.asarray(self._engine.view)]
+
+    def filtered_relation(self):
+        """The current view (filtered and sorted as shown) as a DuckDB relation, evaluated lazily.
+
+        Example::
+
+            rel = browser.filtered_relation()
+            rel.aggregate("post_pt_root_id, count(*) AS n").df()
+        """
+        if self._source is None:
+            import duckdb
+
+            con = duckdb.connect()
+            return con.from_df(self.filtered)
+        sql, params = self._engine.view_sql()
+        return self._engine.con.sql(sql, params=params) if params else self._engine.con.sql(sql)
+
+    def write_filtered(self, path) -> int:
+        """Write the current view (filtered and sorted as shown) to a parquet file, streaming
+        (never the whole view in memory); returns the number of rows written.
+
+        Example::
+
+            browser.write_filtered("strong_synapses.parquet")
+        """
+        if self._source is None:
+            self.filtered.to_parquet(path)
+        else:
+            self.filtered_relation().write_parquet(str(path))
+        return int(self._engine.view_rows)
+
+    @property
+    def data(self):
+        """What is being browsed: the DataFrame, or the file / dataset / table / relation given."""
+        return self._df if self._source is None else self._source
 
     @property
     def visible_columns(self) -> list[str]:
@@ -261,6 +315,13 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         else:
             if column not in self._df.columns:
                 raise KeyError(f"no column {column!r} in the table")
+            if self._source is not None:  # colours are looked up per page, not per row of the source
+                bad = [c for c in colors.values() if not isinstance(c, str) or not c or len(c) > 64]
+                if bad:
+                    raise ValueError(f"colours must be CSS colour strings, got {bad[0]!r}")
+                self._row_colors = (column, dict(colors))
+                self.view_version += 1
+                return self
             values = self._df[column]
             lookup = {}
             for key, color in colors.items():
@@ -386,6 +447,19 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
             raise ValueError(f"unknown selection mode {mode!r}")
         self._set_selection(rows)
         return {"selected": len(self._selected_rows)}
+
+
+def _open_out_of_core(obj, key: str | None):
+    """Engine, frame stand-in, key name and keys for a file, dataset, Arrow table or relation."""
+    from .outofcore import SourceEngine, SourceFrame, SourceKeys
+    from .sources import open_source
+
+    engine = SourceEngine(open_source(obj), key)
+    if key is None:  # no guessing an 'id' key: checking it is unique would scan the whole source
+        return engine, SourceFrame(engine), None, pd.RangeIndex(engine.n)
+    if key not in engine.kinds or engine.kinds[key] == "position":
+        raise ValueError(f"key column {key!r} is not in the table; columns are: {', '.join(engine.filterable())}")
+    return engine, SourceFrame(engine), key, SourceKeys(engine, key)
 
 
 def _same_kind(keys: Iterable[Any], index: pd.Index) -> bool:

@@ -1,0 +1,387 @@
+"""The TableBrowser engine over an out-of-core :class:`~cavewidgets.table.sources.Source`.
+
+The view logic is :class:`~cavewidgets.table.engine.TableEngine`'s (a cached sort order per sort
+spec, a cached boolean mask per filter, the view is ``order[mask[order]]``); only what touches
+data is SQL against the source's view ``t``: masks, the sort order, the top-N rows of a new sort,
+value counts, and the rows of a page (read by row number: DuckDB reads only the row groups
+that hold them). Memory: the row-number arrays of the view (8 bytes a row per cached order, one
+byte a row per mask), never the columns.
+
+Example::
+
+    engine = SourceEngine(open_source("syn.parquet"))
+    engine.set_view(sort=[("size", False)], filters={"cell_type": ["23P"]})
+    engine.page(0, 100, np.zeros(engine.n, bool))
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, AllRows, ColumnInfo, TableEngine, _cache_slots, _quote, fetch_order
+from .sources import ROW, Source
+
+_INT = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
+_UINT = re.compile(r"^(UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT)$")
+_FLOAT = re.compile(r"^(FLOAT|DOUBLE|DECIMAL.*|REAL)$")
+_NUMERIC_LIST = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE)(\[\]|\[3\])$")
+_INT_RANGE = {"int": (-(2**63), 2**63 - 1), "uint": (0, 2**64 - 1)}
+
+
+def _kind(sql_type: str, arrow_type: pa.DataType | None) -> str:
+    if arrow_type is not None and pa.types.is_dictionary(arrow_type):
+        return "category"
+    if sql_type.startswith("ENUM"):
+        return "category"
+    if _UINT.match(sql_type):
+        return "uint"
+    if _INT.match(sql_type):
+        return "int"
+    if _FLOAT.match(sql_type):
+        return "float"
+    if sql_type == "BOOLEAN":
+        return "bool"
+    if sql_type == "VARCHAR":
+        return "string"
+    if sql_type.startswith(("TIMESTAMP", "DATE")):
+        return "datetime"
+    if _NUMERIC_LIST.match(sql_type):
+        return "position"
+    return "object"
+
+
+class SourceEngine(TableEngine):
+    """Sort, filter, search and page an out-of-core source, with TableEngine's view logic.
+
+    Example::
+
+        engine = SourceEngine(open_source("syn.parquet"), key_name=None)
+        engine.set_view(filters={"size": (100, None)})
+    """
+
+    def __init__(self, source: Source, key_name: str | None = None):
+        self.source = source
+        self.frame = None
+        self.n = source.n_rows
+        self.con = source.connect()
+        described = self.con.execute("DESCRIBE t").fetchall()
+        types = {name: sql_type for name, sql_type, *_ in described if name != ROW}
+        arrow_types = {f.name: f.type for f in source.schema}
+        pandas_index = _pandas_index_columns(source.schema)
+        names = [n for n in types if n not in pandas_index]
+        self.kinds = {n: _kind(types[n], arrow_types.get(n)) for n in names}
+        self._lazy: dict[str, int] = {}
+        self.columns: list[ColumnInfo] = []
+        self._exprs: dict[str, str] = {}  # display column -> SQL (split positions are combined)
+        trios = {n[:-2]: [f"{n[:-2]}_{a}" for a in "xyz"] for n in names if n.endswith("_x")}
+        trios = {b: t for b, t in trios.items() if b not in types and all(
+            p in self.kinds and self.kinds[p] in ("int", "uint", "float") for p in t)}
+        in_trio = {p for t in trios.values() for p in t}
+        for name in names:
+            if name not in in_trio:
+                self.columns.append(ColumnInfo(name, self.kinds[name], key=(name == key_name)))
+                self._exprs[name] = _quote(name) if self.kinds[name] != "object" else f"CAST({_quote(name)} AS VARCHAR)"
+            for base, trio in trios.items():
+                if name == trio[2]:
+                    element = types[trio[0]] if len({types[p] for p in trio}) == 1 else "DOUBLE"
+                    parts = ", ".join(_quote(p) for p in trio)
+                    self._exprs[base] = f"[{parts}]::{element}[3]"
+                    self.columns.append(ColumnInfo(base, "position"))
+                    self.kinds[base] = "position"
+        # the combined positions are columns of ``t`` too, so sort and summary use them by name
+        self.con.close()
+        self.con = self._connect()
+        self.display_names = [c.name for c in self.columns]
+
+        self._sorts: dict[str, np.ndarray] = {}
+        self._masks: dict[str, np.ndarray] = {}
+        self._view: np.ndarray | None = AllRows(self.n)
+        self._pending: Future | None = None
+        self._view_mask: np.ndarray | None = None
+        self._sort_terms = ""
+        self._sort_columns: list[str] = []
+        self._column_masks: dict[str, np.ndarray] = {}
+        self._conditions: dict[str, tuple[str, list]] = {}
+        self._lower_cache: dict[str, tuple] = {}
+        self._sorter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cavewidgets-sort")
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self.view_rows = self.n
+
+    def _connect(self):
+        con = self.source.connect()
+        extra = ", ".join(f"{e} AS {_quote(b)}" for b, e in self._exprs.items() if e.startswith("["))
+        if extra:
+            con.execute("ALTER VIEW t RENAME TO t_source")
+            con.execute(f"CREATE VIEW t AS SELECT *, {extra} FROM t_source")
+        return con
+
+    # ---------- conditions as SQL (masks are computed from them) ----------
+    def _text_condition(self, column: str, needle: str) -> tuple[str, list]:
+        return f"contains(lower(CAST({_quote(column)} AS VARCHAR)), ?)", [needle.lower()]
+
+    def _search_condition(self, text: str) -> tuple[str, list]:
+        text = text.strip()
+        number = int(text) if text.lstrip("-").isdigit() and len(text) < 21 else None
+        parts, params = [], []
+        for c in self.columns:
+            if c.kind in ("string", "category", "object"):
+                where, p = self._text_condition(c.name, text)
+                parts.append(where)
+                params += p
+            elif c.kind in ("int", "uint") and number is not None:
+                lo, hi = _INT_RANGE[c.kind]
+                if lo <= number <= hi:  # e.g. a negative number never matches uint64 ids
+                    parts.append(f"{_quote(c.name)} = {number}")
+        return "(" + (" OR ".join(parts) or "FALSE") + ")", params
+
+    def _spec_condition(self, column: str, spec: dict) -> tuple[str, list]:
+        if spec["kind"] == "contains":
+            return self._text_condition(column, spec["text"])
+        return self._condition(column, spec)
+
+    def _contains_mask(self, column: str, needle: str) -> np.ndarray:
+        return self._sql_mask(*self._text_condition(column, needle))
+
+    def _search_mask(self, text: str) -> np.ndarray:
+        return self._sql_mask(*self._search_condition(text))
+
+    def set_view(self, sort=(), filters=None, search: str = "") -> int:
+        rows = super().set_view(sort, filters, search)  # validates first: bad input changes nothing
+        conditions = {}
+        for column, spec in (filters or {}).items():
+            norm = self.normalise_filter(column, spec)
+            if norm is not None:
+                conditions[column] = self._spec_condition(column, norm)
+        if search and search.strip():
+            conditions["\0search"] = self._search_condition(search.strip().lower())
+        self._conditions = conditions
+        return rows
+
+    def _where(self, skip: str | None = None) -> tuple[str, list]:
+        parts, params = [], []
+        for column, (where, p) in self._conditions.items():
+            if column != skip:
+                parts.append(where)
+                params += p
+        return " AND ".join(parts) or "TRUE", params
+
+    # ---------- data ----------
+    def _full_order(self, key: str, terms: str) -> np.ndarray:
+        con = self._connect()  # the sorter thread's own connection
+        try:
+            order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
+        finally:
+            con.close()
+        with self._lock:
+            if len(self._sorts) >= _cache_slots(order.nbytes, 8):
+                self._sorts.clear()
+            self._sorts[key] = order
+            self._inflight.pop(key, None)
+        return order
+
+    def _top_rows(self, start: int, count: int) -> np.ndarray:
+        where, params = self._where()
+        rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where} ORDER BY {self._sort_terms} LIMIT {start + count}",
+                                params).fetchnumpy()[ROW]
+        return np.asarray(rows, dtype=np.int64)[start:]
+
+    def fetch(self, rows: np.ndarray, columns: list[str]) -> pa.Table:
+        """Columns (display names or source columns) of the rows with these row numbers, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        select = ", ".join([f"{self._exprs.get(c, _quote(c))} AS {_quote(c)}" for c in columns] + [ROW])
+        if not len(rows):
+            return self.con.sql(f"SELECT {select} FROM t LIMIT 0").to_arrow_table()
+        if self.source.table is not None:  # in memory: take the rows, then shape them in DuckDB
+            small = self.source.table.take(pa.array(rows))
+            self.con.register("__page", small)
+            got = self.con.sql(f"SELECT {select} FROM __page").to_arrow_table()
+            self.con.unregister("__page")
+            return got
+        listed = ", ".join(str(int(r)) for r in np.unique(rows))
+        got = self.con.sql(f"SELECT {select} FROM t WHERE {ROW} BETWEEN {int(rows.min())} AND {int(rows.max())} "
+                               f"AND {ROW} IN ({listed})").to_arrow_table()
+        found = got.column(ROW).to_numpy()
+        where = pd.Index(found).get_indexer(rows)
+        return got.take(pa.array(where))
+
+    def page(self, start: int, count: int, selected: np.ndarray, colors: Any = None) -> bytes:
+        """Arrow IPC stream of view rows [start, start+count), as :meth:`TableEngine.page`;
+        ``colors`` is ``(column, {value: css})`` (computed for the page's rows only)."""
+        start = max(0, int(start))
+        count = max(0, min(int(count), 5000))
+        if self._view is None and self._pending is not None and not self._pending.done() and start + count <= TOP_N:
+            rows = self._top_rows(start, count)
+        else:
+            rows = self.view[start : start + count]
+        color_column = colors[0] if isinstance(colors, tuple) else None
+        wanted = self.display_names + ([color_column] if color_column and color_column not in self.display_names else [])
+        taken = self.fetch(rows, wanted)
+        cols, names = [], []
+        for name in self.display_names + [ROW]:
+            col = taken.column(name)
+            if self.kinds.get(name) in ("string", "object"):
+                col = pc.utf8_slice_codeunits(col, 0, MAX_TEXT_CHARS)
+            cols.append(col)
+            names.append(name)
+        cols.append(pa.array(selected[rows] if len(rows) else np.zeros(0, dtype=bool)))
+        names.append("__sel")
+        if color_column:
+            lookup = {int(k) if isinstance(k, (int, np.integer)) else k: v for k, v in colors[1].items()}
+            values = taken.column(color_column).to_pylist()
+            cols.append(pa.array([lookup.get(v) for v in values], pa.string()))
+            names.append("__color")
+        out = pa.table(cols, names=names)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, out.schema) as writer:
+            writer.write_table(out)
+        return sink.getvalue().to_pybytes()
+
+    def summary(self, column: str) -> dict:
+        """Value counts (pick list) or min/max for one column, under the other active filters."""
+        self._check_column(column)
+        kind = self.kinds[column]
+        where, params = self._where(skip=column)
+        q = _quote(column)
+        if kind in ("int", "uint", "float", "datetime"):
+            lo, hi = self.con.execute(f"SELECT min({q}), max({q}) FROM t WHERE {where}", params).fetchall()[0]
+            fmt = lambda v: None if v is None else (str(v) if not isinstance(v, float) else repr(v))  # noqa: E731
+            return {"min": fmt(lo), "max": fmt(hi)}
+        if kind == "position":
+            return {"text": True}
+        value = q if kind != "object" else f"CAST({q} AS VARCHAR)"
+        rows = self.con.execute(
+            f"SELECT {value} AS value, count(*) AS n FROM t WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 "
+            f"LIMIT {MAX_PICK_VALUES + 1}", params).fetchall()
+        if kind in ("string", "object") and len(rows) > MAX_PICK_VALUES:
+            return {"text": True}
+        values = [[v if not isinstance(v, np.generic) else v.item(), int(n)] for v, n in rows[:MAX_PICK_VALUES]]
+        return {"values": values, "truncated": len(rows) > MAX_PICK_VALUES}
+
+    def rows_where(self, column: str, values: list) -> list[int]:
+        """Row numbers whose ``column`` is one of ``values`` (exact integers for id columns).
+
+        Example::
+
+            engine.rows_where("pre_pt_root_id", [864691135808684573])
+        """
+        self._check_column(column)
+        if not values:
+            return []
+        where, params = self._condition(column, {"kind": "in", "values": [str(v) for v in values]})
+        rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where} ORDER BY {ROW}", params).fetchnumpy()[ROW]
+        return [int(r) for r in rows]
+
+    # ---------- the view out ----------
+    def view_sql(self) -> tuple[str, list]:
+        """SQL (and its parameters) of the current view, filtered and sorted as shown, with the
+        source's own columns."""
+        where, params = self._where()
+        original = ", ".join(_quote(f.name) for f in self.source.schema if f.name != ROW)
+        order = f" ORDER BY {self._sort_terms}" if self._sort_terms else f" ORDER BY {ROW}"
+        return f"SELECT {original} FROM t WHERE {where}{order}", params
+
+    def frame_of(self, rows: np.ndarray) -> pd.DataFrame:
+        """The rows with these row numbers as a DataFrame with the source's original dtypes."""
+        columns = [f.name for f in self.source.schema if f.name != ROW]
+        return self.source.to_pandas(self.fetch(rows, columns), rows, self.con)
+
+
+def _pandas_index_columns(schema: pa.Schema) -> set[str]:
+    import json
+
+    meta = (schema.metadata or {}).get(b"pandas")
+    if not meta:
+        return set()
+    try:
+        return {c for c in json.loads(meta).get("index_columns", []) if isinstance(c, str)}
+    except ValueError:
+        return set()
+
+
+class SourceFrame:
+    """What the TableBrowser keeps of an out-of-core source in place of a DataFrame: its length,
+    columns and dtypes, and ``iloc[rows]`` fetching just those rows.
+
+    Example::
+
+        SourceFrame(engine).iloc[[5, 2]]        # a two-row DataFrame, original dtypes
+    """
+
+    def __init__(self, engine: SourceEngine):
+        self._engine = engine
+        self.attrs: dict = {}
+        names = [f.name for f in engine.source.schema if f.name != ROW and f.name not in _pandas_index_columns(engine.source.schema)]
+        self.columns = pd.Index(names)
+        self.dtypes = engine.frame_of(np.zeros(0, dtype=np.int64)).dtypes.reindex(names)
+
+    def __len__(self) -> int:
+        return self._engine.n
+
+    @property
+    def iloc(self):
+        engine = self._engine
+
+        class _Rows:
+            def __getitem__(self, rows):
+                return engine.frame_of(np.asarray(rows, dtype=np.int64).reshape(-1))
+
+        return _Rows()
+
+
+class SourceKeys:
+    """The key column of an out-of-core source, looked up in SQL (no index of all keys in memory).
+    Uniqueness is checked on the keys looked up (checking all would scan the whole source).
+
+    Example::
+
+        keys = SourceKeys(engine, "id")
+        keys.get_indexer(pd.Index([10, 12]))    # row numbers, -1 for missing
+    """
+
+    def __init__(self, engine: SourceEngine, column: str):
+        self._engine = engine
+        self.column = column
+        self.dtype = np.dtype({"uint": "uint64", "int": "int64"}.get(engine.kinds[column], "object"))
+
+    def get_indexer(self, wanted: pd.Index) -> np.ndarray:
+        values = list(wanted)
+        if not values:
+            return np.zeros(0, dtype=np.int64)
+        q = _quote(self.column)
+        if self.dtype.kind in "iu" and all(isinstance(v, (int, np.integer)) for v in values):
+            lo, hi = _INT_RANGE["uint" if self.dtype.kind == "u" else "int"]
+            present = [int(v) for v in values if lo <= int(v) <= hi]
+            found = self._engine.con.execute(
+                f"SELECT {q}, {ROW} FROM t WHERE {q} IN ({', '.join(map(str, present)) or 'NULL'})").fetchall()
+            _no_duplicates(self.column, [int(k) for k, _ in found])
+            where = {int(k): int(r) for k, r in found}
+            return np.array([where.get(int(v), -1) for v in values], dtype=np.int64)
+        found = self._engine.con.execute(f"SELECT {q}, {ROW} FROM t WHERE {q} IN (SELECT UNNEST(?))",
+                                         [[str(v) for v in values]]).fetchall()
+        _no_duplicates(self.column, [str(k) for k, _ in found])
+        where = {str(k): int(r) for k, r in found}
+        return np.array([where.get(str(v), -1) for v in values], dtype=np.int64)
+
+    def __getitem__(self, rows) -> pd.Index:
+        table = self._engine.fetch(np.asarray(rows, dtype=np.int64), [self.column])
+        return pd.Index(table.column(self.column).to_pandas())
+
+
+def _no_duplicates(column: str, found: list) -> None:
+    seen, dup = set(), []
+    for k in found:
+        if k in seen:
+            dup.append(k)
+        seen.add(k)
+    if dup:
+        raise ValueError(f"key column {column!r} has duplicate values (e.g. {', '.join(map(str, dup[:3]))}); pass a unique key")
+
