@@ -168,6 +168,7 @@ def _write_bundle(root: Path, records: list[Record], state: dict | None, annotat
         "datastacks": sorted({e["datastack"] for e in entries if e["datastack"]}),
         "servers": sorted({e["server"] for e in entries if e["server"]}),
         "queries": entries,
+        "sample_services": sample_services(entries),
         "viewer_state": None, "annotations": None, "packages": versions,
         "files": {"provenance": "provenance.csv", "versions": "versions.json", "reproduce": "reproduce.py"},
     }
@@ -208,6 +209,28 @@ def _write_record(root: Path, rec: Record) -> dict:
         entry["result_note"] = "result no longer in memory (dropped to bound memory); hash kept"
     _write_json(root / entry["provenance_file"], entry)
     return entry
+
+
+def sample_services(entries: list[dict]) -> dict:
+    """``{server: how to start it again}`` for the entries' servers that are cavewidgets samples.
+
+    ``reproduce.py`` starts such a service itself (with cavewidgets installed) when the recorded
+    one is gone: a sample service lives on a random port for as long as its kernel does.
+
+    Example::
+
+        sample_services([{"server": handle.url, "datastack": handle.datastack}])
+    """
+    from ..sample import service_record
+
+    out = {}
+    for entry in entries:
+        server = entry.get("server")
+        if server and server not in out:
+            record = service_record(server, entry.get("datastack"))
+            if record is not None:
+                out[server] = record
+    return out
 
 
 def jsonable_result(result):
