@@ -109,3 +109,39 @@ def test_refusals_leave_the_log_as_it_was(logged):
     with pytest.raises(ValueError, match="paper 'second' already has a log"):
         reproducible.rename_paper(PAPER, "second")
     assert [k[1] for k in kinds()] == ["again"] and [k[1] for k in kinds("second")] == ["fig3"]
+
+
+def test_explorer_and_review_queue_honour_the_active_analysis(sample_client, tmp_path):
+    """Their records carry the analysis, and their status lines name it while it is active."""
+    from cavewidgets import ReviewQueue
+
+    roots = [int(r) for r in sample_client.materialize.query_table(
+        "proofreading_status_and_strategy")["pt_root_id"].drop_duplicates()[:2]]
+    queue = ReviewQueue(sample_client, roots, "review_tagged", directory=tmp_path / "review", show=False)
+    ex = None
+    try:
+        assert "exporting:" not in queue._header.value  # noqa: SLF001 - the status header
+        with cavewidgets.start_export(paper=PAPER, analysis="review & fig1"):
+            # the queue's status line follows start_export without any call on it
+            assert "exporting: edit me / review &amp; fig1" in queue._header.value  # noqa: SLF001
+            ex = cavewidgets.Explorer(sample_client, "nucleus_detection_v0", version=1,
+                                      drafts_dir=tmp_path / "drafts")
+            assert "exporting: edit me / review &amp; fig1" in ex.header.value
+            ex.select(roots[0])
+            assert ex.wait_for_panel(180)
+            queue.decide("clean")
+        assert "exporting:" not in queue._header.value and "exporting:" not in ex.header.value  # noqa: SLF001
+        entries = reproducible.read_paper(PAPER)
+        assert {e["analysis"] for e in entries} == {"review & fig1"}
+        posted = [e for e in entries if e["kind"] == "posted"]
+        assert [e["table"] for e in posted] == ["review_tagged"]
+        assert posted[0]["ids"] == [int(queue.decisions["annotation_id"][0])]
+        queries = [e for e in entries if e["kind"] == "query"]
+        assert [(e["source"], e["table"]) for e in queries] == [("explorer", "nucleus_detection_v0")]
+        fetches = [e for e in entries if e["kind"] == "fetch"]
+        assert fetches and {e["root_id"] for e in fetches} == {roots[0]}
+    finally:
+        if ex is not None:
+            ex.wait_for_panel(180)
+            ex.close()
+        queue.close()
