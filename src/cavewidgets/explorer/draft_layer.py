@@ -185,14 +185,6 @@ class DraftsMixin:
 
 
 def _record_posted(client):
-    def hook(table, ids):
-        try:
-            from ..reproducible import record_posted_annotations
-        except ImportError:
-            return
-        try:
-            record_posted_annotations(client, table, ids)
-        except Exception:  # noqa: BLE001
-            log.debug("provenance record failed", exc_info=True)
+    from ..reproducible.log import posted_recorder
 
-    return hook
+    return posted_recorder(client)

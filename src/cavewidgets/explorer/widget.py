@@ -163,6 +163,9 @@ class Explorer(DraftsMixin, widgets.VBox):
         self.table.observe(self._table_selected, names="selection")
         self.viewer.observe(self._viewer_segments, names="segments")
         self.panel.on_pick(self._panel_picked)
+        from ..reproducible.papers import watch_active_export
+
+        watch_active_export(self._update_header)  # the status line names the active analysis
         self._update_header()
 
     # ------------------------------------------------------------------ time and data
@@ -405,7 +408,10 @@ class Explorer(DraftsMixin, widgets.VBox):
             shown = ", ".join(str(r) for r in self._outdated[:3]) + (" …" if len(self._outdated) > 3 else "")
             parts.append(f"<span style='color:#b45309'>⚠ {len(self._outdated)} root id(s) no longer latest "
                          f"({shown}); <code>explorer.suggest_latest()</code></span>")
-        self.header.value = "<div class='cw-explorer-header'>" + " · ".join(parts) + "</div>"
+        from ..reproducible.papers import active_export_html
+
+        parts.append(active_export_html())
+        self.header.value = "<div class='cw-explorer-header'>" + " · ".join(filter(None, parts)) + "</div>"
 
     # ------------------------------------------------------------------ reproducibility
 

@@ -11,6 +11,7 @@ Organised like a paper (see ``papers``)::
 
     with cavewidgets.start_export(paper="v1_wiring", analysis="fig2"):   # tagged, logged on disk
         tracked.materialize.query_table("synapses_pni_2", filter_in_dict={...})
+    drop_query / drop_analysis / rename_analysis / rename_paper         # edit the log (``editing``)
 
 Recording API for widgets (see ``log`` for details)::
 
@@ -21,6 +22,7 @@ Recording API for widgets (see ``log`` for details)::
 """
 
 from .bundle import export, package_versions, reproduce_script
+from .editing import drop_analysis, drop_query, rename_analysis, rename_paper
 from .hashing import frame_hash, result_hash, row_hashes
 from .log import (
     LOG,
@@ -52,4 +54,5 @@ __all__ = [
     "posted_annotations", "frame_hash", "row_hashes", "result_hash", "package_versions",
     "reproduce_script", "clear", "unwrap", "Record", "TrackedClient", "LOG",
     "start_export", "stop_export", "preview_export", "active_export", "read_paper", "papers",
+    "drop_analysis", "drop_query", "rename_analysis", "rename_paper",
 ]

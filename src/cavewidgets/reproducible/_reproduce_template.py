@@ -7,6 +7,13 @@ Usage::
     python reproduce.py --server https://... --datastack minnie65_public --queries 0 3
     CAVE_TOKEN=... python reproduce.py       # or --token-env NAME; else caveclient's usual places
 
+A bundle made on the cavewidgets sample datastack ("CAVE in a box") names the local service it
+was made on, whose port and token died with its kernel. When that server does not answer (or
+no token was given and it refuses the one caveclient finds), this script starts the sample service itself (cavewidgets must be
+installed) on the recorded sample build and work directory, saves its token in the per-server
+file caveclient reads (``~/.cloudvolume/secrets/127.0.0.1:<port>-cave-secret.json``, removed
+again at the end), and re-runs the queries there.
+
 Each query runs with the same table, filters, columns, resolution and the same materialization
 version or timestamp as when it was recorded; its result is hashed the way the recording kernel
 hashed it (row and column order do not matter) and compared. One line per query, then a summary.
@@ -14,7 +21,8 @@ The bundle never holds a token.
 
 Exit status: 0 every re-run query is identical; 1 at least one differs; 2 none differs but at
 least one could not be run (service down, version expired, bad token). Needs caveclient, pandas,
-numpy and pyarrow (for the row-level diff against the stored parquet), not cavewidgets.
+numpy and pyarrow (for the row-level diff against the stored parquet); cavewidgets only to start
+the sample service.
 """
 
 from __future__ import annotations
@@ -59,6 +67,45 @@ def make_client(datastack: str, server: str, token: str | None):
         return CAVEclient(datastack, write_server_cache=False, **kwargs)
     except TypeError:  # caveclient without write_server_cache
         return CAVEclient(datastack, **kwargs)
+
+
+def start_sample(record: dict):
+    """Start the cavewidgets sample service described by the manifest's ``sample_services`` record."""
+    try:
+        from cavewidgets.sample import serve
+    except ImportError as err:
+        raise RuntimeError("the bundle was made on the cavewidgets sample datastack, whose service is not "
+                           f"running; install cavewidgets to let reproduce.py start it ({err})") from None
+
+    def existing(key, marker=None):
+        path = record.get(key)
+        if path and Path(path).is_dir() and (marker is None or (Path(path) / marker).exists()):
+            return path
+        if path:
+            print(f"note: the sample's {key} {path} is gone; using the default")
+        return None
+
+    # the token goes where caveclient looks for a server's token; the client is made without one
+    return serve(data_dir=existing("data_dir", "COMPLETE"), work_dir=existing("work_dir"), save_token=True)
+
+
+def connect(datastack: str, server: str, token: str | None, sample: dict | None, started: list):
+    """A client for ``server``; for a sample service that is gone, one for a newly started sample."""
+    try:
+        return make_client(datastack, server, token)
+    except Exception as err:  # noqa: BLE001 - a sample bundle goes on below
+        from requests.exceptions import ConnectionError as Unreachable
+
+        # a token the user gave and the server refused is their error to see, not a reason to
+        # start another service; no token found, or no server there, is the expected case later
+        if sample is None or (token is not None and not isinstance(err, Unreachable)):
+            raise
+        reason = f"{type(err).__name__}: {str(err)[:120]}"
+    if not started:
+        started.append(start_sample(sample))
+        print(f"the sample service {server} does not answer ({reason}); started the cavewidgets "
+              f"sample service at {started[0].url}")
+    return make_client(sample.get("datastack") or datastack, started[0].url, None)
 
 
 def describe(entry: dict) -> str:
@@ -139,6 +186,16 @@ def main(argv=None) -> int:
             print(f"no query in the bundle matches {sorted(wanted)}", file=sys.stderr)
             return 2
     token = os.environ.get(args.token_env) or None
+    samples = {} if args.server else (manifest.get("sample_services") or {})
+    started = []
+    try:
+        return run(args, entries, token, samples, started)
+    finally:
+        for handle in started:
+            handle.stop()  # also removes the token file it saved
+
+
+def run(args, entries: list, token, samples: dict, started: list) -> int:
     clients, results = {}, []
     print(f"Reproducing {len(entries)} recorded queries from {args.bundle}")
     for entry in entries:
@@ -149,7 +206,7 @@ def main(argv=None) -> int:
             key = (datastack, server)
             if key not in clients:
                 try:
-                    clients[key] = make_client(datastack, server, token)
+                    clients[key] = connect(datastack, server, token, samples.get(server), started)
                 except Exception as err:  # noqa: BLE001
                     clients[key] = err
             client = clients[key]

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .bundle_files import (FORMAT, FORMAT_VERSION, jsonable_result, package_versions, reproduce_script, slug,
-                           viewer_state, write_json, write_result_parquet)
+from .bundle_files import (FORMAT, FORMAT_VERSION, jsonable_result, package_versions, reproduce_script,
+                           sample_services, slug, viewer_state, write_json, write_result_parquet)
 from .hashing import HASH_ALGORITHM, frame_hash
 from .log import LOG, Record
 
@@ -145,6 +145,7 @@ def _write_bundle(root: Path, records: list[Record], state: dict | None, annotat
         "datastacks": sorted({e["datastack"] for e in entries if e["datastack"]}),
         "servers": sorted({e["server"] for e in entries if e["server"]}),
         "queries": entries,
+        "sample_services": sample_services(entries),
         "viewer_state": None, "annotations": None, "packages": versions,
         "files": {"provenance": "provenance.csv", "versions": "versions.json", "reproduce": "reproduce.py"},
     }

@@ -170,3 +170,25 @@ def write_json(path: Path, value) -> None:
         write_json(root / "versions.json", package_versions())
     """
     path.write_text(json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def sample_services(entries: list[dict]) -> dict:
+    """``{server: how to start it again}`` for the entries' servers that are cavewidgets samples.
+
+    ``reproduce.py`` starts such a service itself (with cavewidgets installed) when the recorded
+    one is gone: a sample service lives on a random port for as long as its kernel does.
+
+    Example::
+
+        sample_services([{"server": handle.url, "datastack": handle.datastack}])
+    """
+    from ..sample import service_record
+
+    out = {}
+    for entry in entries:
+        server = entry.get("server")
+        if server and server not in out:
+            record = service_record(server, entry.get("datastack"))
+            if record is not None:
+                out[server] = record
+    return out

@@ -566,3 +566,24 @@ def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - t0, started
+
+
+def posted_recorder(client):
+    """An ``AnnotationPoster(on_posted=...)`` hook recording posted ids in the provenance log.
+
+    Recording never breaks a post (a failure is logged at debug level). The ids are tagged with
+    the active paper and analysis, like every record.
+
+    Example::
+
+        AnnotationPoster(client, on_posted=posted_recorder(client))
+    """
+    def hook(table, ids):
+        try:
+            record_posted_annotations(client, table, ids)
+        except Exception:  # noqa: BLE001
+            import logging
+
+            logging.getLogger(__name__).debug("provenance record failed", exc_info=True)
+
+    return hook

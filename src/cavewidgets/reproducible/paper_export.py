@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .bundle_files import (FORMAT, FORMAT_VERSION, package_versions, reproduce_script, slug, viewer_state,
-                           write_json, write_result_parquet)
+from .bundle_files import (FORMAT, FORMAT_VERSION, package_versions, reproduce_script, sample_services, slug,
+                           viewer_state, write_json, write_result_parquet)
 from .environment import python_version, requirements_text
 from .hashing import HASH_ALGORITHM, frame_hash, result_hash
 from .log import LOG, _client_identity
@@ -252,7 +252,7 @@ def _write_top(root: Path, paper: str, written: list[dict], folders: dict, entri
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(), "hash_algorithm": HASH_ALGORITHM,
         "datastacks": sorted({e["datastack"] for e in written if e["datastack"]}),
         "servers": sorted({e["server"] for e in written if e["server"]}),
-        "analyses": folders, "queries": written,
+        "sample_services": sample_services(written), "analyses": folders, "queries": written,
         "version_conflicts": sorted({e["table"] for e in written if e["version_conflict"]}),
         "python": python_version(), "packages": versions,
         "files": {"provenance": "provenance.csv", "requirements": "requirements.txt",

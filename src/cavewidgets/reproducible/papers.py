@@ -28,8 +28,10 @@ Only one analysis is active per kernel: starting another stops the current one a
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import weakref
 from pathlib import Path
 
 from .._storage import data_dir, file_lock, safe_name
@@ -102,6 +104,44 @@ class ExportSession:
 
 
 _ACTIVE: ExportSession | None = None
+#: bound methods of widgets showing the active analysis (weak: a closed widget is dropped)
+_WATCHERS: list[weakref.WeakMethod] = []
+
+
+def watch_active_export(method) -> None:
+    """Call the bound ``method()`` whenever an analysis starts or stops (held weakly).
+
+    Example::
+
+        watch_active_export(self._update_header)   # a widget's status line
+    """
+    _WATCHERS.append(weakref.WeakMethod(method))
+
+
+def _notify() -> None:
+    for ref in list(_WATCHERS):
+        method = ref()
+        if method is None:
+            _WATCHERS.remove(ref)
+            continue
+        try:
+            method()
+        except Exception:  # noqa: BLE001 - a widget's status line must not break start_export
+            log.debug("active-export watcher failed", exc_info=True)
+
+
+def active_export_html() -> str:
+    """The active paper and analysis for a widget's status line (HTML), or "" when none.
+
+    Example::
+
+        header.value = " · ".join(filter(None, [parts, active_export_html()]))
+    """
+    session = _ACTIVE
+    if session is None:
+        return ""
+    return (f"<span class='cw-export' title='records are tagged for export (stop_export() to stop)'>"
+            f"exporting: {html.escape(session.paper)} / {html.escape(session.analysis)}</span>")
 
 
 def start_export(paper: str, analysis: str) -> ExportSession:
@@ -132,6 +172,7 @@ def start_export(paper: str, analysis: str) -> ExportSession:
         LOG.tags = (paper, analysis)
         if _persist not in LOG.observers:
             LOG.observers.append(_persist)
+    _notify()
     return session
 
 
@@ -148,6 +189,8 @@ def stop_export() -> ExportSession | None:
         LOG.tags = None
     if session is None:
         log.info("stop_export(): no export analysis was active")
+    else:
+        _notify()
     return session
 
 

@@ -103,7 +103,10 @@ class ReviewQueue(widgets.VBox):
         self.table = table
         self.statuses = _check_statuses(statuses)
         self.root_ids, given_positions = _roots_and_positions(root_ids_or_df)
-        self._poster = AnnotationPoster(client)
+        from ..reproducible.log import posted_recorder
+
+        # posted decisions go to the provenance log, tagged with the active analysis
+        self._poster = AnnotationPoster(client, on_posted=posted_recorder(client))
         md = self._poster.ensure_table(table, create=True, schema=schema,
                                        description=description or "proofreading review decisions (cavewidgets)")
         md.setdefault("table_name", table)
@@ -124,6 +127,9 @@ class ReviewQueue(widgets.VBox):
         self.post_pending(quiet=True)
         self.position = self._decisions.first_undecided() if self.root_ids else 0
         self._show_current()
+        from ..reproducible.papers import watch_active_export
+
+        watch_active_export(self._refresh)  # the header names the active analysis
 
     # ------------------------------------------------------------------ public API
 
@@ -331,6 +337,10 @@ class ReviewQueue(widgets.VBox):
             d = self._decisions.decisions.get(root)
             mark = f" — decided <b>{html.escape(d['status'])}</b>" if d else ""
             lines.append(f"neuron {self.position + 1} of {n}: <code>{root}</code>{mark}")
+        from ..reproducible.papers import active_export_html
+
+        if active_export_html():
+            lines.append(active_export_html())
         if waiting:
             lines.append(f"<span style='color:#b45309'>{waiting} decision(s) saved locally, not yet posted "
                          f"(<code>queue.post_pending()</code>)</span>")

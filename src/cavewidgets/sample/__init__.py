@@ -26,7 +26,7 @@ from pathlib import Path
 from . import credentials
 from .service.app import new_token
 
-__all__ = ["client", "serve", "ServiceHandle", "in_process_app"]
+__all__ = ["client", "serve", "ServiceHandle", "in_process_app", "service_record"]
 
 _SHARED: "ServiceHandle | None" = None
 _SHARED_LOCK = threading.Lock()
@@ -44,6 +44,35 @@ def in_process_app(origin: str):
     """
     return _IN_PROCESS.get(origin.rstrip("/").lower())
 
+
+
+def service_record(url: str, datastack: str | None = None) -> dict | None:
+    """How to start the sample service at ``url`` again, or None when ``url`` is not one.
+
+    A service of this process is known by its app (its sample build and work directory, which
+    holds the user tables and posted annotations); one of another process on the loopback
+    serving the sample datastack is recognised by name, without directories (the defaults).
+    An export bundle keeps this so ``reproduce.py`` can start the service again later.
+
+    Example::
+
+        handle = serve(); service_record(handle.url)
+        # {'kind': 'cavewidgets.sample', 'datastack': 'minnie65_sample', 'data_dir': ..., 'work_dir': ...}
+    """
+    import urllib.parse
+
+    from .generator.config import DATASTACK  # not .build: that module would shadow generator.build()
+
+    app = in_process_app(url)
+    if app is not None:
+        meta = json.loads((Path(app.config["DATA_DIR"]) / "datastack.json").read_text())
+        return {"kind": "cavewidgets.sample", "datastack": meta["datastack"],
+                "data_dir": str(Path(app.config["DATA_DIR"]).resolve()),
+                "work_dir": str(Path(app.config["WORK_DIR"]).resolve())}
+    host = urllib.parse.urlparse(url).hostname
+    if datastack == DATASTACK and host in ("127.0.0.1", "localhost", "::1"):
+        return {"kind": "cavewidgets.sample", "datastack": datastack, "data_dir": None, "work_dir": None}
+    return None
 
 class ServiceHandle:
     """A running local service: ``.url``, ``.token``, ``.data_dir``, ``.stop()``.

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .config import BIT_MASKS, LAYER_ID_BITS, N_LAYERS, SCALES
+from .config import BIT_MASKS, DATASTACK, LAYER_ID_BITS, N_LAYERS, SCALES
 from .graph import add_bridges, build_hierarchy
 from .history import make_history
 from .l2attrs import l2_attributes
@@ -29,7 +29,6 @@ from .precomputed import write_volume
 from .raster import em_image, rasterize, remove_specks
 from .tables import make_tables
 
-DATASTACK = "minnie65_sample"
 PCG_TABLE = "sample_pcg"
 STEPS = ["cells", "rasterize", "chunkedgraph", "l2 cache", "edits", "tables", "image", "write volumes",
          "write tables", "meshes"]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+DATASTACK = "minnie65_sample"  # the sample datastack (and aligned volume) name
+
 N_LAYERS = 12  # like minnie65: root ids start with 8646911... (layer 12 in the top 8 bits)
 LAYER_ID_BITS = 8
 SPATIAL_BITS = 10  # bits per dimension for layers 1 and 2, as PyChunkedGraph's SPATIAL_BITS
