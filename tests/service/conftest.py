@@ -36,3 +36,16 @@ def sample_client(sample_service):
 def auth(sample_service):
     """Headers carrying the test service's token, for raw ``requests`` calls."""
     return {"Authorization": f"Bearer {sample_service.token}"}
+
+
+@pytest.fixture()
+def isolated_export_log(tmp_path, monkeypatch):
+    """An empty provenance log, no active analysis and a private data dir (drafts, paper logs)."""
+    from cavewidgets import reproducible
+
+    monkeypatch.setenv("CAVEWIDGETS_DATA_DIR", str(tmp_path / "data"))
+    reproducible.stop_export()
+    reproducible.clear()
+    yield
+    reproducible.stop_export()
+    reproducible.clear()

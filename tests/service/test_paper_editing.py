@@ -8,19 +8,9 @@ import cavewidgets
 from cavewidgets import reproducible
 from cavewidgets.reproducible.papers import paper_log_path
 
-pytestmark = pytest.mark.service
+pytestmark = [pytest.mark.service, pytest.mark.usefixtures("isolated_export_log")]
 
 PAPER = "edit me"
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("CAVEWIDGETS_DATA_DIR", str(tmp_path / "data"))
-    reproducible.stop_export()
-    reproducible.clear()
-    yield
-    reproducible.stop_export()
-    reproducible.clear()
 
 
 @pytest.fixture()

@@ -13,20 +13,9 @@ import pytest
 import cavewidgets
 from cavewidgets import reproducible
 
-pytestmark = pytest.mark.service
+pytestmark = [pytest.mark.service, pytest.mark.usefixtures("isolated_export_log")]
 
 PAPER = "v1 wiring (2026)"
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """An empty provenance log, no active analysis and a private data dir (drafts, paper logs)."""
-    monkeypatch.setenv("CAVEWIDGETS_DATA_DIR", str(tmp_path / "data"))
-    reproducible.stop_export()
-    reproducible.clear()
-    yield
-    reproducible.stop_export()
-    reproducible.clear()
 
 
 def pre_roots(client, n):

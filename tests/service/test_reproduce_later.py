@@ -15,19 +15,9 @@ from cavewidgets import reproducible
 from cavewidgets.sample import client as sample_client_for
 from cavewidgets.sample import serve
 
-pytestmark = pytest.mark.service
+pytestmark = [pytest.mark.service, pytest.mark.usefixtures("isolated_export_log")]
 
 PAPER = "later"
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("CAVEWIDGETS_DATA_DIR", str(tmp_path / "data"))
-    reproducible.stop_export()
-    reproducible.clear()
-    yield
-    reproducible.stop_export()
-    reproducible.clear()
 
 
 def new_shell_env(home, keep_path=True):
