@@ -44,6 +44,19 @@ class ColumnInfo:
         return {"name": self.name, "kind": self.kind, "key": self.key}
 
 
+def ipc_bytes(table: pa.Table) -> bytes:
+    """``table`` as one Arrow IPC stream (what the front-end decodes with flechette).
+
+    Example::
+
+        ipc_bytes(pa.table({"a": [1, 2]}))[:6]
+    """
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
 class AllRows:
     """The unsorted, unfiltered view of n rows, without an array of n row numbers.
 
@@ -553,11 +566,7 @@ class TableEngine:
         if colors is not None:
             cols.append(pa.array(colors[rows] if len(rows) else [], pa.string()))
             names.append("__color")
-        out = pa.table(cols, names=names)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, out.schema) as writer:
-            writer.write_table(out)
-        return sink.getvalue().to_pybytes()
+        return ipc_bytes(pa.table(cols, names=names))
 
     def summary(self, column: str) -> dict:
         """Value counts (pick list) or min/max for one column, under the other active filters."""

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, AllRows, ColumnInfo, TableEngine, _cache_slots, _quote, fetch_order
+from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, AllRows, ColumnInfo, TableEngine, _cache_slots, _quote, fetch_order, ipc_bytes
 from .sources import ROW, Source
 
 _INT = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
@@ -239,11 +239,7 @@ class SourceEngine(TableEngine):
             values = taken.column(color_column).to_pylist()
             cols.append(pa.array([lookup.get(v) for v in values], pa.string()))
             names.append("__color")
-        out = pa.table(cols, names=names)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, out.schema) as writer:
-            writer.write_table(out)
-        return sink.getvalue().to_pybytes()
+        return ipc_bytes(pa.table(cols, names=names))
 
     def summary(self, column: str) -> dict:
         """Value counts (pick list) or min/max for one column, under the other active filters."""
