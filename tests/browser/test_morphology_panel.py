@@ -214,8 +214,8 @@ def test_errors_show_in_the_panel_and_keep_the_view(shown):
     assert shown.py("panel.root_id == root")
     assert hue_counts(stage_pixels(page))["blue"] > 500
     # bad input: a clear Python error
-    shown.exec("try:\n    panel.show('123')\nexcept TypeError as e:\n    err2 = e")
-    assert "integer" in shown.py("str(err2)")
+    shown.exec("try:\n    panel.show('12a')\nexcept TypeError as e:\n    err2 = e")
+    assert "decimal integer" in shown.py("str(err2)")
     # the next good show clears the message
     shown.exec("panel.show(root, synapses=False)", timeout=180)
     wait_rendered(page, 2)
