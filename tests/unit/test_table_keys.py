@@ -51,3 +51,15 @@ def test_all_rows_behaves_like_the_arange_it_replaces():
     assert np.asarray(view).tolist() == ref.tolist()
     with pytest.raises(IndexError):
         view[10]
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[ns, UTC]", "datetime64[us]", "Int64", "float64", "object"])
+def test_a_missing_key_selects_its_row_whatever_the_column_dtype(dtype):
+    """NaT with a time zone, NA and NaN are keys too (found by the engine's property test)."""
+    second = "2026-01-01" if dtype.startswith("datetime") else 5
+    df = pd.DataFrame({"a": np.array([7, 8], dtype="uint64"), "id": pd.Series([None, second], dtype=dtype)})
+    browser = TableBrowser(df)
+    assert browser.key == "id"
+    browser.select([pd.Index(df["id"])[0]])
+    assert browser._selected_rows == [0]
+    browser.close()

@@ -35,7 +35,8 @@ class FrameKeys:
         self._values = self.index.to_numpy()
         # fast paths for plain numpy numbers only: a nullable column's NA turns into NaN (or an
         # object) in to_numpy, which neither sorts nor compares as a key
-        self._numeric = isinstance(self.dtype, np.dtype) and self.dtype.kind in "iuf"
+        self._numeric = isinstance(self.dtype, np.dtype) and self.dtype.kind in "iuf" and \
+            not (self.dtype.kind == "f" and bool(np.isnan(self._values).any()))  # NaN equals nothing
         self._sorted = self._numeric and len(self._values) > 0 and \
             bool(np.all(self._values[1:] > self._values[:-1]))
 
@@ -68,6 +69,12 @@ class FrameKeys:
         values = self._values
         if len(wanted) == 0:
             return np.zeros(0, dtype=np.int64)
+        if wanted.dtype != self.dtype and wanted.isna().all():
+            # a missing key (NaT, NA) built without the column's dtype (its time zone, say)
+            try:
+                wanted = pd.Index(pd.array([None] * len(wanted), dtype=self.dtype))
+            except (TypeError, ValueError):
+                pass
         if self._sorted and wanted.dtype == values.dtype:
             at = np.searchsorted(values, wanted.to_numpy())
             inside = at < len(values)
