@@ -234,4 +234,10 @@ def run(args, entries: list, token, samples: dict, started: list) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave without interpreter teardown: pyarrow's parquet reader threads can still be joinable
+    # then and abort the process ("terminate called without an active exception", exit -6,
+    # apache/arrow#34314), which would turn a finished comparison into a crash.
+    os._exit(status)
