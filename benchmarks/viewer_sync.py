@@ -618,7 +618,7 @@ def start_service():
     """``cavewidgets sample serve`` in its own process; (process, url, datastack)."""
     import secrets
 
-    from cavewidgets.sample import _resolve_data_dir
+    from cavewidgets.sample import resolve_data_dir
     from cavewidgets.testing.lab import free_port
 
     os.environ["CAVEWIDGETS_SAMPLE_TOKEN"] = secrets.token_hex(16)  # the service and the kernel read it; never printed
@@ -629,7 +629,7 @@ def start_service():
     if not wait(lambda: _answers(url), timeout=120, interval=0.3):
         proc.kill()
         raise RuntimeError("the sample service did not start")
-    datastack = json.loads((_resolve_data_dir(None) / "datastack.json").read_text())["datastack"]
+    datastack = json.loads((resolve_data_dir(None) / "datastack.json").read_text())["datastack"]
     return proc, url, datastack
 
 
@@ -707,9 +707,32 @@ def run(args, results: dict, setup: str, started: float) -> None:
             nb.close()
 
 
+def page_profile(page, stop=None, dump: Path | None = None):
+    """Start the page main thread's CPU profiler; with ``stop`` (the session), stop it and return
+    the functions with the most self time: [(ms, function, file:line)]."""
+    if stop is None:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
+        return cdp
+    profile = stop.send("Profiler.stop")["profile"]
+    if dump is not None:  # the whole profile, for Chromium's DevTools (Performance > Load profile)
+        dump.write_text(json.dumps(profile))
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    self_ms: dict = {}
+    deltas = profile["timeDeltas"]
+    for sample, dt_us in zip(profile["samples"][1:], deltas[1:]):
+        frame = nodes[sample]["callFrame"]
+        key = (frame["functionName"] or "(anonymous)", f"{frame['url'].rsplit('/', 1)[-1][:40]}:{frame['lineNumber']}")
+        self_ms[key] = self_ms.get(key, 0) + dt_us / 1000
+    return sorted(((round(ms, 1), *key) for key, ms in self_ms.items()), reverse=True)[:60]
+
+
 def sync(args, results: dict, nb, views: dict, started: float) -> None:
     for view in views.values():
         view.evaluate(WATCH)
+    profiler = page_profile(nb.page) if args.profile else None
     roots = nb.py("roots")
     random.Random(4).shuffle(roots)
     rng = random.Random(5)
@@ -765,6 +788,11 @@ def sync(args, results: dict, nb, views: dict, started: float) -> None:
             results["tools"][f"{tool} ({layout})"]["ready_before_trials"] = idle[tool]
         results["tools"][f"cavewidgets.Viewer ({layout})"]["full_layer_rebuilds"] = rebuilds
     results["tools"][f"cavewidgets.Viewer ({layout})"]["snapshot_refreshes_in_run"] = nb.py("viewer._snapshot.published")
+    if profiler is not None:
+        top = page_profile(nb.page, stop=profiler, dump=args.profile.with_suffix(".cpuprofile"))
+        args.profile.write_text(json.dumps(top, indent=1) + "\n")
+        for row in top[:25]:
+            print(*row, sep="\t")
 
 
 def first_views(args, results: dict, nb, browser, cell: str, size: dict, meter: WsMeter, started: float) -> None:
@@ -798,7 +826,8 @@ def first_views(args, results: dict, nb, browser, cell: str, size: dict, meter: 
         time.sleep(2)
         print(f"[{time.time() - started:5.0f}s] first view {i + 1}: ours {ours.get('full_ms', ours)} ms, plain {theirs.get('full_ms', theirs)} ms", flush=True)
     page.close()
-    nb.exec("fv.close()")
+    if index is not None:
+        nb.exec("fv.close()")
 
 
 def summarize(results: dict) -> None:
@@ -871,6 +900,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--in-kernel-service", action="store_true", help="serve the sample from the kernel process (cavewidgets.sample.client())")
     ap.add_argument("--no-snapshot", action="store_true", help="stop the widget's saved-notebook snapshot refreshes (to see their cost)")
+    ap.add_argument("--profile", type=Path, help="write the widget page's main-thread CPU profile of the sync trials (top functions by self time) here")
     args = ap.parse_args()
     started = time.time()
     results: dict = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -99,6 +99,10 @@ export function makeBridge(transport: Transport, model: Model, data: FetchBatche
     sendAction(action, stateJson) {
       transport.request("ng_action", { action, state: stateJson }).catch((err) => console.warn("cavewidgets: action failed", err));
     },
+    sendThumbnail(id, png) {
+      const body = png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength) as ArrayBuffer;
+      transport.request("ng_thumbnail", { id }, undefined, [body]).catch((err) => console.warn("cavewidgets: snapshot picture not sent", err));
+    },
     async credentials(key, parameters, invalid) {
       const { result } = await transport.request("ng_credentials", { key, parameters, invalid: invalid ?? null });
       return result;
@@ -121,6 +125,10 @@ class ViewerView {
   private showSnapshot: () => void;
   private onHeight = () => this.applyHeight(this.model.get("height"));
   private onMessage = (content: any) => {
+    if (content?.kind === "cw:thumbnail") {
+      this.mounted?.thumbnail(typeof content.id === "string" ? content.id : null, Number(content.width) || 800);
+      return;
+    }
     if (!content || content.kind !== "cw:ng") return;
     const state = typeof content.s === "string" ? JSON.parse(content.s) : content.s;
     if (!this.mounted) return; // the hello answer brings the state

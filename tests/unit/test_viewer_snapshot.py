@@ -86,18 +86,23 @@ def test_snapshot_refresh_without_a_browser_withdraws_its_request_and_publishes_
         assert snap.live is False  # outside a kernel nothing refreshes (a terminal would print each update)
         snap.delay, snap.timeout, snap.live = 0.05, 0.3, True
         assert v._fallback_key == snap.key  # the live view knows which snapshot to hide
+        sent = []
+        v.send = lambda content, buffers=None: sent.append(content)  # what would reach the browser
         v._ipython_display_()
         out = capsys.readouterr().out
         assert "cavewidgets.Viewer (live neuroglancer; needs its kernel)" in out
         assert "layers: img (image); seg (segmentation, 0 segments)" in out
         time.sleep(0.2)
-        assert snap.waiting and v._ng.config_state.state.screenshot is not None  # asked the (absent) browser
+        asks = [m for m in sent if m.get("kind") == "cw:thumbnail"]
+        assert snap.waiting and len(asks) == 1 and asks[0]["id"] and asks[0]["width"] == 800  # asked the (absent) browser
         v.segments = {BIG}
         deadline = time.time() + 5
         while snap.published == 0 and time.time() < deadline:
             time.sleep(0.05)
         assert snap.published >= 1 and not snap.waiting
-        assert v._ng.config_state.state.screenshot is None and v._ng._screenshot_callbacks == {}
+        asks = [m for m in sent if m.get("kind") == "cw:thumbnail"]
+        assert asks[-1]["id"] is None  # the unanswered request was withdrawn
+        assert v._ng.config_state.state.screenshot is None  # neuroglancer's full-size path untouched
         assert f"seg (segmentation, 1 segment: {BIG})" in capsys.readouterr().out  # published without an image
         assert snap.image is None
         assert client.auth.token not in repr(snap.bundle())
@@ -138,3 +143,29 @@ def test_one_screenshot_request_serves_every_waiter_and_is_withdrawn_when_none_i
     cancel_d()
     assert not shooter.pending and ng.config_state.state.screenshot is None and ng._screenshot_callbacks == {}
     cancel_b()
+
+
+def test_snapshot_takes_the_browsers_thumbnail_answer_through_the_channel(client):
+    """The page's picture arrives as an ``ng_thumbnail`` request; only the waiting id counts."""
+    import cavewidgets
+
+    v = cavewidgets.Viewer(client, height=300)
+    try:
+        sent = []
+        v.send = lambda content, buffers=None: sent.append((content, buffers))
+        got = []
+        v._thumbnails.request(got.append)
+        (ask,) = [m for m, _ in sent if m.get("kind") == "cw:thumbnail"]
+        png = png_of(np.full((40, 60, 3), 200, np.uint8))
+        answer = {"kind": "cw:req", "method": "ng_thumbnail", "id": "page-1"}
+        v._channel._on_msg(v, {**answer, "params": {"id": "not-the-request"}}, [png])
+        assert got == []  # a stale or foreign answer is dropped
+        v._channel._on_msg(v, {**answer, "params": {"id": ask["id"]}}, [memoryview(png)])
+        v._channel._on_msg(v, {**answer, "params": {"id": ask["id"]}}, [png])  # a second view's late answer
+        assert got == [png]
+        replies = [m for m, _ in sent if m.get("kind") == "cw:res"]
+        assert len(replies) == 3 and all(r["ok"] for r in replies)
+        v._channel._on_msg(v, {**answer, "params": {"id": ask["id"]}}, [])
+        assert sent[-1][0]["ok"] is False and "PNG buffer" in sent[-1][0]["error"]
+    finally:
+        v.close()

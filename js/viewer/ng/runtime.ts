@@ -29,6 +29,7 @@ import { bigintToStringJsonReplacer } from "neuroglancer/unstable/util/json.js";
 import { CompoundTrackable, getCachedJson } from "neuroglancer/unstable/util/trackable.js";
 import { VIEWER_UI_CONFIG_OPTIONS } from "neuroglancer/unstable/viewer.js";
 import { applyState } from "./apply";
+import { Thumbnailer } from "./thumbnail";
 import { registerKernel, type KernelFetcher } from "./routing";
 
 export { registerKernel } from "./routing";
@@ -38,6 +39,8 @@ export interface Bridge {
   /** Send the viewer state; resolves with the kernel's new generation, or `conflict`. */
   sendState(stateJson: string, generation: number, previousGeneration: string, clientId: string): Promise<{ g?: string; conflict?: boolean }>;
   sendAction(action: string, stateJson: string): void;
+  /** Send a picture for the saved notebook's snapshot (answer to `Mounted.thumbnail`). */
+  sendThumbnail(id: string, png: Uint8Array): void;
   credentials(key: string, parameters: unknown, invalid: number | undefined): Promise<{ generation: number; credentials: unknown }>;
   fetcher: KernelFetcher;
   /** Origins whose requests the kernel answers ("*": all of them); loopback hosts always. */
@@ -54,6 +57,8 @@ export interface Mounted {
   lastApply?: { keys: string[]; fullLayers: boolean };
   /** The kernel generation of the last viewer ("s") and config ("c") state applied here. */
   readonly applied: { s?: string; c?: string };
+  /** Send the kernel a picture at most `width` px wide once the view is drawn; `null` withdraws. */
+  thumbnail(id: string | null, width: number): void;
   dispose(): void;
 }
 
@@ -181,6 +186,7 @@ export function mountViewer(target: HTMLElement, bridge: Bridge): Mounted {
   screenshots.sendScreenshotRequested.add((state: unknown) => bridge.sendAction("screenshot", encode(state)));
   screenshots.sendStatisticsRequested.add((state: unknown) => bridge.sendAction("screenshotStatistics", encode(state)));
 
+  const thumbnails = new Thumbnailer(viewer, (id, png) => bridge.sendThumbnail(id, png));
   const sender = new StateSender(viewer.state, bridge, clientId);
   const onChange = debounce(() => void sender.changed(), 0);
   viewer.state.changed.add(onChange);
@@ -204,7 +210,9 @@ export function mountViewer(target: HTMLElement, bridge: Bridge): Mounted {
       sender.lastServerGeneration = generation;
     },
     stateJson: () => JSON.parse(encode(getCachedJson(viewer.state).value)),
+    thumbnail: (id, width) => thumbnails.request(id, width),
     dispose() {
+      thumbnails.dispose();
       onChange.cancel();
       viewer.state.changed.remove(onChange);
       unroute();

@@ -5,6 +5,10 @@ second request replaces the first, whose callback then never fires. :class:`Shoo
 request in flight and hands its answer to everyone waiting (``viewer.screenshot()`` and the
 saved-notebook snapshot's refresh), and withdraws it when nobody waits any more.
 
+The saved-notebook snapshot asks for a smaller picture through :class:`Thumbnails` instead: the
+browser takes it without stalling the page (``js/viewer/ng/thumbnail.ts``), where neuroglancer's
+full-size screenshot encodes the canvas on the page's main thread.
+
 Example::
 
     shooter = Shooter(ng_viewer)
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import io
 import threading
+import uuid
 from typing import Callable
 
 
@@ -90,6 +95,56 @@ class Shooter:
                 "(e.g. `viewer` as the last line of a cell) and wait until neuroglancer has loaded"
             )
         return reply[0]
+
+
+class Thumbnails:
+    """Pictures at most ``width`` px wide, asked of the browsers showing ``widget`` over its comm
+    (``cw:thumbnail`` out; the answer comes back as the ``ng_thumbnail`` request, see
+    :meth:`answered`). One request at a time: a new one replaces the one waiting.
+
+    Example::
+
+        thumbs = Thumbnails(viewer_widget, width=800)
+        cancel = thumbs.request(lambda png: print(len(png)))
+    """
+
+    def __init__(self, widget, width: int):
+        self._widget = widget
+        self.width = width
+        self._lock = threading.Lock()
+        self._waiting: tuple[str, Callable[[bytes], None]] | None = None
+
+    def request(self, callback: Callable[[bytes], None]) -> Callable[[], None]:
+        """Call ``callback(png_bytes)`` (on the comm's thread) when a browser answers; returns a
+        function that withdraws the request."""
+        rid = uuid.uuid4().hex
+        with self._lock:
+            self._waiting = (rid, callback)
+        self._send(rid)
+
+        def cancel() -> None:
+            with self._lock:
+                if self._waiting is None or self._waiting[0] != rid:
+                    return
+                self._waiting = None
+            self._send(None)
+
+        return cancel
+
+    def answered(self, rid: str, png: bytes) -> None:
+        """A browser's picture for request ``rid`` (the first answer wins; later ones are dropped)."""
+        with self._lock:
+            if self._waiting is None or self._waiting[0] != rid:
+                return
+            _, callback = self._waiting
+            self._waiting = None
+        callback(png)
+
+    def _send(self, rid: str | None) -> None:
+        try:
+            self._widget.send({"kind": "cw:thumbnail", "id": rid, "width": self.width})
+        except Exception:  # a closed comm: nobody shows the view
+            pass
 
 
 def as_png(shot) -> bytes:

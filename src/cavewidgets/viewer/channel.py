@@ -10,8 +10,9 @@ protocol travels over the widget's own comm (anywidget custom messages):
 - browser → kernel, as ``cw:req`` requests answered with ``cw:res``:
   ``ng_hello`` (both states now), ``ng_state`` (a browser edit with its base generation, merged
   by :class:`~.merge.MergingViewer` when it races a Python change), ``ng_action`` (double-click,
-  keys, screenshots), ``ng_credentials`` (a CAVE token, on request) and ``ng_bundle`` (the
-  neuroglancer module);
+  keys, screenshots), ``ng_credentials`` (a CAVE token, on request), ``ng_bundle`` (the
+  neuroglancer module) and ``ng_thumbnail`` (the snapshot's picture, asked for with a
+  ``cw:thumbnail`` message);
 - data requests the kernel answers (:mod:`.proxy`) travel in batches, ``ng_fetch`` one way and
   ``cw:fetched`` the other (:mod:`.fetching`).
 
@@ -65,9 +66,11 @@ def bundle() -> tuple[str, bytes]:
 class Channel:
     """Carries one neuroglancer ``ViewerBase``'s states and requests over ``widget``'s comm."""
 
-    def __init__(self, widget, ng, fetch: Callable[..., tuple[dict, bytes]], credentials: Callable[..., dict]):
+    def __init__(self, widget, ng, fetch: Callable[..., tuple[dict, bytes]], credentials: Callable[..., dict],
+                 thumbnail: Callable[[str, bytes], None] | None = None):
         self._widget = widget
         self._ng = ng
+        self._thumbnail = thumbnail
         self._answers = FetchAnswers(self._send_answers, fetch)
         self._credentials = credentials
         self._sent: dict[str, str] = {}
@@ -183,6 +186,12 @@ class Channel:
 
     def _do_action(self, buffers, action, state):
         self._ng.actions.invoke(action, json.loads(state))
+        return {}
+
+    def _do_thumbnail(self, buffers, id):
+        if self._thumbnail is None or not buffers or not isinstance(id, str):
+            raise ValueError("a thumbnail answer needs its request id and one PNG buffer")
+        self._thumbnail(id, bytes(buffers[0]))
         return {}
 
     def _do_credentials(self, buffers, key, parameters=None, invalid=None):

@@ -240,9 +240,9 @@ class Snapshot:
             self._publish_soon()
 
     # ---------- debounced refresh ----------
-    # A screenshot costs the browser a full draw and a PNG encode of the canvas on its main
-    # thread: it is taken only once the state has been quiet for ``delay`` s, and a request
-    # still waiting for neuroglancer to be ready is withdrawn as soon as the state changes.
+    # A picture costs the browser a full draw: it is taken only once the state has been quiet
+    # for ``delay`` s, and a request still waiting for neuroglancer to be ready is withdrawn as
+    # soon as the state changes.
     def changed(self) -> None:
         """The viewer's state changed: refresh ``delay`` s after the last change (any thread)."""
         if not self.shown or not self.live or self._closed:
@@ -283,7 +283,7 @@ class Snapshot:
             if generation == self._shot_generation and self.image is not None:
                 return  # the picture already shows this state
             self._shot_generation = generation
-            self._cancel_shot = viewer._shooter.request(self._got)
+            self._cancel_shot = viewer._thumbnails.request(self._got)
             self._deadline = threading.Timer(self.timeout, self._gave_up)
             self._deadline.daemon = True
             self._deadline.start()

@@ -176,7 +176,9 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         self._shooter = capture.Shooter(self._ng)
         self._proxy = KernelProxy([o for o in origins if is_loopback(o)], via_kernel=via_kernel)
         super().__init__(height=height, kernel_origins=self._proxy.browser_origins(), _ng_bundle_hash=bundle()[0], **kwargs)
-        self._channel = Channel(self, self._ng, fetch=self._proxy.fetch, credentials=self._proxy.credentials)
+        self._thumbnails = capture.Thumbnails(self, width=fallback.MAX_WIDTH)
+        self._channel = Channel(self, self._ng, fetch=self._proxy.fetch, credentials=self._proxy.credentials,
+                                thumbnail=self._thumbnails.answered)
         self._snapshot = fallback.Snapshot(self, _run_in_kernel_thread)
         self._fallback_key = self._snapshot.key
         self._sync_from_ng()
@@ -509,10 +511,8 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         """
         if self._closed:
             raise RuntimeError("this viewer is closed")
-        waiting = self._snapshot.waiting
         png = self._shooter.png(timeout)
-        if not waiting:  # else the snapshot gets this same answer itself
-            self._snapshot.took(png)
+        self._snapshot.took(png)
         return png
 
     # ---------- display ----------
