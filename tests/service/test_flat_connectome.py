@@ -159,7 +159,7 @@ def test_provenance_records_replay_exactly(sample_client, exported):
 
 
 def test_pages_through_the_row_cap(capped, sample_client, proofread):
-    roots = [int(r) for r in sorted(proofread["pt_root_id"].unique())[:4]]
+    roots = [int(r) for r in sorted(proofread["pt_root_id"].unique())[:2]]  # 258 synapses between them
     cavewidgets.reproducible.clear()
     capped_flat = cavewidgets.flat_connectome(capped, roots, version=2, scope="within", progress=False)
     pages = [r for r in LOG.records if r.source == "flat_connectome" and r.table == SYN]
@@ -191,3 +191,40 @@ def test_bad_input_is_refused_and_nothing_written(sample_client, proofread, tmp_
     with pytest.raises(FileExistsError):
         cavewidgets.flat_connectome(sample_client, roots, out=full, progress=False)
     assert [p.name for p in full.iterdir()] == ["mine.txt"]
+
+
+def test_snapshot_reports_on_the_sample(exported, tmp_path):
+    from cavewidgets.reports.snapshot_report import TITLES
+
+    flat, out, _ = exported
+    reports = cavewidgets.snapshot_reports(out)  # from the files written
+    assert list(reports) == list(TITLES)
+    stats = flat.body_stats.set_index("body")
+    status = reports["status_counts"].table
+    assert status["selected"].sum() == len(stats) and status["total"].sum() == len(flat.body_annotations)
+    assert status.set_index("status").loc["axon_and_dendrite", "selected"] == (stats["status"] == "axon_and_dendrite").sum()
+    captured = reports["captured_connectivity"].table
+    outputs = captured[captured["direction"] == "output"].set_index("body")
+    assert (outputs["n_synapses"] == stats["pre"].reindex(outputs.index)).all()
+    assert outputs["proofread"].between(0, 1).all() and outputs["proofread"].std() > 0
+    cumulative = reports["cumulative_connectivity"].table
+    nonzero = (flat.partners["body_pre"] != 0) & (flat.partners["body_post"] != 0)
+    assert cumulative.groupby("direction")["cumulative_weight"].max()["output"] == \
+        (nonzero & flat.partners["body_pre"].isin(stats.index)).sum()
+    down = reports["downstream_capture"].table.set_index("body")
+    assert set(down.index) == set(stats.index[stats["proofread"].fillna(False).astype(bool)])
+    np.testing.assert_allclose(down["capture_frac"], outputs.loc[down.index, "proofread"])  # the same fraction twice
+    assert reports._repr_html_().count("data:image/png;base64,") == 4
+    saved = reports.save(tmp_path / "reports")
+    assert (saved / "index.html").is_file()
+    for name, report in reports.items():
+        files = sorted(p.name for p in (saved / name).iterdir())
+        assert files == sorted([f"{name}.png", f"{name}.csv", f"{name}.feather", "report.html", "report.json"])
+        assert (saved / name / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        back = pd.read_feather(saved / name / f"{name}.feather")
+        assert len(back) == len(report.table) and list(back.columns) == list(report.table.columns)
+        if "body" in back.columns:
+            assert back["body"].dtype == np.uint64 and (back["body"].to_numpy() == report.table["body"].to_numpy()).all()
+        assert len(pd.read_csv(saved / name / f"{name}.csv")) == len(report.table)
+    with pytest.raises(FileExistsError):
+        reports.save(saved)
