@@ -146,7 +146,7 @@ def flat_connectome(client, root_ids, *, version: int | None = None, out=None, m
         flat = cavewidgets.flat_connectome(client, pr["valid_id"], out="flat", min_weight=3)
         flat.significant.head()
     """
-    from ..reports.connectivity import _check_roots_exist, _check_version, clean_root_ids
+    from ..reports.connectivity import check_roots_exist, check_version, clean_root_ids
 
     t0 = time.perf_counter()
     if scope not in SCOPES:
@@ -157,9 +157,9 @@ def flat_connectome(client, root_ids, *, version: int | None = None, out=None, m
     target = _check_target(out, overwrite) if out is not None else None
     plain = unwrap(client)
     mat = plain.materialize
-    version = _check_version(mat, version)
+    version = check_version(mat, version)
     timestamp = mat.get_timestamp(version)
-    _check_roots_exist(plain, roots, version, timestamp)
+    check_roots_exist(plain, roots, version, timestamp)
     roles = discover_roles(plain, version, cell_type_table=cell_type_table,
                            proofreading_table=proofreading_table, soma_table=soma_table)
     loader = _Loader(plain, version, progress)
