@@ -87,3 +87,35 @@ def test_downstream_capture():
     assert sn.downstream_capture(partners(), annotations(proofreading=False), ROOTS).empty
     with pytest.raises(ValueError, match="capture"):
         sn.downstream_capture(partners(), annotations(), ROOTS, capture="traced")
+
+
+def test_a_datastack_without_role_tables_leaves_columns_empty_and_says_so(tmp_path):
+    """No cell-type, proofreading or soma table: the export's columns are NA, the reports note it."""
+    from cavewidgets.connectome import FlatConnectome
+    from cavewidgets.connectome.flat import build_frames
+    from cavewidgets.reports import snapshot_reports
+
+    pre, post = zip(*SYNAPSES)
+    synapses = pd.DataFrame({"id": np.arange(1, len(SYNAPSES) + 1), "pre_pt_root_id": np.array(pre, np.uint64),
+                             "post_pt_root_id": np.array(post, np.uint64), "size": 7,
+                             **{f"ctr_pt_position_{a}": 10 for a in "xyz"}})
+    frames = build_frames(synapses, [4.0, 4.0, 40.0], ROOTS, {}, min_weight=2)
+    assert frames["points"]["ctr_z_nm"].tolist() == [400.0] * len(SYNAPSES)  # voxels x resolution
+    assert np.isnan(frames["partners"]["x_pre"]).all()  # no pre point in this table: empty, not invented
+    ann = frames["body_annotations"]
+    assert ann["type"].isna().all() and ann["proofread"].isna().all() and ann["n_somas"].isna().all()
+    assert frames["weights"]["weight"].sum() == len(SYNAPSES) - 1  # the synapse onto root 0 is no connection
+    assert frames["significant"][["body_pre", "body_post", "weight"]].values.tolist() == [[A, C, 2]]
+    meta = {"datastack": "tiny", "version": 1, "timestamp": "2025-01-01T00:00:00+00:00", "scope": "touching",
+            "n_neurons": 2, "min_weight": 2,
+            "tables": {"synapse_table": "syn", "cell_type_table": None, "proofreading_table": None, "soma_table": None}}
+    reports = snapshot_reports(FlatConnectome(**frames, meta=meta))
+    notes = reports["captured_connectivity"].notes
+    assert len(notes) == 3 and all("is left empty" in n for n in notes)
+    captured = reports["captured_connectivity"].table
+    assert captured[["proofread", "typed", "somatic"]].isna().all().all()
+    assert reports["status_counts"].table["status"].tolist() == [sn.NO_TABLE]
+    assert reports["downstream_capture"].table.empty
+    assert "is left empty" in reports["downstream_capture"].to_html()
+    saved = reports.save(tmp_path / "r")
+    assert (saved / "downstream_capture" / "downstream_capture.png").stat().st_size > 1000
