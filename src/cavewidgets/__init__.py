@@ -21,9 +21,10 @@ except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, no
 
 if TYPE_CHECKING:  # what the lazy names are, for editors and type checkers (never run)
     from . import sample
+    from .connectome import FlatConnectome, flat_connectome
     from .explorer import Explorer
     from .morphology import MorphologyPanel, Skeleton, skeleton_from_l2
-    from .reports import connectivity_report
+    from .reports import connectivity_report, snapshot_reports
     from .reproducible import export, preview_export, provenance, start_export, stop_export, track
     from .review import ReviewQueue
     from .table import TableBrowser
@@ -44,6 +45,9 @@ _LAZY = {
     "stop_export": ".reproducible",
     "preview_export": ".reproducible",
     "connectivity_report": ".reports",
+    "snapshot_reports": ".reports",
+    "flat_connectome": ".connectome",
+    "FlatConnectome": ".connectome",
     "Explorer": ".explorer",
     "ReviewQueue": ".review",
 }

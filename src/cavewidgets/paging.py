@@ -101,14 +101,18 @@ def refuse_truncated(client, call: Callable[[], Any], what: str):
 
 
 def query_whole(client, table: str, *, version: int | None = None, timestamp=None,
-                progress: Callable[[int, int | None], None] | None = None, **kwargs) -> pd.DataFrame:
+                progress: Callable[[int, int | None], None] | None = None,
+                on_page: Callable[[pd.DataFrame, dict], None] | None = None, **kwargs) -> pd.DataFrame:
     """All rows of ``table`` (with ``kwargs`` filters) however many the service's cap allows per reply.
 
     One query when the table fits under the cap. Otherwise the rows are loaded in disjoint ``id``
     ranges: at a materialization ``version`` the ranges are sized with ``count`` queries (which
     the real engine does not cap); for a live ``timestamp`` (``live_live_query``, which has no
     count) a limited range is split at the median id it returned. ``progress(loaded, total)`` is
-    called after each reply (``total`` is ``None`` in live mode).
+    called after each reply (``total`` is ``None`` in live mode). ``on_page(page, kw)`` is called
+    for each reply that goes into the result, with the keyword arguments that fetched it (the
+    user's plus the page's id range): each such query is complete on its own, so a provenance
+    record of it re-runs exactly (the first, limited reply of a paged load is not passed).
 
     Example::
 
@@ -121,27 +125,33 @@ def query_whole(client, table: str, *, version: int | None = None, timestamp=Non
         if kwargs.get(key) is not None:
             raise ValueError(f"query_whole loads every row: {key}= does not apply")
     report = progress or (lambda loaded, total: None)
+    page_taken = on_page or (lambda page, kw: None)
 
-    def fetch(lo: int | None, hi: int | None) -> tuple[pd.DataFrame, bool]:
+    def fetch(lo: int | None, hi: int | None) -> tuple[pd.DataFrame, bool, dict]:
         kw = _with_id_range(kwargs, lo, hi, table if timestamp is not None else None)
         with server_limits(client) as limits:
             if timestamp is not None:
                 df = mat.live_live_query(table, timestamp, log_warning=False, **kw)
             else:
                 df = mat.query_table(table, materialization_version=version, log_warning=False, **kw)
-        return df, limits.limited
+        return df, limits.limited, kw
 
     def count(lo: int | None, hi: int | None) -> int:
         kw = _with_id_range(kwargs, lo, hi, None)
         kw.pop("desired_resolution", None)
         kw.pop("split_positions", None)
         kw.pop("select_columns", None)
-        return int(mat.query_table(table, materialization_version=version, get_counts=True,
-                                   log_warning=False, **kw)["count"].iloc[0])
+        counted = mat.query_table(table, materialization_version=version, get_counts=True,
+                                  log_warning=False, **kw)
+        if "count" not in counted.columns:  # caveclient joins a reference table, and joins never count
+            raise ValueError(f"{table!r} cannot be counted (a reference table is joined to its target "
+                             "table, and join queries have no count): pass merge_reference=False")
+        return int(counted["count"].iloc[0])
 
     total = count(None, None) if version is not None else None
-    first, limited = fetch(None, None)
+    first, limited, first_kw = fetch(None, None)
     if not limited:
+        page_taken(first, first_kw)
         report(len(first), total)
         return first
     if "id" not in first.columns:
@@ -152,8 +162,9 @@ def query_whole(client, table: str, *, version: int | None = None, timestamp=Non
     parts: list[pd.DataFrame] = []
     loaded = 0
 
-    def take(df):
+    def take(df, kw):
         nonlocal loaded
+        page_taken(df, kw)
         parts.append(df)
         loaded += len(df)
         report(loaded, total)
@@ -183,10 +194,10 @@ def _by_counts(fetch, count, take, lo: int, hi: int, n: int, cap: int) -> None:
     if n == 0:
         return
     if n < cap:  # strictly below: a reply of exactly ``cap`` rows is reported as limited
-        df, limited = fetch(lo, hi)
+        df, limited, kw = fetch(lo, hi)
         if limited or len(df) != n:
             raise TruncatedQueryError(f"ids [{lo}, {hi}): expected {n:,} rows, got {len(df):,}")
-        take(df)
+        take(df, kw)
         return
     if hi - lo < 2:
         raise TruncatedQueryError(f"id {lo} alone matches {n:,} rows, more than the cap")
@@ -206,9 +217,9 @@ def _by_medians(fetch, take, lo: int, hi: int, page: pd.DataFrame) -> None:
     for a, b in ((lo, mid), (mid, hi)):
         if a >= b:
             continue
-        df, limited = fetch(a, b)
+        df, limited, kw = fetch(a, b)
         if not limited:
-            take(df)
+            take(df, kw)
         elif b - a < 2:
             raise TruncatedQueryError(f"id {a} alone matches more rows than the cap")
         else:

@@ -32,6 +32,30 @@ def sample_client(sample_service):
     return client(service=sample_service)
 
 
+#: the row cap of ``capped_service`` (the real engine's QUERY_LIMIT_SIZE is 200,000): small, so
+#: paging through the cap runs on the sample's small tables
+CAPPED_QUERY_LIMIT = 100
+
+
+@pytest.fixture(scope="session")
+def capped_service(sample_service, tmp_path_factory):
+    """A second sample service on the same data with a row cap of ``CAPPED_QUERY_LIMIT``."""
+    from cavewidgets.sample import serve
+
+    handle = serve(data_dir=sample_service.data_dir, work_dir=tmp_path_factory.mktemp("capped_work"),
+                   query_limit=CAPPED_QUERY_LIMIT)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def capped(capped_service):
+    """A caveclient on ``capped_service``."""
+    from cavewidgets.sample import client
+
+    return client(service=capped_service)
+
+
 @pytest.fixture()
 def auth(sample_service):
     """Headers carrying the test service's token, for raw ``requests`` calls."""

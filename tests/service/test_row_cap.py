@@ -1,7 +1,8 @@
 """The materialization row cap, as the real MaterializationEngine applies it, and our paging.
 
-A second sample service runs with a small cap (``query_limit``) so the same code path as the real
-200,000-row ``QUERY_LIMIT_SIZE`` is exercised on small tables; one test checks the real default.
+A second sample service (conftest's ``capped_service``) runs with a small cap (``query_limit``) so
+the same code path as the real 200,000-row ``QUERY_LIMIT_SIZE`` is exercised on small tables; one
+test checks the real default.
 """
 
 from __future__ import annotations
@@ -15,25 +16,8 @@ import requests
 import cavewidgets
 from cavewidgets.paging import TruncatedQueryError, query_whole, refuse_truncated, server_limits
 
-CAP = 100
+CAP = 100  # conftest.CAPPED_QUERY_LIMIT: the cap of the capped_service / capped fixtures
 NUC = "nucleus_detection_v0"  # 356 rows in the sample
-
-
-@pytest.fixture(scope="module")
-def capped_service(sample_service, tmp_path_factory):
-    from cavewidgets.sample import serve
-
-    handle = serve(data_dir=sample_service.data_dir, work_dir=tmp_path_factory.mktemp("capped_work"),
-                   query_limit=CAP)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(scope="module")
-def capped(capped_service):
-    from cavewidgets.sample import client
-
-    return client(service=capped_service)
 
 
 def _query(service, body, version=2, table=NUC, **params):

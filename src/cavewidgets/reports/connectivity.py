@@ -66,9 +66,9 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
         raise ValueError(f"top must be a positive int, got {top!r}")
     tracked = track(client, source="report")
     mat = tracked.materialize
-    version = _check_version(mat, version)
+    version = check_version(mat, version)
     timestamp = mat.get_timestamp(version)
-    _check_roots_exist(tracked, roots, version, timestamp)
+    check_roots_exist(tracked, roots, version, timestamp)
     roots = roots.astype(np.int64)  # all below 2**63 now; int64 like the tables' columns (pandas
     # compares int64 with uint64 through float64, which loses ids above 2**53)
 
@@ -139,7 +139,13 @@ def clean_root_ids(root_ids) -> tuple[np.ndarray, int]:
     return np.array(unique, dtype=np.uint64), len(ids) - len(unique)
 
 
-def _check_version(mat, version):
+def check_version(mat, version):
+    """``version`` as an int that exists (None: the client's pinned version, else the latest).
+
+    Example::
+
+        check_version(client.materialize, None)   # 2 on the sample
+    """
     if version is None:
         return int(mat.version)
     if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
@@ -150,7 +156,14 @@ def _check_version(mat, version):
     return int(version)
 
 
-def _check_roots_exist(client, roots: np.ndarray, version: int, timestamp) -> None:
+def check_roots_exist(client, roots: np.ndarray, version: int, timestamp) -> None:
+    """Raise ``ValueError`` naming the ids that are not roots of the datastack or not current at
+    ``timestamp`` (the time of ``version``).
+
+    Example::
+
+        check_roots_exist(client, np.array([864691135808682079], np.uint64), 2, client.materialize.get_timestamp(2))
+    """
     cg = client.chunkedgraph
     # CAVE stores root ids as BIGINT: an id at or above 2**63 cannot be one of its roots
     storable = roots <= _MAX_ROOT

@@ -126,12 +126,7 @@ class ConnectivityReport:
         return "\n".join(parts)
 
     def _table_html(self, name: str, title: str) -> str:
-        frame = self.tables[name]
-        shown = frame.head(_HTML_ROWS)
-        note = f" (first {_HTML_ROWS} of {len(frame)} rows)" if len(frame) > _HTML_ROWS else ""
-        body = shown.to_html(index=False, border=0, float_format=lambda v: f"{v:.1f}") if len(frame) \
-            else "<p><i>no rows</i></p>"
-        return f"<h3>{html.escape(title)}{note}</h3>{body}"
+        return table_html(self.tables[name], title)
 
     def save(self, directory, *, overwrite: bool = False) -> Path:
         """Write ``report.html`` (PNGs embedded), one PNG per figure and one CSV per table.
@@ -159,3 +154,17 @@ class ConnectivityReport:
                                             "<title>Connectivity report</title></head><body>"
                                             + self.to_html() + "</body></html>\n")
         return target
+
+
+def table_html(frame: pd.DataFrame, title: str, digits: int = 1) -> str:
+    """A titled HTML table of the first rows of ``frame`` (the reports' inline tables).
+
+    Example::
+
+        table_html(report.connectome, "Flat connectome of the selection")
+    """
+    shown = frame.head(_HTML_ROWS)
+    note = f" (first {_HTML_ROWS} of {len(frame)} rows)" if len(frame) > _HTML_ROWS else ""
+    body = shown.to_html(index=False, border=0, float_format=lambda v: f"{v:.{digits}f}") if len(frame) \
+        else "<p><i>no rows</i></p>"
+    return f"<h3>{html.escape(title)}{note}</h3>{body}"
