@@ -54,6 +54,18 @@ def unregister_owner(owner: int) -> None:
                 del _origins[origin]
 
 
+def origins_of(owner: int) -> list[str]:
+    """The origins ``owner`` registered (``register_origin``), in registration order.
+
+    Example::
+
+        register_origin("https://cave.example.org", lambda: token, owner=id(viewer))
+        origins_of(id(viewer))     # ["https://cave.example.org"]
+    """
+    with _lock:
+        return [o for o, entries in _origins.items() if any(e[0] == owner for e in entries)]
+
+
 def token_for(origin: str | None) -> str | None:
     if not origin:
         return None

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 import anywidget
 import traitlets as t
 
+from .._checks import check_height
 from .._ids import parse_root_id
 from . import annotations as ann
 from . import capture, credentials, fallback, keys
@@ -141,8 +142,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
                  via_kernel: bool = False, **kwargs):
         from .merge import MergingViewer
 
-        if isinstance(height, bool) or not isinstance(height, int) or height < 150:
-            raise ValueError(f"height must be a whole number of pixels, at least 150; got {height!r}")
+        height = check_height(height, "Viewer")
         if client is not None and not all(hasattr(client, a) for a in ("info", "auth", "state")):
             raise TypeError(f"client must be a caveclient.CAVEclient, not a {type(client).__name__}")
         if not isinstance(via_kernel, bool):
@@ -239,8 +239,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         self._sync_from_ng()
 
     def _origins(self) -> list[str]:
-        with credentials._lock:
-            return [o for o, entries in credentials._origins.items() if any(e[0] == id(self) for e in entries)]
+        return credentials.origins_of(id(self))
 
     def url(self, target_site: str | None = None) -> str:
         """A neuroglancer link with the current state (token-free) for ``target_site``
