@@ -27,10 +27,12 @@ WIDGETS = {
     "MorphologyPanel": lambda client, height: cavewidgets.MorphologyPanel(client, height=height),
     "Explorer": lambda client, height: cavewidgets.Explorer(client, FRAME, height=height),
     "ReviewQueue": lambda client, height: cavewidgets.ReviewQueue(client, [864691135808684573], "t", height=height),
+    # the Viewer also works without a datastack (a plain neuroglancer state): its client may be None
+    "Viewer": lambda client, height: cavewidgets.Viewer(client, height=height),
 }
 STAND_IN = {"TableBrowser": None, "MorphologyPanel": Untouchable(),
             "Explorer": types.SimpleNamespace(materialize=Untouchable()),
-            "ReviewQueue": types.SimpleNamespace(annotation=Untouchable())}
+            "ReviewQueue": types.SimpleNamespace(annotation=Untouchable()), "Viewer": Untouchable()}
 
 
 @pytest.mark.parametrize("widget", sorted(WIDGETS))
