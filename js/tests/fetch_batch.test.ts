@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { FetchBatcher, viewBytes } from "../viewer/fetch_batch";
+import { describe, expect, it, vi } from "vitest";
+import { BATCH_WINDOW_MS, FetchBatcher, viewBytes } from "../viewer/fetch_batch";
 
 // a stand-in for anywidget's model: records sent messages, lets the test deliver answers
 function fakeModel() {
@@ -15,9 +15,38 @@ function fakeModel() {
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
+const window = () => new Promise((r) => setTimeout(r, BATCH_WINDOW_MS + 5)); // a batch window has passed
 const get = (url: string) => ({ url, method: "GET", headers: {} });
 
 describe("kernel data requests", () => {
+  it("leave at once after a quiet spell, and together when they follow a batch closely", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "performance"] });
+    try {
+      const m = fakeModel();
+      const b = new FetchBatcher(m);
+      void b.fetch(get("http://127.0.0.1:1/first"));
+      await Promise.resolve(); // a microtask: a lone request does not wait
+      expect(m.sent).toHaveLength(1);
+      // three more tasks' requests within the window after it: one message when it ends
+      for (const name of ["a", "b", "c"]) {
+        vi.advanceTimersByTime(2);
+        void b.fetch(get(`http://127.0.0.1:1/${name}`));
+        await Promise.resolve();
+      }
+      expect(m.sent).toHaveLength(1);
+      vi.advanceTimersByTime(BATCH_WINDOW_MS);
+      expect(m.sent).toHaveLength(2);
+      expect(m.sent[1].content.params.reqs.map((r: any) => r.url)).toEqual(["http://127.0.0.1:1/a", "http://127.0.0.1:1/b", "http://127.0.0.1:1/c"]);
+      b.dispose();
+      void b.fetch(get("http://127.0.0.1:1/after")).catch(() => undefined);
+      vi.advanceTimersByTime(BATCH_WINDOW_MS * 2);
+      await Promise.resolve();
+      expect(m.sent).toHaveLength(2); // nothing leaves a closed viewer
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("leave in one message per task and resolve from coalesced answers", async () => {
     const m = fakeModel();
     const b = new FetchBatcher(m);
@@ -65,7 +94,7 @@ describe("kernel data requests", () => {
     const lateId = m.sent[0].content.params.reqs[0].id;
     late.abort();
     await expect(p2).rejects.toMatchObject({ name: "AbortError" });
-    await tick();
+    await window();
     expect(m.sent[1].content.params).toEqual({ reqs: [], cancel: [lateId] });
     m.deliver({ kind: "cw:fetched", answers: [{ id: lateId, status: 200, headers: {}, buf: 0 }] }, [new DataView(new ArrayBuffer(1))]); // ignored
     expect(b.stats.answerMessages).toBe(0);

@@ -1,8 +1,9 @@
 // The viewer's data requests to its kernel, in batches (why: src/cavewidgets/viewer/fetching.py).
 //
 // Requests made in one task (neuroglancer asks for many chunks at once) leave as one `ng_fetch`
-// message; answers arrive in `cw:fetched` messages, several at a time when the kernel has them
-// ready together. An aborted request is dropped here at once and cancelled in the kernel.
+// message, and batches leave at most every BATCH_WINDOW_MS; answers arrive in `cw:fetched`
+// messages, several at a time when the kernel has them ready together. An aborted request is
+// dropped here at once and cancelled in the kernel.
 import type { AnyModel } from "../shared/transport";
 import type { KernelRequest, KernelResponse } from "./ng/routing";
 
@@ -31,6 +32,15 @@ export function viewBytes(view: DataView | undefined): ArrayBuffer {
   return (whole ? view.buffer : view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)) as ArrayBuffer;
 }
 
+/**
+ * A batch leaves at most this often. While data loads, neuroglancer asks for chunks over many
+ * small tasks (each finished chunk frees a slot for the next); sent one message per task, every
+ * message also costs a busy and an idle kernel status message, which JupyterLab handles on the
+ * page's main thread, where they delay everything else (a state from Python included). A
+ * request after a quiet spell still leaves at once.
+ */
+export const BATCH_WINDOW_MS = 8;
+
 export class FetchBatcher {
   private prefix = Math.random().toString(36).slice(2, 10);
   private counter = 0;
@@ -38,6 +48,8 @@ export class FetchBatcher {
   private cancels: string[] = [];
   private waiting = new Map<string, Waiting>();
   private scheduled = false;
+  private disposed = false;
+  private lastSent = -Infinity;
   private listener = (content: any, buffers?: DataView[]) => this.onMessage(content, buffers ?? []);
   /** What crossed the channel, for tests and diagnostics. */
   readonly stats = { batches: 0, requests: 0, cancelled: 0, answerMessages: 0 };
@@ -73,12 +85,15 @@ export class FetchBatcher {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => this.flush());
+    const wait = this.lastSent + BATCH_WINDOW_MS - performance.now();
+    if (wait > 0) setTimeout(() => this.flush(), wait);
+    else queueMicrotask(() => this.flush());
   }
 
   private flush(): void {
     this.scheduled = false;
-    if (!this.queued.length && !this.cancels.length) return;
+    if (this.disposed || (!this.queued.length && !this.cancels.length)) return;
+    this.lastSent = performance.now();
     const buffers: ArrayBuffer[] = [];
     const reqs = this.queued.map(({ id, req }) => {
       const body = req.body ? buffers.push(req.body) - 1 : -1;
@@ -107,6 +122,7 @@ export class FetchBatcher {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.model.off("msg:custom", this.listener);
     for (const w of this.waiting.values()) w.reject(new TypeError("the viewer was closed"));
     this.waiting.clear();
