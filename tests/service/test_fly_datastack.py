@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -153,13 +155,26 @@ def test_report_asks_which_cell_type_table_when_several(typed_roots, tmp_path):
             cavewidgets.connectivity_report(fresh, typed_roots[:2], cell_type_table="synapses_nt_v1")
 
 
-def test_export_records_the_fly_datastack(fly, sample_service, tmp_path, isolated_export_log):
-    tracked = cavewidgets.track(fly)
-    types = tracked.materialize.query_table("neuron_cell_types")
-    syn = tracked.materialize.synapse_query(pre_ids=int(types["pt_root_id"].iloc[0]))
-    bundle = cavewidgets.export(tmp_path / "fly_export")
+def test_export_reproduces_on_the_fly_datastack_after_its_service_is_gone(tmp_path, isolated_export_log):
+    with cavewidgets.sample.serve(data_dir=os.environ.get("CAVEWIDGETS_SAMPLE_DIR") or None,
+                                  work_dir=tmp_path / "work") as service:
+        service.add_datastack("fly", work_dir=tmp_path / "fly_work")
+        tracked = cavewidgets.track(cavewidgets.sample.client("fly", service=service))
+        types = tracked.materialize.query_table("neuron_cell_types")
+        syn = tracked.materialize.synapse_query(pre_ids=int(types["pt_root_id"].iloc[0]))
+        bundle = cavewidgets.export(tmp_path / "fly_export")
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert [q["n_rows"] for q in manifest["queries"]] == [len(types), len(syn)]
-    assert {q.get("datastack") for q in manifest["queries"]} == {"flywire_sample"}
+    assert {q["datastack"] for q in manifest["queries"]} == {"flywire_sample"}
+    record = manifest["sample_services"][service.url]
+    assert [m["datastack"] for m in record["more_datastacks"]] == ["flywire_sample"]
     back = pd.read_parquet(bundle / manifest["queries"][1]["result_file"])
     assert back["ach"].tolist() == syn["ach"].tolist()
+    # a new shell, the service gone: reproduce.py starts one serving both datastacks again
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("CAVE_TOKEN", "CLOUD_VOLUME_DIR")}
+    proc = subprocess.run([sys.executable, "reproduce.py"], env={**env, "HOME": str(home)}, cwd=bundle,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 identical, 0 differ, 0 failed" in proc.stdout

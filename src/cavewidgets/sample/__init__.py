@@ -57,27 +57,32 @@ def in_process_app(origin: str):
 def service_record(url: str, datastack: str | None = None) -> dict | None:
     """How to start the sample service at ``url`` again, or None when ``url`` is not one.
 
-    A service of this process is known by its app (its sample build and work directory, which
-    holds the user tables and posted annotations); one of another process on the loopback
-    serving the sample datastack is recognised by name, without directories (the defaults).
-    An export bundle keeps this so ``reproduce.py`` can start the service again later.
+    A service of this process is known by its app (its sample builds and work directories, which
+    hold the user tables and posted annotations); one of another process on the loopback
+    serving a sample datastack is recognised by name, without directories (the defaults).
+    ``datastack``/``data_dir``/``work_dir`` are the service's first datastack; the others it
+    serves (e.g. the fly one) are in ``more_datastacks``. An export bundle keeps this so
+    ``reproduce.py`` can start the service again later.
 
     Example::
 
         handle = serve(); service_record(handle.url)
-        # {'kind': 'cavewidgets.sample', 'datastack': 'minnie65_sample', 'data_dir': ..., 'work_dir': ...}
+        # {'kind': 'cavewidgets.sample', 'datastack': 'minnie65_sample', 'data_dir': ..., 'work_dir': ...,
+        #  'more_datastacks': []}
     """
     import urllib.parse
 
     app = in_process_app(url)
     if app is not None:
-        stacks = app.config["STACKS"]
-        stack = next((st for st in stacks if st.meta["datastack"] == datastack), stacks[0])
-        return {"kind": "cavewidgets.sample", "datastack": stack.meta["datastack"],
-                "data_dir": str(stack.data_dir.resolve()), "work_dir": str(stack.work_dir.resolve())}
+        first, *more = [{"datastack": st.meta["datastack"], "data_dir": str(st.data_dir.resolve()),
+                         "work_dir": str(st.work_dir.resolve())} for st in app.config["STACKS"]]
+        return {"kind": "cavewidgets.sample", **first, "more_datastacks": more}
     host = urllib.parse.urlparse(url).hostname
     if datastack in DATASTACKS.values() and host in ("127.0.0.1", "localhost", "::1"):
-        return {"kind": "cavewidgets.sample", "datastack": datastack, "data_dir": None, "work_dir": None}
+        default = DATASTACKS["minnie"]
+        more = [] if datastack == default else [{"datastack": datastack, "data_dir": None, "work_dir": None}]
+        return {"kind": "cavewidgets.sample", "datastack": default, "data_dir": None, "work_dir": None,
+                "more_datastacks": more}
     return None
 
 class ServiceHandle:
