@@ -117,6 +117,22 @@ def test_morphology_panel_places_synapses_between_pre_and_post(fly, typed_roots)
     assert np.allclose(out[["x", "y", "z"]].to_numpy(), mid)
 
 
+def test_review_queue_posts_on_the_neuron_without_a_soma_table(fly, typed_roots, tmp_path):
+    import datetime as dt
+
+    from cavewidgets.review import ReviewQueue
+
+    roots = typed_roots[:2]
+    queue = ReviewQueue(fly, roots, "fly_review", directory=tmp_path, show=False)
+    queue.decide("clean")
+    queue.decide("merge error")
+    rows = fly.materialize.live_live_query("fly_review", dt.datetime.now(dt.timezone.utc), log_warning=False)
+    assert fly.materialize.get_table_metadata("fly_review")["voxel_resolution"] == [4.0, 4.0, 40.0]
+    # the point posted for each neuron (no soma table: a point of its own skeleton) lies in it
+    by_root = dict(zip(rows["pt_root_id"].astype("uint64").astype(object), rows["tag"]))
+    assert by_root == {roots[0]: "clean", roots[1]: "merge error"}
+
+
 def test_connectivity_report_finds_the_cell_type_table(fly, typed_roots, tmp_path):
     roots = typed_roots[:6]
     rep = cavewidgets.connectivity_report(fly, roots)
