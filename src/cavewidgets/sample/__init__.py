@@ -29,7 +29,7 @@ from pathlib import Path
 from . import credentials
 from .service.app import new_token
 
-__all__ = ["client", "serve", "ServiceHandle", "in_process_app", "service_record", "DATASTACKS"]
+__all__ = ["client", "serve", "ServiceHandle", "in_process_app", "service_record"]
 
 #: short names of the sample datastacks: the MICrONS-shaped default and the fly-shaped one
 #: (FlyWire/FANC-like: 4x4x40 nm tables, neurotransmitter synapses, no soma table)
