@@ -145,8 +145,7 @@ def partners_by_type(outputs: pd.DataFrame, inputs: pd.DataFrame, cells: pd.Data
             ax.legend(handles=handles, title=f"partner {label}", fontsize=7, title_fontsize=8, ncols=2,
                       loc="upper left", bbox_to_anchor=(1.0, 1.0))
         else:
-            ax.text(0.5, 0.5, "the synapse table has no size" if no_size else "no synapses",
-                    transform=ax.transAxes, ha="center", va="center")
+            ax.text(0.5, 0.5, "no synapses", transform=ax.transAxes, ha="center", va="center")
     return _laid_out(fig)
 
 

@@ -29,7 +29,7 @@ import threading
 
 import numpy as np
 import pyarrow as pa
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from .annotation_store import get_db, now_text
 from .app import ServiceError, current_stack, data_dir, datastack_meta

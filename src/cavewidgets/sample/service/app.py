@@ -22,9 +22,8 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from pathlib import Path
-
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException

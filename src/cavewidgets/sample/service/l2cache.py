@@ -14,7 +14,7 @@ import numpy as np
 from flask import Blueprint, request
 
 from .app import ServiceError
-from .graph import Graph, get_graph
+from .graph import Graph
 from .app import all_stacks
 from .pcg_request import graph_for_table, ids_from_json_body, json_response
 
