@@ -62,7 +62,7 @@ def sample_bundle(tmp_path):
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["sample_services"] == {handle.url: {
         "kind": "cavewidgets.sample", "datastack": handle.datastack,
-        "data_dir": str(handle.data_dir.resolve()), "work_dir": str(work.resolve())}}
+        "data_dir": str(handle.data_dir.resolve()), "work_dir": str(work.resolve()), "more_datastacks": []}}
     return bundle, manifest, table, positions[1], work
 
 

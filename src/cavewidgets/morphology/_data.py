@@ -157,7 +157,9 @@ def fetch_synapses(client, root_id: int, timestamp=None) -> pd.DataFrame:
 def prepare_synapses(df: pd.DataFrame, root_id: int, resolution=None) -> pd.DataFrame:
     """A synapse DataFrame made ready for the panel: rows of ``root_id`` only, a ``direction``
     column ('output' where it is presynaptic, else 'input'), every ``*_position`` column and the
-    ``x, y, z`` (from ``ctr_pt_position``) in nm.
+    ``x, y, z`` in nm: ``ctr_pt_position`` where the synapse schema has one (MICrONS' ``synapse``),
+    else the midpoint of ``pre_pt_position`` and ``post_pt_position`` (FlyWire's ``fly_nt_synapse``
+    has no centre point).
 
     ``resolution`` (nm per voxel of the position columns) defaults to the frame's
     ``attrs["dataframe_resolution"]`` (set by caveclient), else nm.
@@ -168,10 +170,13 @@ def prepare_synapses(df: pd.DataFrame, root_id: int, resolution=None) -> pd.Data
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"synapses must be True, False or a DataFrame, not {type(df).__name__}")
-    need = [c for c in ("id", "pre_pt_root_id", "post_pt_root_id", "ctr_pt_position") if c not in df.columns]
+    has_ctr = "ctr_pt_position" in df.columns
+    points = ("ctr_pt_position",) if has_ctr else ("pre_pt_position", "post_pt_position")
+    need = [c for c in ("id", "pre_pt_root_id", "post_pt_root_id", *points) if c not in df.columns]
     if need:
-        raise ValueError(f"the synapse DataFrame lacks column(s) {', '.join(need)} "
-                         "(as returned by client.materialize.synapse_query)")
+        raise ValueError(f"the synapse DataFrame lacks column(s) {', '.join(need)} (as returned by "
+                         "client.materialize.synapse_query; a position is ctr_pt_position or both "
+                         "pre_pt_position and post_pt_position)")
     res = resolution if resolution is not None else df.attrs.get("dataframe_resolution", [1, 1, 1])
     res = np.asarray(res, dtype=np.float64).reshape(3)
     rid = np.uint64(root_id)
@@ -184,9 +189,14 @@ def prepare_synapses(df: pd.DataFrame, root_id: int, resolution=None) -> pd.Data
     out.insert(1, "direction", np.where(pre[keep], "output", "input"))
     for col in [c for c in out.columns if str(c).endswith("_position")]:
         out[col] = [np.asarray(v, dtype=np.float64).reshape(3) * res for v in out[col]]
-    xyz = np.stack(out["ctr_pt_position"].to_numpy()) if len(out) else np.zeros((0, 3))
+    if not len(out):
+        xyz = np.zeros((0, 3))
+    elif has_ctr:
+        xyz = np.stack(out["ctr_pt_position"].to_numpy())
+    else:
+        xyz = (np.stack(out["pre_pt_position"].to_numpy()) + np.stack(out["post_pt_position"].to_numpy())) / 2
     if not np.isfinite(xyz).all():
-        raise ValueError("some synapses have no ctr_pt_position")
+        raise ValueError(f"some synapses have no {' or '.join(points)}")
     out["x"], out["y"], out["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     out = out.reset_index(drop=True)
     out.attrs = {**df.attrs, "dataframe_resolution": [1.0, 1.0, 1.0]}

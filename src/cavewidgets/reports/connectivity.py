@@ -3,7 +3,10 @@
 Four materialization queries, all at one version and all recorded in the provenance log
 (``source="report"``): the output synapses of the selection, its input synapses (id, pre and
 post root, size only), the cell-type table (reference tables are joined to their nucleus table by
-caveclient) and the soma table (in µm). Everything else is pandas; the figures are matplotlib and
+caveclient) and the soma table (in µm). Table roles come from the datastack: the synapse and soma
+tables from ``client.info``, the cell-type table from the table schemas (the one table with a
+cell-type schema) unless named; a datastack without a soma table or a synapse table without
+``size`` (FlyWire's ``fly_nt_synapse``) gives NaN depths, volumes and sizes, not an error. Everything else is pandas; the figures are matplotlib and
 seaborn on the Agg canvas (never pyplot, so no global figure state and no ``plt.show``).
 """
 
@@ -21,13 +24,15 @@ from ..reproducible.tracking import track
 from .labels import UNKNOWN, type_order
 from .report import ConnectivityReport
 
-DEFAULT_CELL_TYPE_TABLE = "aibs_metamodel_celltypes_v661"
+#: schemas whose tables hold cell types (emannotationschemas names), the first choice first
+CELL_TYPE_SCHEMAS = ("cell_type_reference", "cell_type_local", "fly_cell_type", "fly_cell_type_ext",
+                     "cell_type_reference_user", "extended_classical_cell_type")
 SYNAPSE_COLUMNS = ["id", "pre_pt_root_id", "post_pt_root_id", "size"]
 _MAX_ROOT = 2**63 - 1  # CAVE stores root ids as BIGINT
 
 
 def connectivity_report(client, root_ids, *, version: int | None = None, by: str = "cell_type",
-                        cell_type_table: str = DEFAULT_CELL_TYPE_TABLE, top: int = 5) -> ConnectivityReport:
+                        cell_type_table: str | None = None, top: int = 5) -> ConnectivityReport:
     """Connectivity summary of ``root_ids`` at one materialization version, as a report object.
 
     ``by`` is the column of ``cell_type_table`` that groups neurons (``"cell_type"`` or
@@ -47,7 +52,9 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
         root_ids: the selection (ints; duplicates dropped).
         version: the materialization version (default: the client's pinned one, else the latest).
         by: the column of ``cell_type_table`` that groups neurons.
-        cell_type_table: the table the labels come from.
+        cell_type_table: the table the labels come from; by default the one table of the
+            version with a cell-type schema (:data:`CELL_TYPE_SCHEMAS`); with none or several,
+            a ValueError names the candidates and asks for this argument.
         top: partners per neuron and direction in ``top_partners``.
 
     Example::
@@ -76,14 +83,17 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     soma_table = tracked.info.get_datastack_info().get("soma_table")
     if not synapse_table:
         raise ValueError("the datastack names no synapse table (info service 'synapse_table')")
+    if cell_type_table is None:
+        cell_type_table = find_cell_type_table(client, version)
     root_list = [int(r) for r in roots]
+    columns = _synapse_columns(client, synapse_table)
     # a report built on the first QUERY_LIMIT_SIZE rows would be wrong without a sign: refuse
-    outputs = refuse_truncated(tracked, lambda: mat.query_table(
-        synapse_table, filter_in_dict={"pre_pt_root_id": root_list}, select_columns=SYNAPSE_COLUMNS,
-        materialization_version=version), "report outputs")
-    inputs = refuse_truncated(tracked, lambda: mat.query_table(
-        synapse_table, filter_in_dict={"post_pt_root_id": root_list}, select_columns=SYNAPSE_COLUMNS,
-        materialization_version=version), "report inputs")
+    outputs = _with_size(refuse_truncated(tracked, lambda: mat.query_table(
+        synapse_table, filter_in_dict={"pre_pt_root_id": root_list}, select_columns=columns,
+        materialization_version=version), "report outputs"))
+    inputs = _with_size(refuse_truncated(tracked, lambda: mat.query_table(
+        synapse_table, filter_in_dict={"post_pt_root_id": root_list}, select_columns=columns,
+        materialization_version=version), "report inputs"))
     types = refuse_truncated(tracked, lambda: mat.query_table(
         cell_type_table, desired_resolution=[1000, 1000, 1000], materialization_version=version),
         f"cell types ({cell_type_table})")
@@ -118,6 +128,51 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
         "query_seconds": round(query_seconds, 3),
     }
     return ConnectivityReport(tables, context, meta, started=t0)
+
+
+def find_cell_type_table(client, version: int | None = None) -> str:
+    """The datastack's cell-type table: the one table of ``version`` with a cell-type schema.
+
+    None or several such tables is a ValueError that names them and asks for
+    ``cell_type_table=...`` (a guess could label every neuron from the wrong table).
+
+    Example::
+
+        find_cell_type_table(cavewidgets.sample.client())        # 'aibs_metamodel_celltypes_v661'
+        find_cell_type_table(cavewidgets.sample.client("fly"))   # 'neuron_cell_types'
+    """
+    meta = client.materialize.get_tables_metadata(version=version)
+    schema = {m["table_name"]: m.get("schema_type") or m.get("schema") for m in meta}
+    found = sorted(t for t, s in schema.items() if s in CELL_TYPE_SCHEMAS)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ValueError(f"several cell-type tables in this datastack: {found}; "
+                         "say which one with cell_type_table=...")
+    raise ValueError("no table with a cell-type schema (" + ", ".join(CELL_TYPE_SCHEMAS) + ") in this "
+                     f"datastack's tables {sorted(schema)}; say which one with cell_type_table=...")
+
+
+def _synapse_columns(client, synapse_table: str) -> list[str]:
+    """SYNAPSE_COLUMNS that the synapse table has (``size`` is not in every synapse schema)."""
+    schema = client.materialize.get_table_metadata(synapse_table).get("schema_type")
+    fields = client.schema.schema_definition(schema)
+    props = fields["definitions"][fields["$ref"].split("/")[-1]]["properties"]
+    return [c for c in SYNAPSE_COLUMNS if c != "size" or "size" in props]
+
+
+def _with_size(synapses: pd.DataFrame) -> pd.DataFrame:
+    """``size`` as float, NaN where the table has none (summed sizes stay NaN then, never 0)."""
+    synapses = synapses.copy()
+    synapses["size"] = synapses["size"].astype(float) if "size" in synapses.columns else np.nan
+    return synapses
+
+
+def _summed_size(agg: pd.DataFrame, synapses: pd.DataFrame) -> pd.Series:
+    # int64 as before where sizes exist; NaN (not a sum of nothing, 0) where the table has none
+    if synapses["size"].isna().all():
+        return pd.Series(np.nan, index=agg.index)
+    return agg["summed_size"].astype(np.int64)
 
 
 def clean_root_ids(root_ids) -> tuple[np.ndarray, int]:
@@ -239,8 +294,8 @@ def flat_connectome(outputs: pd.DataFrame, roots) -> pd.DataFrame:
     grouped = (inside.groupby(["pre_pt_root_id", "post_pt_root_id"])["size"]
                .agg(n_synapses="size", summed_size="sum").reset_index())
     grouped = grouped.rename(columns={"pre_pt_root_id": "pre_root_id", "post_pt_root_id": "post_root_id"})
-    grouped = grouped.astype({"pre_root_id": np.int64, "post_root_id": np.int64,
-                              "n_synapses": np.int64, "summed_size": np.int64})
+    grouped = grouped.astype({"pre_root_id": np.int64, "post_root_id": np.int64, "n_synapses": np.int64})
+    grouped["summed_size"] = _summed_size(grouped, outputs)
     return grouped.sort_values(["n_synapses", "pre_root_id", "post_root_id"],
                                ascending=[False, True, True], kind="stable").reset_index(drop=True)
 
@@ -271,7 +326,7 @@ def top_partners(outputs, inputs, type_of: pd.Series, order, top: int) -> pd.Dat
             "root_id": agg[own].astype(np.int64), "direction": direction, "rank": agg["rank"].astype(np.int64),
             "partner_root_id": agg[partner].astype(np.int64),
             "partner_type": agg[partner].map(type_of).fillna(UNKNOWN).astype(str),
-            "n_synapses": agg["n_synapses"].astype(np.int64), "summed_size": agg["summed_size"].astype(np.int64)}))
+            "n_synapses": agg["n_synapses"].astype(np.int64), "summed_size": _summed_size(agg, synapses)}))
     out = pd.concat(frames, ignore_index=True)
     position = {int(r): i for i, r in enumerate(order)}
     out["_pos"] = out["root_id"].map(position)

@@ -174,6 +174,7 @@ def synapse_sizes(outputs: pd.DataFrame, inputs: pd.DataFrame, type_of: pd.Serie
             (axes[0, 0], outputs, "pre_pt_root_id", f"Output synapse sizes by presynaptic {label}"),
             (axes[0, 1], inputs, "pre_pt_root_id", f"Input synapse sizes by presynaptic {label}")):
         sizes = synapses["size"].to_numpy()
+        no_size = bool(np.isnan(sizes.astype(float)).all()) if len(sizes) else False
         labels = pd.Categorical(synapses[column].map(type_of).fillna(UNKNOWN), categories=list(colors))
         keep = (sizes > 0) & (labels.codes >= 0)
         sizes, codes = sizes[keep], labels.codes[keep]
@@ -186,7 +187,8 @@ def synapse_sizes(outputs: pd.DataFrame, inputs: pd.DataFrame, type_of: pd.Serie
             ax.set_xscale("log")
             ax.legend(title=label, fontsize=7, title_fontsize=8, ncols=2)
         else:
-            ax.text(0.5, 0.5, "no synapses", transform=ax.transAxes, ha="center", va="center")
+            ax.text(0.5, 0.5, "the synapse table has no size" if no_size else "no synapses",
+                    transform=ax.transAxes, ha="center", va="center")
         ax.set_title(title)
         ax.set_xlabel("synapse size (voxels)")
         ax.set_ylabel("synapses")

@@ -77,8 +77,8 @@ def start_sample(record: dict):
         raise RuntimeError("the bundle was made on the cavewidgets sample datastack, whose service is not "
                            f"running; install cavewidgets to let reproduce.py start it ({err})") from None
 
-    def existing(key, marker=None):
-        path = record.get(key)
+    def existing(rec, key, marker=None):
+        path = rec.get(key)
         if path and Path(path).is_dir() and (marker is None or (Path(path) / marker).exists()):
             return path
         if path:
@@ -86,7 +86,12 @@ def start_sample(record: dict):
         return None
 
     # the token goes where caveclient looks for a server's token; the client is made without one
-    return serve(data_dir=existing("data_dir", "COMPLETE"), work_dir=existing("work_dir"), save_token=True)
+    handle = serve(data_dir=existing(record, "data_dir", "COMPLETE"), work_dir=existing(record, "work_dir"),
+                   save_token=True)
+    for more in record.get("more_datastacks", []):  # one service served several datastacks
+        handle.add_datastack(more["datastack"], data_dir=existing(more, "data_dir", "COMPLETE"),
+                             work_dir=existing(more, "work_dir"))
+    return handle
 
 
 def connect(datastack: str, server: str, token: str | None, sample: dict | None, started: list):
@@ -105,7 +110,7 @@ def connect(datastack: str, server: str, token: str | None, sample: dict | None,
         started.append(start_sample(sample))
         print(f"the sample service {server} does not answer ({reason}); started the cavewidgets "
               f"sample service at {started[0].url}")
-    return make_client(sample.get("datastack") or datastack, started[0].url, None)
+    return make_client(datastack, started[0].url, None)  # the started service serves every recorded datastack
 
 
 def describe(entry: dict) -> str:

@@ -13,6 +13,9 @@ Example::
     client = cavewidgets.sample.client()
     client.materialize.query_table("nucleus_detection_v0", desired_resolution=[1000, 1000, 1000])
 
+    fly = cavewidgets.sample.client("fly")   # the fly-shaped datastack, from the same service
+    fly.info.get_datastack_info()["synapse_table"]   # 'synapses_nt_v1'
+
     handle = cavewidgets.sample.serve(port=8000)   # a separate service you control
     print(handle.url); handle.stop()
 """
@@ -27,6 +30,11 @@ from . import credentials
 from .service.app import new_token
 
 __all__ = ["client", "serve", "ServiceHandle", "in_process_app", "service_record"]
+
+#: short names of the sample datastacks: the MICrONS-shaped default and the fly-shaped one
+#: (FlyWire/FANC-like: 4x4x40 nm tables, neurotransmitter synapses, no soma table)
+DATASTACKS = {"minnie": "minnie65_sample", "fly": "flywire_sample"}
+_SCALE_OF = {"flywire_sample": "fly"}  # generator scale that builds a datastack other than the default
 
 _SHARED: "ServiceHandle | None" = None
 _SHARED_LOCK = threading.Lock()
@@ -49,29 +57,32 @@ def in_process_app(origin: str):
 def service_record(url: str, datastack: str | None = None) -> dict | None:
     """How to start the sample service at ``url`` again, or None when ``url`` is not one.
 
-    A service of this process is known by its app (its sample build and work directory, which
-    holds the user tables and posted annotations); one of another process on the loopback
-    serving the sample datastack is recognised by name, without directories (the defaults).
-    An export bundle keeps this so ``reproduce.py`` can start the service again later.
+    A service of this process is known by its app (its sample builds and work directories, which
+    hold the user tables and posted annotations); one of another process on the loopback
+    serving a sample datastack is recognised by name, without directories (the defaults).
+    ``datastack``/``data_dir``/``work_dir`` are the service's first datastack; the others it
+    serves (e.g. the fly one) are in ``more_datastacks``. An export bundle keeps this so
+    ``reproduce.py`` can start the service again later.
 
     Example::
 
         handle = serve(); service_record(handle.url)
-        # {'kind': 'cavewidgets.sample', 'datastack': 'minnie65_sample', 'data_dir': ..., 'work_dir': ...}
+        # {'kind': 'cavewidgets.sample', 'datastack': 'minnie65_sample', 'data_dir': ..., 'work_dir': ...,
+        #  'more_datastacks': []}
     """
     import urllib.parse
 
-    from .generator.config import DATASTACK  # not .build: that module would shadow generator.build()
-
     app = in_process_app(url)
     if app is not None:
-        meta = json.loads((Path(app.config["DATA_DIR"]) / "datastack.json").read_text())
-        return {"kind": "cavewidgets.sample", "datastack": meta["datastack"],
-                "data_dir": str(Path(app.config["DATA_DIR"]).resolve()),
-                "work_dir": str(Path(app.config["WORK_DIR"]).resolve())}
+        first, *more = [{"datastack": st.meta["datastack"], "data_dir": str(st.data_dir.resolve()),
+                         "work_dir": str(st.work_dir.resolve())} for st in app.config["STACKS"]]
+        return {"kind": "cavewidgets.sample", **first, "more_datastacks": more}
     host = urllib.parse.urlparse(url).hostname
-    if datastack == DATASTACK and host in ("127.0.0.1", "localhost", "::1"):
-        return {"kind": "cavewidgets.sample", "datastack": datastack, "data_dir": None, "work_dir": None}
+    if datastack in DATASTACKS.values() and host in ("127.0.0.1", "localhost", "::1"):
+        default = DATASTACKS["minnie"]
+        more = [] if datastack == default else [{"datastack": datastack, "data_dir": None, "work_dir": None}]
+        return {"kind": "cavewidgets.sample", "datastack": default, "data_dir": None, "work_dir": None,
+                "more_datastacks": more}
     return None
 
 class ServiceHandle:
@@ -96,6 +107,45 @@ class ServiceHandle:
         self._token_file = None
         if app is not None:
             _IN_PROCESS[self.url] = app
+
+    @property
+    def datastacks(self) -> list[str]:
+        """Names of the datastacks this service serves (the default first).
+
+        Example::
+
+            handle = serve(); handle.add_datastack("fly"); handle.datastacks
+            # ['minnie65_sample', 'flywire_sample']
+        """
+        if self.app is None:
+            return [self.datastack]
+        return [st.meta["datastack"] for st in self.app.config["STACKS"]]
+
+    def add_datastack(self, datastack: str = "fly", data_dir=None, work_dir=None) -> str:
+        """Serve one more datastack from this service, as a real CAVE server serves several.
+
+        ``datastack`` is a short name of :data:`DATASTACKS` or a datastack name; its cached
+        sample is built first if needed (the fly sample takes a few seconds), unless ``data_dir``
+        names a finished build. Returns the datastack name; adding one twice is a no-op.
+
+        Example::
+
+            handle = serve(); handle.add_datastack("fly")   # 'flywire_sample'
+        """
+        from . import generator
+        from .service.app import add_datastack
+
+        name = DATASTACKS.get(datastack, datastack)
+        if name in self.datastacks:
+            return name
+        if data_dir is None:
+            if name not in _SCALE_OF:
+                raise ValueError(f"unknown sample datastack {datastack!r}; choose one of "
+                                 f"{sorted(DATASTACKS)} or {sorted(DATASTACKS.values())}")
+            data_dir = generator.ensure_built(scale=_SCALE_OF[name])
+        if self.app is None:
+            raise RuntimeError("this service handle has no app to add a datastack to")
+        return add_datastack(self.app, resolve_data_dir(data_dir), work_dir)
 
     @property
     def running(self) -> bool:
@@ -210,19 +260,27 @@ def shared_service() -> ServiceHandle:
         return _SHARED
 
 
-def client(service: ServiceHandle | None = None, **kwargs):
-    """A ``caveclient.CAVEclient`` for the sample datastack (service started if needed).
+def client(datastack: str | None = None, service: ServiceHandle | None = None, **kwargs):
+    """A ``caveclient.CAVEclient`` for a sample datastack (service started if needed).
 
-    Keyword arguments go to ``CAVEclient`` (e.g. ``version=1``, ``desired_resolution=...``).
+    ``datastack`` is ``None`` (the service's default, the MICrONS-shaped ``minnie65_sample``),
+    ``"fly"`` (``flywire_sample``, shaped like FlyWire/FANC; built on first use and served by the
+    same service) or a datastack name. Keyword arguments go to ``CAVEclient`` (e.g.
+    ``version=1``, ``desired_resolution=...``).
 
     Example::
 
         client = client()
         client.materialize.get_versions()
+        fly = client("fly")
+        fly.materialize.synapse_query(pre_ids=root)   # with gaba, ach, glut, ... columns
     """
     from caveclient import CAVEclient
 
+    if isinstance(datastack, ServiceHandle):  # client(handle): the older positional form
+        datastack, service = None, datastack
     handle = service or shared_service()
     kwargs.setdefault("write_server_cache", False)
-    datastack = kwargs.pop("datastack_name", None) or handle.datastack
-    return CAVEclient(datastack, server_address=handle.url, auth_token=handle.token, **kwargs)
+    datastack = datastack or kwargs.pop("datastack_name", None)
+    name = handle.add_datastack(datastack) if datastack else handle.datastack
+    return CAVEclient(name, server_address=handle.url, auth_token=handle.token, **kwargs)

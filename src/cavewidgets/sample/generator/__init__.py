@@ -23,17 +23,22 @@ ENV_DIR = "CAVEWIDGETS_SAMPLE_DIR"
 _T0 = datetime(2025, 1, 6, tzinfo=timezone.utc)  # initial segmentation; fixed so builds are identical
 
 
-def default_data_dir() -> Path:
+def default_data_dir(scale: str = "full") -> Path:
     """Where the sample lives: ``$CAVEWIDGETS_SAMPLE_DIR`` or the user cache dir, per version.
 
-    Example: ``default_data_dir()`` -> ``~/.cache/cavewidgets/sample/1``
+    The fly-shaped datastack (``scale="fly"``) has its own directory beside the default one.
+
+    Example: ``default_data_dir()`` -> ``~/.cache/cavewidgets/sample/1``;
+    ``default_data_dir("fly")`` -> ``~/.cache/cavewidgets/sample/fly-1``
     """
     env = os.environ.get(ENV_DIR)
     if env:
-        return Path(env)
+        base = Path(env)
+        return base.with_name(f"{base.name}-fly") if scale == "fly" else base
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("cavewidgets")) / "sample" / GENERATOR_VERSION
+    name = f"fly-{GENERATOR_VERSION}" if scale == "fly" else GENERATOR_VERSION
+    return Path(platformdirs.user_cache_dir("cavewidgets")) / "sample" / name
 
 
 def is_built(out_dir: Path, scale: str | None = None) -> bool:
@@ -63,7 +68,7 @@ def build(out_dir=None, *, force: bool = False, progress: bool = True, scale: st
     """
     from .build import build_into
 
-    out_dir = Path(out_dir) if out_dir is not None else default_data_dir()
+    out_dir = Path(out_dir) if out_dir is not None else default_data_dir(scale)
     if is_built(out_dir, scale) and not force:
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +102,7 @@ def ensure_built(out_dir=None, progress: bool = True, scale: str = "full") -> Pa
 
         data_dir = ensure_built()
     """
-    out_dir = Path(out_dir) if out_dir is not None else default_data_dir()
+    out_dir = Path(out_dir) if out_dir is not None else default_data_dir(scale)
     if is_built(out_dir, scale):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .config import BIT_MASKS, DATASTACK, LAYER_ID_BITS, N_LAYERS, SCALES
+from .config import BIT_MASKS, DATASTACK, FLY_DATASTACK, LAYER_ID_BITS, N_LAYERS, SCALES
 from .graph import add_bridges, build_hierarchy
 from .history import make_history
 from .l2attrs import l2_attributes
@@ -30,6 +30,21 @@ from .raster import em_image, rasterize, remove_specks
 from .tables import make_tables
 
 PCG_TABLE = "sample_pcg"
+# kind -> names and data paths. One service serves several datastacks (as real CAVE does), so the
+# fly sample's precomputed files sit under a path that names it (the service picks the datastack
+# of a request from its URL).
+NAMES = {
+    "minnie": {"datastack": DATASTACK, "aligned_volume": DATASTACK, "pcg_table": PCG_TABLE,
+               "image_dir": "precomputed/image", "segmentation_dir": "precomputed/segmentation",
+               "soma_table": "nucleus_detection_v0", "synapse_table": "synapses_pni_2", "viewer_resolution": None,
+               "description": "Generated sample datastack shaped like MICrONS minnie65_public (cavewidgets CAVE in a box)."},
+    "fly": {"datastack": FLY_DATASTACK, "aligned_volume": FLY_DATASTACK, "pcg_table": f"{FLY_DATASTACK}_pcg",
+            "image_dir": f"precomputed/{FLY_DATASTACK}/image",
+            "segmentation_dir": f"precomputed/{FLY_DATASTACK}/segmentation",
+            "soma_table": None, "synapse_table": "synapses_nt_v1", "viewer_resolution": [4, 4, 40],
+            "description": "Generated sample datastack shaped like a fly datastack (FlyWire/FANC: 4x4x40 nm "
+                           "tables, neurotransmitter synapses, no soma table; cavewidgets CAVE in a box)."},
+}
 STEPS = ["cells", "rasterize", "chunkedgraph", "l2 cache", "edits", "tables", "image", "write volumes",
          "write tables", "meshes"]
 
@@ -125,7 +140,12 @@ def build_into(out: Path, *, scale: str, progress: bool, t0: datetime, version: 
 
         ctx = SimpleNamespace(scale=sc, res=res, cells=cells, caps=caps, cells_vol=cells_vol, sv_volume=h.sv_volume,
                               t0=t0, t_static=t0 - timedelta(days=3), versions=versions, root_at_cell=root_at_cell)
-        frames, table_meta = make_tables(ctx, rngs[2])
+        if sc.kind == "fly":
+            from .fly import make_fly_tables
+
+            frames, table_meta = make_fly_tables(ctx, rngs[2])
+        else:
+            frames, table_meta = make_tables(ctx, rngs[2])
         bar.update()
     finally:
         pool.shutdown(wait=True)  # never leave the worker writing into a directory being removed
@@ -179,9 +199,10 @@ def _write_volumes(out: Path, sc, cells_vol, nucleus_mask, sv_volume, rng) -> di
     t = time.perf_counter()
     img = em_image(cells_vol, nucleus_mask, rng)
     t_img = time.perf_counter()
-    write_volume(out / "precomputed" / "image", img, sc.resolution, "image", sc.precomputed_chunk)
+    names = NAMES[sc.kind]
+    write_volume(out / names["image_dir"], img, sc.resolution, "image", sc.precomputed_chunk)
     del img
-    write_volume(out / "precomputed" / "segmentation", sv_volume, sc.resolution, "segmentation", sc.precomputed_chunk)
+    write_volume(out / names["segmentation_dir"], sv_volume, sc.resolution, "segmentation", sc.precomputed_chunk)
     return {"image (worker)": round(t_img - t, 2), "write volumes (worker)": round(time.perf_counter() - t_img, 2)}
 
 
@@ -207,12 +228,13 @@ def _iso(ts: datetime) -> str:
 
 def _datastack(sc, versions, version, t0, n_l2) -> dict:
     res = [int(r) for r in sc.resolution]
-    return {
-        "datastack": DATASTACK, "aligned_volume": DATASTACK, "pcg_table": PCG_TABLE,
-        "description": "Generated sample datastack shaped like MICrONS minnie65_public (cavewidgets CAVE in a box).",
-        "segmentation_resolution": res, "viewer_resolution": res,
-        "image_dir": "precomputed/image", "segmentation_dir": "precomputed/segmentation",
-        "soma_table": "nucleus_detection_v0", "synapse_table": "synapses_pni_2",
+    names = NAMES[sc.kind]
+    return {  # key order kept: the MICrONS-shaped build's datastack.json stays byte-identical
+        "datastack": names["datastack"], "aligned_volume": names["aligned_volume"], "pcg_table": names["pcg_table"],
+        "description": names["description"],
+        "segmentation_resolution": res, "viewer_resolution": names["viewer_resolution"] or res,
+        "image_dir": names["image_dir"], "segmentation_dir": names["segmentation_dir"],
+        "soma_table": names["soma_table"], "synapse_table": names["synapse_table"],
         "volume_size": [int(s) for s in sc.shape],
         "chunkedgraph": {
             "chunk_size": [int(c) for c in sc.chunk_size], "n_layers": N_LAYERS,

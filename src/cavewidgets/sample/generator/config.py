@@ -1,7 +1,9 @@
 """Sizes, resolutions and PyChunkedGraph id encoding of the sample datastack.
 
-Two scales: ``"full"`` (the shipped sample: ~320 neurons in a cortex-like slab) and ``"tiny"``
-(a few cells, for quick iteration). Volumes are indexed ``[x, y, z]``; depth below the pia is +y.
+Three scales: ``"full"`` (the shipped sample: ~320 neurons in a cortex-like slab), ``"tiny"``
+(a few cells, for quick iteration) and ``"fly"`` (the small second datastack shaped like a fly
+datastack, FlyWire/FANC: other names, 4x4x40 nm viewer and table resolution, synapses with
+neurotransmitter predictions, fly cell types, no soma table; see :mod:`.fly`). Volumes are indexed ``[x, y, z]``; depth below the pia is +y.
 
 Example::
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DATASTACK = "minnie65_sample"  # the sample datastack (and aligned volume) name
+FLY_DATASTACK = "flywire_sample"  # the fly-shaped sample datastack (and aligned volume) name
 
 N_LAYERS = 12  # like minnie65: root ids start with 8646911... (layer 12 in the top 8 bits)
 LAYER_ID_BITS = 8
@@ -55,6 +58,7 @@ class Scale:
     n_split_errors: int  # initial false splits, fixed later by merges
     n_proofread: int
     seed: int = 20250106
+    kind: str = "minnie"  # "minnie" (MICrONS-shaped names and tables) or "fly" (see .fly)
     # cortical layer boundaries in um below the pia (top of the volume, y = 0)
     layers: dict = field(default_factory=dict)
 
@@ -81,6 +85,14 @@ SCALES = {
         sv_block=(8, 8, 4), precomputed_chunk=(64, 64, 32), n_neurons=16, n_glia=4,
         n_synapses=5_000, n_merge_errors=2, n_split_errors=2, n_proofread=6,
         layers={"L1": (0, 20), "L2/3": (20, 70), "L4": (70, 110), "L5": (110, 150), "L6": (150, 197)},
+    ),
+    # smaller than "tiny": it is built on first use of client("fly") and in CI
+    "fly": Scale(
+        name="fly", shape=(96, 256, 32), resolution=(512, 512, 640), chunk_size=(16, 16, 8),
+        sv_block=(8, 8, 4), precomputed_chunk=(64, 64, 32), n_neurons=12, n_glia=0,
+        n_synapses=3_000, n_merge_errors=1, n_split_errors=1, n_proofread=0, seed=20250107,
+        layers={"L1": (0, 15), "L2/3": (15, 50), "L4": (50, 80), "L5": (80, 105), "L6": (105, 131)},
+        kind="fly",
     ),
 }
 

@@ -29,10 +29,10 @@ import threading
 
 import numpy as np
 import pyarrow as pa
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from .annotation_store import get_db, now_text
-from .app import ServiceError, data_dir, datastack_meta
+from .app import ServiceError, current_stack, data_dir, datastack_meta
 from .info import check_aligned_volume
 from .schema import all_schemas, schema_fields, validate_rows
 from .tables import get_store
@@ -55,7 +55,7 @@ def lookup_supervoxels(points_vox: np.ndarray, resolution) -> np.ndarray:
     """
     from cloudvolume import CloudVolume
 
-    ext = current_app.extensions
+    ext = current_stack().extensions
     with _CV_LOCK:
         cv = ext.get("cavewidgets_segmentation_cv")
         if cv is None:

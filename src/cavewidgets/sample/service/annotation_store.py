@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from flask import current_app
 
-from .app import ServiceError, app_singleton
+from .app import ServiceError, app_singleton, work_dir
 from .schema import schema_fields
 
 _ARROW_TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_()}
@@ -131,5 +130,5 @@ def _utc(texts: list) -> pa.Array:
 def get_db() -> AnnotationDB:
     """The running app's :class:`AnnotationDB` (``WORK_DIR/annotations.sqlite``)."""
     return app_singleton(
-        "cavewidgets_annotations", lambda: AnnotationDB(Path(current_app.config["WORK_DIR"]) / "annotations.sqlite")
+        "cavewidgets_annotations", lambda: AnnotationDB(work_dir() / "annotations.sqlite")
     )

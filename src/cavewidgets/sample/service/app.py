@@ -1,4 +1,12 @@
-"""The local CAVE-compatible service: a Flask app over one sample data directory.
+"""The local CAVE-compatible service: a Flask app over one or more sample datastacks.
+
+Like a real CAVE deployment (one server, several datastacks), one app serves every datastack
+registered with it: the first is given to :func:`create_app`, more are added with
+:func:`add_datastack`. Each request belongs to the datastack whose datastack, aligned-volume or
+chunkedgraph-table name first appears in its URL path (the precomputed files of an added one sit
+under ``/precomputed/<datastack>/``); routes that name none (schema, state, versions) belong to
+the first. :func:`data_dir`, :func:`datastack_meta` and :func:`app_singleton` answer for the
+request's datastack.
 
 Each CAVE service lives in its own module (``info``, ``schema``, ``state``, ``materialize``,
 ``annotation``, ``chunkedgraph``, ``l2cache``, ``meshing``, ``precomputed``) exposing a Flask
@@ -14,9 +22,10 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 
@@ -53,16 +62,83 @@ def request_token() -> str | None:
 
 
 _SINGLETON_LOCK = threading.Lock()
+_STACKS_LOCK = threading.Lock()
+
+
+@dataclass
+class Stack:
+    """One served datastack: its sample build, its writable work directory, ``datastack.json``
+    and the objects built for it (caches, databases)."""
+
+    data_dir: Path
+    work_dir: Path
+    meta: dict
+    extensions: dict = field(default_factory=dict)
+
+    @property
+    def names(self) -> set:
+        """The names that pick this datastack in a URL."""
+        return {self.meta["datastack"], self.meta["aligned_volume"], self.meta["pcg_table"]}
+
+
+def _load_stack(data_dir, work_dir) -> Stack:
+    path = Path(data_dir)
+    work = Path(work_dir) if work_dir is not None else path / "service"
+    work.mkdir(parents=True, exist_ok=True)
+    return Stack(path, work, json.loads((path / "datastack.json").read_text()))
+
+
+def add_datastack(app: Flask, data_dir, work_dir=None) -> str:
+    """Serve one more sample datastack from ``app``; returns its name.
+
+    ``work_dir`` defaults to ``data_dir / "service"``. Adding the same build again is a no-op;
+    another build under a name the app already serves is a ValueError.
+
+    Example::
+
+        app = create_app(minnie_dir, token); add_datastack(app, fly_dir)   # 'flywire_sample'
+    """
+    stack = _load_stack(data_dir, work_dir)
+    with _STACKS_LOCK:
+        stacks = app.config["STACKS"]
+        for other in stacks:
+            clash = other.names & stack.names
+            if clash:
+                if other.data_dir.resolve() == stack.data_dir.resolve():
+                    return other.meta["datastack"]
+                raise ValueError(f"this service already serves {sorted(clash)} from {other.data_dir}")
+        app.config["STACKS"] = [*stacks, stack]  # replaced, not mutated: requests read it unlocked
+    return stack.meta["datastack"]
+
+
+def all_stacks() -> list[Stack]:
+    """Every datastack the running app serves, the first (default) one first."""
+    return list(current_app.config["STACKS"])
+
+
+def current_stack() -> Stack:
+    """The datastack of the current request (the first one outside a request)."""
+    stacks = current_app.config["STACKS"]
+    if not has_request_context():
+        return stacks[0]
+    stack = g.get("cavewidgets_stack")
+    if stack is None:
+        stack = stacks[0]
+        if len(stacks) > 1:
+            by_name = {name: st for st in stacks for name in st.names}
+            stack = next((by_name[p] for p in request.path.split("/") if p in by_name), stacks[0])
+        g.cavewidgets_stack = stack
+    return stack
 
 
 def app_singleton(key: str, factory):
-    """One object per running app, built on first use (requests run on several threads).
+    """One object per served datastack, built on first use (requests run on several threads).
 
     Example::
 
         db = app_singleton("cavewidgets_annotations", lambda: AnnotationDB(path))
     """
-    ext = current_app.extensions
+    ext = current_stack().extensions
     obj = ext.get(key)
     if obj is None:
         with _SINGLETON_LOCK:
@@ -73,17 +149,18 @@ def app_singleton(key: str, factory):
 
 
 def data_dir() -> Path:
-    """The sample data directory of the running app."""
-    return Path(current_app.config["DATA_DIR"])
+    """The sample data directory of the request's datastack."""
+    return current_stack().data_dir
+
+
+def work_dir() -> Path:
+    """The writable directory of the request's datastack (annotation database)."""
+    return current_stack().work_dir
 
 
 def datastack_meta() -> dict:
-    """``datastack.json`` of the running app (read once)."""
-    meta = current_app.config.get("_DATASTACK_META")
-    if meta is None:
-        meta = json.loads((data_dir() / "datastack.json").read_text())
-        current_app.config["_DATASTACK_META"] = meta
-    return meta
+    """``datastack.json`` of the request's datastack."""
+    return current_stack().meta
 
 
 def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None = None,
@@ -100,6 +177,7 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
     app.config["DATA_DIR"] = str(data_dir)
     app.config["WORK_DIR"] = str(work_dir or Path(data_dir) / "service")
     Path(app.config["WORK_DIR"]).mkdir(parents=True, exist_ok=True)
+    app.config["STACKS"] = [_load_stack(data_dir, app.config["WORK_DIR"])]
     app.config["TOKEN"] = token
     if query_limit is not None:
         if isinstance(query_limit, bool) or not isinstance(query_limit, int) or query_limit < 1:

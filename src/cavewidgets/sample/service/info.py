@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .app import ServiceError, datastack_meta
+from .app import ServiceError, all_stacks, current_stack, datastack_meta
 
 bp = Blueprint("info", __name__)
 
@@ -35,7 +35,8 @@ def check_datastack(name: str) -> dict:
     """
     meta = datastack_meta()
     if name != meta["datastack"]:
-        raise ServiceError(404, f"datastack '{name}' not found (this service has '{meta['datastack']}')")
+        served = ", ".join(repr(st.meta["datastack"]) for st in all_stacks())
+        raise ServiceError(404, f"datastack '{name}' not found (this service has {served})")
     return meta
 
 
@@ -43,20 +44,20 @@ def check_aligned_volume(name: str) -> dict:
     """datastack.json if ``name`` is the sample aligned volume, else ServiceError 404."""
     meta = datastack_meta()
     if name != meta["aligned_volume"]:
-        raise ServiceError(
-            404, f"aligned volume '{name}' not found (this service has '{meta['aligned_volume']}')"
-        )
+        served = ", ".join(repr(st.meta["aligned_volume"]) for st in all_stacks())
+        raise ServiceError(404, f"aligned volume '{name}' not found (this service has {served})")
     return meta
 
 
-def aligned_volume_info() -> dict:
-    """The aligned-volume record the info service returns."""
-    meta = datastack_meta()
+def aligned_volume_info(stack=None) -> dict:
+    """The aligned-volume record the info service returns (of the request's datastack by default)."""
+    stack = stack or current_stack()
+    meta = stack.meta
     return {
         "name": meta["aligned_volume"],
-        "id": 1,
+        "id": all_stacks().index(stack) + 1,
         "display_name": meta["aligned_volume"],
-        "description": "Generated sample volume shaped like MICrONS minnie65 (cavewidgets).",
+        "description": f"Generated sample volume of {meta['datastack']} (cavewidgets).",
         "image_source": f"precomputed://{service_url()}/{meta.get('image_dir', 'precomputed/image')}",
     }
 
@@ -100,7 +101,7 @@ def version():
 @bp.get("/api/v2/datastacks")
 @bp.get("/api/datasets")
 def datastacks():
-    return jsonify([datastack_meta()["datastack"]])
+    return jsonify([st.meta["datastack"] for st in all_stacks()])
 
 
 @bp.get("/api/v2/datastack/full/<name>")
@@ -117,7 +118,7 @@ def image_sources(name: str):
 
 @bp.get("/api/v2/aligned_volume")
 def aligned_volumes():
-    return jsonify([datastack_meta()["aligned_volume"]])
+    return jsonify([st.meta["aligned_volume"] for st in all_stacks()])
 
 
 @bp.get("/api/v2/aligned_volume/<name>")
@@ -128,9 +129,10 @@ def aligned_volume(name: str):
 
 @bp.get("/api/v2/aligned_volume/id/<int:av_id>")
 def aligned_volume_by_id(av_id: int):
-    if av_id != 1:
+    stacks = all_stacks()
+    if not 1 <= av_id <= len(stacks):
         raise ServiceError(404, f"aligned volume id {av_id} not found")
-    return jsonify(aligned_volume_info())
+    return jsonify(aligned_volume_info(stacks[av_id - 1]))
 
 
 @bp.get("/api/v2/aligned_volume/<name>/datastacks")

@@ -14,7 +14,8 @@ import numpy as np
 from flask import Blueprint, request
 
 from .app import ServiceError
-from .graph import Graph, get_graph
+from .graph import Graph
+from .app import all_stacks
 from .pcg_request import graph_for_table, ids_from_json_body, json_response
 
 bp = Blueprint("l2cache", __name__)
@@ -43,10 +44,13 @@ def attribute_metadata():
 
 @bp.get("/api/v1/table_mapping")
 def table_mapping():
-    graph = get_graph()
-    pcg = graph.meta["pcg_table"]
-    cv_path = f"graphene://{request.host_url.rstrip('/')}/segmentation/table/{pcg}"
-    return json_response({pcg: {"l2cache_id": f"{pcg}_l2cache", "cv_path": cv_path}})
+    # every chunkedgraph table this server serves has an L2 cache, as in PCGL2Cache's mapping
+    out = {}
+    for stack in all_stacks():
+        pcg = stack.meta["pcg_table"]
+        cv_path = f"graphene://{request.host_url.rstrip('/')}/segmentation/table/{pcg}"
+        out[pcg] = {"l2cache_id": f"{pcg}_l2cache", "cv_path": cv_path}
+    return json_response(out)
 
 
 def _columns(graph: Graph, names: list[str], rows: np.ndarray) -> dict[str, list]:

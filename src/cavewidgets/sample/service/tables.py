@@ -27,10 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from flask import current_app
 
 from .annotation_store import get_db
-from .app import ServiceError, app_singleton
+from .app import ServiceError, app_singleton, data_dir
 from .graph import get_graph, to_us
 
 _NEVER = np.iinfo(np.int64).max
@@ -291,6 +290,6 @@ def _as_int64(values) -> pa.Array:
 
 def get_store() -> TableStore:
     """The running app's :class:`TableStore` (built on first use)."""
-    return app_singleton("cavewidgets_tables", lambda: TableStore(current_app.config["DATA_DIR"]))
+    return app_singleton("cavewidgets_tables", lambda: TableStore(str(data_dir())))
 
 
