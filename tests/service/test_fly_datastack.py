@@ -152,7 +152,7 @@ def test_connectivity_report_finds_the_cell_type_table(fly, typed_roots, tmp_pat
     assert (tmp_path / "fly_report").exists()
 
 
-def test_report_asks_which_cell_type_table_when_several(typed_roots, tmp_path):
+def test_report_chooses_one_of_several_cell_type_tables_and_says_which(typed_roots, tmp_path):
     from caveclient.materializationengine import MaterializationClient
 
     # a service of its own, so the session's fly tables stay as they are
@@ -163,8 +163,10 @@ def test_report_asks_which_cell_type_table_when_several(typed_roots, tmp_path):
         fresh.annotation.create_table("my_fly_types", "cell_type_local", "second cell-type table", [4, 4, 40])
         # caveclient keeps table lists 12 hours per (datastack, version), across clients and servers
         MaterializationClient.get_tables_metadata.cache.clear()
-        with pytest.raises(ValueError, match=r"several cell-type tables.*my_fly_types.*cell_type_table="):
-            cavewidgets.connectivity_report(fresh, typed_roots[:2])
+        # no soma table to tell them apart: the first by name, and the report says of which
+        rep = cavewidgets.connectivity_report(fresh, typed_roots[:2])
+        assert rep.meta["cell_type_table"] == "my_fly_types"
+        assert rep.meta["cell_type_candidates"] == ["my_fly_types", "neuron_cell_types"]
         rep = cavewidgets.connectivity_report(fresh, typed_roots[:2], cell_type_table="neuron_cell_types")
         assert rep.meta["cell_type_table"] == "neuron_cell_types"
         with pytest.raises(ValueError, match="'synapses_nt_v1' has no column 'cell_type'"):

@@ -11,6 +11,6 @@ Example::
 """
 
 from .flat import FILES, FlatConnectome, flat_connectome
-from .roles import Roles, discover_roles
+from ..roles import Roles, discover_roles
 
 __all__ = ["flat_connectome", "FlatConnectome", "discover_roles", "Roles", "FILES"]

@@ -44,7 +44,7 @@ import pandas as pd
 from ..paging import query_whole
 from ..reproducible.log import record_query, unwrap
 from .annotations import body_annotations, cell_types, proofreading_status, soma_positions
-from .roles import discover_roles
+from ..roles import discover_roles
 
 SOURCE = "flat_connectome"
 SCOPES = ("touching", "within")
@@ -122,7 +122,7 @@ def flat_connectome(client, root_ids, *, version: int | None = None, out=None, m
     root 0) mean what they mean in caveclient's ``synapse_query``, with the same defaults, so the
     synapses are the rows ``synapse_query(pre_ids=...)`` plus ``synapse_query(post_ids=...)``
     return. The synapse table comes from the datastack's info; cell-type, proofreading and
-    soma tables are found by schema (see :mod:`cavewidgets.connectome.roles`) unless named here.
+    soma tables are found by schema (see :mod:`cavewidgets.roles`) unless named here.
     With ``out``, the files are written there (a new or empty directory, or ``overwrite=True``);
     all of them appear at once or none does.
 

@@ -21,12 +21,10 @@ import pandas as pd
 from .._ids import parse_root_ids
 from ..paging import refuse_truncated
 from ..reproducible.tracking import track
+from ..roles import discover_roles
 from .labels import UNKNOWN, type_order
 from .report import ConnectivityReport
 
-#: schemas whose tables hold cell types (emannotationschemas names), the first choice first
-CELL_TYPE_SCHEMAS = ("cell_type_reference", "cell_type_local", "fly_cell_type", "fly_cell_type_ext",
-                     "cell_type_reference_user", "extended_classical_cell_type")
 SYNAPSE_COLUMNS = ["id", "pre_pt_root_id", "post_pt_root_id", "size"]
 _MAX_ROOT = 2**63 - 1  # CAVE stores root ids as BIGINT
 
@@ -52,9 +50,11 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
         root_ids: the selection (ints; duplicates dropped).
         version: the materialization version (default: the client's pinned one, else the latest).
         by: the column of ``cell_type_table`` that groups neurons.
-        cell_type_table: the table the labels come from; by default the one table of the
-            version with a cell-type schema (:data:`CELL_TYPE_SCHEMAS`); with none or several,
-            a ValueError names the candidates and asks for this argument.
+        cell_type_table: the table the labels come from; by default the datastack's cell-type
+            table as :func:`cavewidgets.roles.discover_roles` chooses it (a cell-type schema; of
+            several, the one referencing the soma table, then the first by name: on MICrONS
+            ``aibs_metamodel_celltypes_v661``); the report's ``meta`` lists the candidates. None:
+            a ValueError asks for this argument.
         top: partners per neuron and direction in ``top_partners``.
 
     Example::
@@ -83,8 +83,9 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     soma_table = tracked.info.get_datastack_info().get("soma_table")
     if not synapse_table:
         raise ValueError("the datastack names no synapse table (info service 'synapse_table')")
+    candidates = [cell_type_table]
     if cell_type_table is None:
-        cell_type_table = find_cell_type_table(client, version)
+        cell_type_table, candidates = find_cell_type_table(client, version)
     root_list = [int(r) for r in roots]
     columns = _synapse_columns(client, synapse_table)
     # a report built on the first QUERY_LIMIT_SIZE rows would be wrong without a sign: refuse
@@ -123,6 +124,7 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     meta = {
         "datastack": getattr(client, "datastack_name", None), "version": version,
         "timestamp": pd.Timestamp(timestamp).isoformat(), "by": by, "cell_type_table": cell_type_table,
+        "cell_type_candidates": candidates,
         "synapse_table": synapse_table, "soma_table": soma_table, "n_neurons": len(roots),
         "duplicates_dropped": dropped, "n_output_synapses": len(outputs), "n_input_synapses": len(inputs),
         "query_seconds": round(query_seconds, 3),
@@ -130,27 +132,21 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     return ConnectivityReport(tables, context, meta, started=t0)
 
 
-def find_cell_type_table(client, version: int | None = None) -> str:
-    """The datastack's cell-type table: the one table of ``version`` with a cell-type schema.
-
-    None or several such tables is a ValueError that names them and asks for
-    ``cell_type_table=...`` (a guess could label every neuron from the wrong table).
+def find_cell_type_table(client, version: int | None = None) -> tuple[str, list[str]]:
+    """The datastack's cell-type table at ``version`` and every candidate, as
+    :func:`cavewidgets.roles.discover_roles` chooses them; a ValueError when there is none.
 
     Example::
 
-        find_cell_type_table(cavewidgets.sample.client())        # 'aibs_metamodel_celltypes_v661'
-        find_cell_type_table(cavewidgets.sample.client("fly"))   # 'neuron_cell_types'
+        find_cell_type_table(cavewidgets.sample.client())        # ('aibs_metamodel_celltypes_v661', [...])
+        find_cell_type_table(cavewidgets.sample.client("fly"))   # ('neuron_cell_types', ['neuron_cell_types'])
     """
-    meta = client.materialize.get_tables_metadata(version=version)
-    schema = {m["table_name"]: m.get("schema_type") or m.get("schema") for m in meta}
-    found = sorted(t for t, s in schema.items() if s in CELL_TYPE_SCHEMAS)
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise ValueError(f"several cell-type tables in this datastack: {found}; "
-                         "say which one with cell_type_table=...")
-    raise ValueError("no table with a cell-type schema (" + ", ".join(CELL_TYPE_SCHEMAS) + ") in this "
-                     f"datastack's tables {sorted(schema)}; say which one with cell_type_table=...")
+    version = check_version(client.materialize, version)
+    roles = discover_roles(client, version)
+    if roles.cell_type is None:
+        raise ValueError(f"no table with a cell-type schema in {client.datastack_name} at version "
+                         f"{version}; say which table holds the labels with cell_type_table=...")
+    return roles.cell_type, roles.candidates["cell_type"]
 
 
 def _synapse_columns(client, synapse_table: str) -> list[str]:
