@@ -2,7 +2,7 @@
 // Geometry arrives as typed-array buffers through the shared transport once the view has
 // rendered (and again whenever data_version changes). The view wires the model to the scene
 // (scene.ts), the DOM around it (overlay.ts) and picking (picking.ts).
-import { StaleReply, Transport } from "../shared/transport";
+import { type Json, StaleReply, Transport } from "../shared/transport";
 import { idToString } from "../shared/uint64";
 import { guardWheel } from "../shared/wheel_guard";
 import { type Decoded, type GeometryMeta, decodeGeometry } from "./decode";
@@ -13,8 +13,7 @@ import type { Model } from "./traits";
 
 class MorphologyView {
   private transport: Transport;
-  // biome-ignore lint/suspicious/noExplicitAny: model.on/off take any handler
-  private listeners: [string, (...args: any[]) => void][] = [];
+  private listeners: [string, (...args: Json[]) => void][] = [];
   private unguardWheel: () => void;
   private ui: MorphologyOverlay;
   private scene: MorphologyScene;
@@ -67,9 +66,7 @@ class MorphologyView {
     });
     this.listen("change:highlight_index", () => this.applyHighlight(true));
   }
-
-  // biome-ignore lint/suspicious/noExplicitAny: model.on/off take any handler
-  private listen(event: string, handler: (...args: any[]) => void): void {
+  private listen(event: string, handler: (...args: Json[]) => void): void {
     this.model.on(event, handler);
     this.listeners.push([event, handler]);
   }

@@ -2,6 +2,7 @@
 // the text of the kernel's answer. Synapses and nodes are hit-tested on screen (pick.ts), the
 // mesh by a ray.
 import { type BufferAttribute, Raycaster, Vector2 } from "three";
+import type { Json } from "../shared/transport";
 import { fmt, um } from "./overlay";
 import { nearestPoint, nearestSegmentNode } from "./pick";
 import type { MorphologyScene } from "./scene";
@@ -41,8 +42,7 @@ export function hitAt(scene: MorphologyScene, x: number, y: number, marked: numb
 }
 
 /** The kernel's pick reply (panel.py's `_resolve_pick`) as one line of text. */
-// biome-ignore lint/suspicious/noExplicitAny: the reply's fields depend on its kind
-export function describePick(p: any): string {
+export function describePick(p: Json): string {
   const at = `(${um(p.position_nm)}) µm`;
   if (p.kind === "synapse") return `synapse ${p.synapse_id} · ${p.direction}${p.size !== undefined ? ` · size ${fmt(p.size)}` : ""} · ${at}`;
   if (p.kind === "skeleton") return `node ${p.node_id} · ${p.compartment} · ${p.l2_ids.length} L2 id${p.l2_ids.length === 1 ? "" : "s"} · ${at}`;

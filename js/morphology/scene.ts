@@ -30,8 +30,11 @@ import { LineMaterial } from "three/examples/jsm/lines/LineMaterial.js";
 import { LineSegments2 } from "three/examples/jsm/lines/LineSegments2.js";
 import { LineSegmentsGeometry } from "three/examples/jsm/lines/LineSegmentsGeometry.js";
 import { COMPARTMENT_COLORS, colorsForColumn, colorsForCompartments, hexToRgb, synapsePointSize } from "./colors";
-import { type Decoded, skeletonSegments } from "./decode";
+import { type Decoded, type GeometryMeta, type MeshData, type SkeletonData, type SynapseData, skeletonSegments } from "./decode";
 import type { Model, Toggle } from "./traits";
+
+type SkeletonMeta = NonNullable<GeometryMeta["skeleton"]>;
+type SynapseMeta = NonNullable<GeometryMeta["synapses"]>;
 
 const POINT_VERTEX = `
 attribute float psize;
@@ -142,15 +145,14 @@ export class MorphologyScene {
   setData(data: Decoded | null): void {
     this.clear();
     this.data = data;
-    if (data?.mesh) this.addMesh(data);
-    if (data?.skeleton) this.addSkeleton(data);
+    if (data?.mesh) this.addMesh(data.mesh);
+    if (data?.skeleton && data.meta.skeleton) this.addSkeleton(data.skeleton, data.meta.skeleton);
     else this.segments = new Uint32Array(0);
-    if (data?.synapses) this.addSynapses(data);
+    if (data?.synapses && data.meta.synapses) this.addSynapses(data.synapses, data.meta.synapses);
     this.renderedVersion = data ? data.meta.data_version : -1;
   }
 
-  private addMesh(data: Decoded): void {
-    const mesh = data.mesh!;
+  private addMesh(mesh: MeshData): void {
     const g = new BufferGeometry();
     g.setAttribute("position", new BufferAttribute(mesh.positions, 3));
     g.setIndex(new BufferAttribute(mesh.index, 1));
@@ -162,8 +164,7 @@ export class MorphologyScene {
     this.content.add(this.meshObj);
   }
 
-  private addSkeleton(data: Decoded): void {
-    const sk = data.skeleton!;
+  private addSkeleton(sk: SkeletonData, meta: SkeletonMeta): void {
     this.segments = skeletonSegments(sk.parents);
     const pos = new Float32Array(this.segments.length * 3);
     for (let k = 0; k < this.segments.length; k++) pos.set(sk.positions.subarray(this.segments[k] * 3, this.segments[k] * 3 + 3), k * 3);
@@ -173,7 +174,6 @@ export class MorphologyScene {
     this.skeletonObj = new LineSegments2(g, mat);
     this.skeletonObj.renderOrder = 1;
     this.content.add(this.skeletonObj);
-    const meta = data.meta.skeleton!;
     if (meta.soma_node >= 0) {
       const radius = Math.max(meta.soma_radius, 1500);
       const sm = new Mesh(new SphereGeometry(radius, 24, 16), new MeshLambertMaterial({ color: COMPARTMENT_COLORS.soma }));
@@ -183,12 +183,10 @@ export class MorphologyScene {
     }
   }
 
-  private addSynapses(data: Decoded): void {
+  private addSynapses(s: SynapseData, meta: SynapseMeta): void {
     const g = new BufferGeometry();
-    const s = data.synapses!;
     g.setAttribute("position", new BufferAttribute(s.positions, 3));
     g.setAttribute("pcolor", new BufferAttribute(new Float32Array(s.positions.length), 3));
-    const meta = data.meta.synapses!;
     const sizes = new Float32Array(s.size.length);
     for (let i = 0; i < sizes.length; i++) sizes[i] = synapsePointSize(s.size[i], meta.size_min, meta.size_max);
     g.setAttribute("psize", new BufferAttribute(sizes, 1));
@@ -222,7 +220,8 @@ export class MorphologyScene {
     const meta = this.data?.meta.skeleton;
     if (!sk || !meta || !this.skeletonObj) return false;
     const column = meta.columns.find((c) => c.name === by);
-    const node = column ? colorsForColumn(sk.columns.get(column.name)!, column.min, column.max) : colorsForCompartments(sk.compartment, meta.compartments);
+    const values = column && sk.columns.get(column.name);
+    const node = column && values ? colorsForColumn(values, column.min, column.max) : colorsForCompartments(sk.compartment, meta.compartments);
     const lin = new Color();
     const cols = new Float32Array(this.segments.length * 3);
     for (let k = 0; k < this.segments.length; k++) {
@@ -311,7 +310,7 @@ export class MorphologyScene {
     for (const obj of [this.meshObj, this.synapseObj]) {
       if (!obj) continue;
       obj.geometry.computeBoundingBox();
-      box.union(obj.geometry.boundingBox!);
+      if (obj.geometry.boundingBox) box.union(obj.geometry.boundingBox);
     }
     const sk = this.data?.skeleton;
     if (sk) for (let i = 0; i < sk.positions.length; i += 3) box.expandByPoint(new Vector3(sk.positions[i], sk.positions[i + 1], sk.positions[i + 2]));

@@ -124,8 +124,9 @@ export function pageBlocks(buffer: DataView, cols: Column[], start: number, vers
     for (let i = 0; i < n; i++) out[i] = formatCell(child.at(i), c.kind);
     return out;
   });
-  const rowIdCol = table.getChild("__row")!;
-  const selCol = table.getChild("__sel")!;
+  const rowIdCol = table.getChild("__row");
+  const selCol = table.getChild("__sel");
+  if (!rowIdCol || !selCol) throw new Error("a table page without __row / __sel columns");
   const rowIds = Array.from({ length: n }, (_, i) => Number(rowIdCol.at(i)));
   const selected = Array.from({ length: n }, (_, i) => Boolean(selCol.at(i)));
   const colorCol = table.getChild("__color");

@@ -3,7 +3,7 @@
 // fixed pool of row elements that is recycled while scrolling. The view wires the model and the
 // transport to the grid (grid.ts), the popovers (popovers.ts) and selection (selection.ts).
 import { el } from "../shared/dom";
-import { type Reply, StaleReply, Transport } from "../shared/transport";
+import { type Json, type Reply, StaleReply, Transport } from "../shared/transport";
 import { BLOCK, MIN_WIDTH, ROW_HEIGHT, columnTracks, pageBlocks, paintRow, renderHeader, rowPool } from "./grid";
 import { columnsMenu, filterPopover } from "./popovers";
 import { type ClickMode, clickMode, keyTarget, optimisticSelect } from "./selection";
@@ -32,8 +32,7 @@ class TableView {
   private disposed = false;
   private renderQueued = false;
   private resizeObserver: ResizeObserver | null = null;
-  // biome-ignore lint/suspicious/noExplicitAny: model.on/off take any handler
-  private listeners: [string, (...args: any[]) => void][] = [];
+  private listeners: [string, (...args: Json[]) => void][] = [];
 
   constructor(
     private model: Model,
@@ -290,8 +289,7 @@ class TableView {
   }
 
   /** model.on, remembered so that dispose() removes it (a re-rendered cell leaves no listeners behind). */
-  // biome-ignore lint/suspicious/noExplicitAny: model.on/off take any handler
-  private listen(event: string, handler: (...args: any[]) => void): void {
+  private listen(event: string, handler: (...args: Json[]) => void): void {
     this.model.on(event, handler);
     this.listeners.push([event, handler]);
   }
@@ -367,7 +365,7 @@ class TableView {
   }
 
   private openFilter(c: Column, anchor: HTMLElement): void {
-    const current: FilterSpec | undefined = (this.model.get("filters") ?? {})[c.name];
+    const current: FilterSpec | undefined = this.model.get("filters")?.[c.name];
     this.placePopover(
       filterPopover(c, current, this.transport, (spec) => this.setFilter(c.name, spec)),
       anchor,
