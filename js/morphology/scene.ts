@@ -46,22 +46,19 @@ void main() {
   gl_Position = projectionMatrix * modelViewMatrix * vec4(position, 1.0);
   gl_PointSize = psize * pixelRatio;
 }`;
-const POINT_FRAGMENT = `
+/** A round point sprite: fragments where `discard` holds are dropped, the rest get `color`. */
+function discFragment(discard: string, color: string): string {
+  return `
 varying vec3 vColor;
 void main() {
   vec2 c = gl_PointCoord * 2.0 - 1.0;
   float r = dot(c, c);
-  if (r > 1.0) discard;
-  gl_FragColor = vec4(r > 0.6 ? vColor * 0.7 : vColor, 1.0);
+  if (${discard}) discard;
+  gl_FragColor = vec4(${color}, 1.0);
 }`;
-const RING_FRAGMENT = `
-varying vec3 vColor;
-void main() {
-  vec2 c = gl_PointCoord * 2.0 - 1.0;
-  float r = dot(c, c);
-  if (r > 1.0 || r < 0.45) discard;
-  gl_FragColor = vec4(vColor, 1.0);
-}`;
+}
+const POINT_FRAGMENT = discFragment("r > 1.0", "r > 0.6 ? vColor * 0.7 : vColor"); // a disc with a darker rim
+const RING_FRAGMENT = discFragment("r > 1.0 || r < 0.45", "vColor"); // the highlighted synapse's ring
 
 export class MorphologyScene {
   renderer: WebGLRenderer | null = null;
