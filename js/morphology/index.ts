@@ -2,7 +2,8 @@
 // Geometry arrives as typed-array buffers through the shared transport once the view has
 // rendered (and again whenever data_version changes). The view wires the model to the scene
 // (scene.ts), the DOM around it (overlay.ts) and picking (picking.ts).
-import { type Json, StaleReply, Transport } from "../shared/transport";
+import { ModelListeners } from "../shared/listeners";
+import { StaleReply, Transport } from "../shared/transport";
 import { idToString } from "../shared/uint64";
 import { guardWheel } from "../shared/wheel_guard";
 import { type Decoded, type GeometryMeta, decodeGeometry } from "./decode";
@@ -13,7 +14,7 @@ import type { Model } from "./traits";
 
 class MorphologyView {
   private transport: Transport;
-  private listeners: [string, (...args: Json[]) => void][] = [];
+  private listeners: ModelListeners;
   private unguardWheel: () => void;
   private ui: MorphologyOverlay;
   private scene: MorphologyScene;
@@ -25,6 +26,7 @@ class MorphologyView {
     root: HTMLElement,
   ) {
     this.transport = new Transport(model);
+    this.listeners = new ModelListeners(model);
     this.ui = new MorphologyOverlay(model, root, {
       toggled: () => this.scene.applyVisibility(),
       opacity: () => this.scene.applyMeshStyle(),
@@ -42,35 +44,30 @@ class MorphologyView {
 
   private bind(): void {
     const { model, scene, ui } = this;
-    this.listen("change:data_version", () => this.fetchGeometry());
-    this.listen("change:status", () => this.updateOverlay());
-    this.listen("change:error", () => this.updateOverlay());
-    this.listen("change:title", () => ui.updateTitle(scene.data));
-    this.listen("change:height", () => {
+    this.listeners.on("change:data_version", () => this.fetchGeometry());
+    this.listeners.on("change:status", () => this.updateOverlay());
+    this.listeners.on("change:error", () => this.updateOverlay());
+    this.listeners.on("change:title", () => ui.updateTitle(scene.data));
+    this.listeners.on("change:height", () => {
       ui.box.style.height = `${model.get("height")}px`;
     });
-    this.listen("change:color", () => scene.applyMeshStyle());
-    this.listen("change:opacity", () => {
+    this.listeners.on("change:color", () => scene.applyMeshStyle());
+    this.listeners.on("change:opacity", () => {
       ui.opacityInput.value = String(model.get("opacity"));
       scene.applyMeshStyle();
     });
-    for (const name of ["input_color", "output_color"]) this.listen(`change:${name}`, () => this.applySynapseStyle());
+    for (const name of ["input_color", "output_color"]) this.listeners.on(`change:${name}`, () => this.applySynapseStyle());
     for (const [name, box] of ui.toggles)
-      this.listen(`change:${name}`, () => {
+      this.listeners.on(`change:${name}`, () => {
         box.checked = !!model.get(name);
         scene.applyVisibility();
       });
-    this.listen("change:color_by", () => {
+    this.listeners.on("change:color_by", () => {
       ui.colorBy.value = model.get("color_by");
       this.applySkeletonColors();
     });
-    this.listen("change:highlight_index", () => this.applyHighlight(true));
+    this.listeners.on("change:highlight_index", () => this.applyHighlight(true));
   }
-  private listen(event: string, handler: (...args: Json[]) => void): void {
-    this.model.on(event, handler);
-    this.listeners.push([event, handler]);
-  }
-
   private updateOverlay(): void {
     this.ui.update(this.loading, !!this.scene.data, !!this.scene.renderer);
   }
@@ -172,8 +169,7 @@ class MorphologyView {
   dispose(): void {
     this.disposed = true;
     this.unguardWheel();
-    for (const [event, handler] of this.listeners) this.model.off(event, handler);
-    this.listeners = [];
+    this.listeners.dispose();
     this.transport.dispose();
     this.scene.dispose();
   }

@@ -3,7 +3,8 @@
 // fixed pool of row elements that is recycled while scrolling. The view wires the model and the
 // transport to the grid (grid.ts), the popovers (popovers.ts) and selection (selection.ts).
 import { el } from "../shared/dom";
-import { type Json, type Reply, StaleReply, Transport } from "../shared/transport";
+import { ModelListeners } from "../shared/listeners";
+import { type Reply, StaleReply, Transport } from "../shared/transport";
 import { BLOCK, MIN_WIDTH, ROW_HEIGHT, columnTracks, pageBlocks, paintRow, renderHeader, rowPool } from "./grid";
 import { columnsMenu, filterPopover } from "./popovers";
 import { type ClickMode, clickMode, keyTarget, optimisticSelect } from "./selection";
@@ -32,13 +33,14 @@ class TableView {
   private disposed = false;
   private renderQueued = false;
   private resizeObserver: ResizeObserver | null = null;
-  private listeners: [string, (...args: Json[]) => void][] = [];
+  private listeners: ModelListeners;
 
   constructor(
     private model: Model,
     private root: HTMLElement,
   ) {
     this.transport = new Transport(model);
+    this.listeners = new ModelListeners(model);
     this.build();
     this.bind();
     this.layout();
@@ -235,20 +237,20 @@ class TableView {
       this.updateHeight();
       this.scheduleRender();
     };
-    this.listen("change:view_version", onView);
-    this.listen("change:filtered_rows", onView);
-    this.listen("change:selected_count", () => this.updateStatus());
-    this.listen("change:error", () => this.updateStatus());
-    this.listen("change:search_text", () => {
+    this.listeners.on("change:view_version", onView);
+    this.listeners.on("change:filtered_rows", onView);
+    this.listeners.on("change:selected_count", () => this.updateStatus());
+    this.listeners.on("change:error", () => this.updateStatus());
+    this.listeners.on("change:search_text", () => {
       if (document.activeElement !== this.search) this.search.value = this.model.get("search_text") ?? "";
     });
-    for (const name of ["columns", "hidden_columns"]) this.listen(`change:${name}`, () => this.layout());
-    for (const name of ["sort", "filters"]) this.listen(`change:${name}`, () => this.renderHeader());
-    this.listen("change:height", () => {
+    for (const name of ["columns", "hidden_columns"]) this.listeners.on(`change:${name}`, () => this.layout());
+    for (const name of ["sort", "filters"]) this.listeners.on(`change:${name}`, () => this.renderHeader());
+    this.listeners.on("change:height", () => {
       this.scroller.style.height = `${this.model.get("height")}px`;
       this.layout();
     });
-    this.listen("msg:custom", (content: { kind?: string; position?: number } | undefined) => {
+    this.listeners.on("msg:custom", (content: { kind?: string; position?: number } | undefined) => {
       if (content?.kind === "cw:scroll_to") this.scrollTo(Number(content.position));
     });
     document.addEventListener("mousedown", this.outsideClick, true);
@@ -286,12 +288,6 @@ class TableView {
     const first = firstRowAt(this.scroller.scrollTop, g);
     if (to < first) this.scrollTo(to);
     else if (to >= first + g.viewportRows) this.scrollTo(to - g.viewportRows + 1);
-  }
-
-  /** model.on, remembered so that dispose() removes it (a re-rendered cell leaves no listeners behind). */
-  private listen(event: string, handler: (...args: Json[]) => void): void {
-    this.model.on(event, handler);
-    this.listeners.push([event, handler]);
   }
 
   private outsideClick = (e: MouseEvent) => {
@@ -375,8 +371,7 @@ class TableView {
   dispose(): void {
     this.disposed = true;
     this.resizeObserver?.disconnect();
-    for (const [event, handler] of this.listeners) this.model.off(event, handler);
-    this.listeners = [];
+    this.listeners.dispose();
     document.removeEventListener("mousedown", this.outsideClick, true);
     this.transport.dispose();
   }
