@@ -29,7 +29,6 @@ class JSBuildHook(BuildHookInterface):
         npm = shutil.which("npm")
         if npm is None:
             raise RuntimeError("cavewidgets needs Node.js and npm to build its front-end (apt-get install nodejs npm)")
-        # `npm install` honours package-lock.json; `npm ci` rejects a lock whose optional
-        # per-platform entries (rollup's) the registry mirror here leaves out
-        subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=JS, check=True)
+        # `npm ci`: exactly the lock file (complete for every platform), which it never rewrites
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True)
         subprocess.run([npm, "run", "build"], cwd=JS, check=True)

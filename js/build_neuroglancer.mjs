@@ -61,8 +61,8 @@ function ngRewrites(glue) {
           if (!pattern.test(text)) throw new Error(`neuroglancer changed: ${rel} no longer matches ${pattern}`);
           text = text.replace(pattern, replacement);
         }
-        if (rel === "data_management_context.js") text = `import { makeChunkWorker as __cwMakeChunkWorker } from ${JSON.stringify(glueMain)};\n` + text;
-        if (rel === "async_computation/request.js") text = `import { cwAsyncWorkerUrl as __cwAsyncWorkerUrl } from ${JSON.stringify(glue)};\n` + text;
+        if (rel === "data_management_context.js") text = `import { makeChunkWorker as __cwMakeChunkWorker } from ${JSON.stringify(glueMain)};\n${text}`;
+        if (rel === "async_computation/request.js") text = `import { cwAsyncWorkerUrl as __cwAsyncWorkerUrl } from ${JSON.stringify(glue)};\n${text}`;
         text = text.replace(/new URL\("\.\/([\w.-]+\.wasm)", import\.meta\.url\)/g, (_m, name) => {
           if (name === "jxl_decoder.wasm") return JSON.stringify(WASM_STUB);
           const file = join(dirname(args.path), name);

@@ -37,7 +37,7 @@ install_package() {  # $1: extras
   if [ ! -f $built/table.js ] || [ ! -f $built/morphology.js ] || [ ! -f $built/neuroglancer.js ] || \
      [ -n "$(find js -name '*.ts' -newer $built/neuroglancer.js -not -path '*/node_modules/*' | head -1)" ] || \
      [ -n "$(find js -maxdepth 1 \( -name '*.mjs' -o -name 'package*.json' \) -newer $built/neuroglancer.js | head -1)" ]; then
-    (cd js && { [ -d node_modules/neuroglancer ] || npm install --no-audit --no-fund; } && npm run build)
+    (cd js && { [ -d node_modules/neuroglancer ] || npm ci --no-audit --no-fund; } && npm run build)
   fi
 }
 
@@ -73,8 +73,10 @@ case "${1:-}" in
     ;;
   test)
     need_node; need_chromium; need_netns_tools; need_venv; install_package test
-    echo "== JS type check (tsc) and unit tests (vitest)"
-    (cd js && { [ -x node_modules/.bin/vitest ] && [ -x node_modules/.bin/tsc ] || npm install --no-audit --no-fund; } && npx tsc -p . && npx vitest run)
+    echo "== JS type check (tsc), lint (biome) and unit tests (vitest)"
+    # npm ci installs exactly js/package-lock.json (complete for every platform) and never rewrites it
+    (cd js && { [ -x node_modules/.bin/vitest ] && [ -x node_modules/.bin/tsc ] && [ -x node_modules/.bin/biome ] || npm ci --no-audit --no-fund; } && \
+      npx tsc -p . && npm run lint && npx vitest run)
     echo "== Python tests: unit, service, browser"
     shift
     exec "$VENV/bin/python" -m pytest "$@"

@@ -6,10 +6,14 @@
 // kernel never computes one that was superseded before it was sent; a superseded request that
 // was sent gets a `cw:cancel`. Every request times out (RequestTimeout) if the kernel never replies.
 
+/** Messages and replies as the kernel sends them: untyped JSON, checked where they are read. */
+// biome-ignore lint/suspicious/noExplicitAny: the one name for untyped JSON (and anywidget's handler arguments)
+export type Json = any;
+
 export interface AnyModel {
   send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
-  on(event: string, cb: (...args: any[]) => void): void;
-  off(event?: string | null, cb?: ((...args: any[]) => void) | null): void;
+  on(event: string, cb: (...args: Json[]) => void): void;
+  off(event?: string | null, cb?: ((...args: Json[]) => void) | null): void;
 }
 
 /** A widget's model with its synced traits typed (`T`: trait name → value as JSON). */
@@ -19,7 +23,7 @@ export interface WidgetModel<T extends object> extends AnyModel {
   save_changes(): void;
 }
 
-export interface Reply<T = any> {
+export interface Reply<T = Json> {
   result: T;
   buffers: DataView[];
 }
@@ -75,12 +79,12 @@ export class Transport {
   private latestOnChannel = new Map<string, string>();
   private inFlightOnChannel = new Map<string, string>(); // sent, reply not yet received
   private timers = new Map<string, ReturnType<typeof setTimeout>>(); // per sent request, until its reply
-  private listener: (content: any, buffers?: DataView[]) => void;
+  private listener: (content: Json, buffers?: DataView[]) => void;
 
   constructor(model: AnyModel, options: TransportOptions = {}) {
     this.model = model;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.listener = (content: any, buffers?: DataView[]) => this.onMessage(content, buffers ?? []);
+    this.listener = (content: Json, buffers?: DataView[]) => this.onMessage(content, buffers ?? []);
     model.on("msg:custom", this.listener);
   }
 
@@ -88,7 +92,7 @@ export class Transport {
    * Send `method(params)` to the kernel; resolves with its result and buffers. A request on a
    * named `channel` supersedes the previous one there (that one rejects with `StaleReply`).
    */
-  request<T = any>(method: string, params: Record<string, unknown> = {}, channel?: string, buffers?: ArrayBuffer[],
+  request<T = Json>(method: string, params: Record<string, unknown> = {}, channel?: string, buffers?: ArrayBuffer[],
                    options: RequestOptions = {}): Promise<Reply<T>> {
     const id = `${this.prefix}-${++this.counter}`;
     const skippable = options.skippable === true && channel !== undefined;
@@ -107,7 +111,7 @@ export class Transport {
         this.timers.set(id, setTimeout(() => this.timeOut(id, method, ms, channel), ms));
         this.model.send({ kind: "cw:req", id, method, params }, undefined, buffers);
       };
-      if (skippable && this.inFlightOnChannel.has(channel!)) entry.send = send; // sent when the channel frees
+      if (skippable && channel !== undefined && this.inFlightOnChannel.has(channel)) entry.send = send; // sent when the channel frees
       else send();
     });
   }
@@ -151,8 +155,8 @@ export class Transport {
     if (waiting?.send) waiting.send();
   }
 
-  private onMessage(content: any, buffers: DataView[]): void {
-    if (!content || content.kind !== "cw:res") return;
+  private onMessage(content: Json, buffers: DataView[]): void {
+    if (content?.kind !== "cw:res") return;
     const waiting = this.pending.get(content.id);
     if (waiting) this.pending.delete(content.id);
     const timer = this.timers.get(content.id);

@@ -10,7 +10,9 @@ function fakeModel() {
     send: (content: any) => sent.push(content),
     on: (_e: string, cb: any) => listeners.push(cb),
     off: (_e?: string | null, cb?: any) => listeners.splice(listeners.indexOf(cb), 1),
-    deliver: (c: any, b: DataView[] = []) => listeners.slice().forEach((l) => l(c, b)),
+    deliver: (c: any, b: DataView[] = []) => {
+      for (const l of listeners.slice()) l(c, b);
+    },
     listeners,
   };
 }

@@ -10,6 +10,7 @@ describe("uint64 ids", () => {
   });
 
   it("refuses Numbers that already lost precision", () => {
+    // biome-ignore lint/correctness/noPrecisionLoss: the point of the test: a Number that already lost digits
     expect(() => idToString(864691135808684573)).toThrow(RangeError);
     expect(idToString(12345)).toBe("12345");
   });

@@ -90,7 +90,10 @@ function makeManaged(spec: any, log: string[]) {
 describe("applying Python's state to the viewer", () => {
   const img = { name: "img", type: "image", source: "precomputed://http://127.0.0.1:1/img" };
   const seg = { name: "seg", type: "segmentation", source: "graphene://x", segments: ["1"] };
-  const made = (log: string[]) => (_l: any, name: string, spec: any) => (log.push(`make ${name}`), makeManaged(spec, log));
+  const made = (log: string[]) => (_l: any, name: string, spec: any) => {
+    log.push(`make ${name}`);
+    return makeManaged(spec, log);
+  };
 
   it("patches segments in place and leaves other layers and values alone", () => {
     const v = fakeViewer([img, seg]);

@@ -9,7 +9,9 @@ Example::
 
 from __future__ import annotations
 
-from .skeleton import Skeleton, skeleton_from_l2, skeletonize
+from .build import skeletonize
+from .l2 import skeleton_from_l2
+from .skeleton import Skeleton
 
 
 def __getattr__(name: str):

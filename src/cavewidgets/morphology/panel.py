@@ -25,7 +25,8 @@ from .._transport import RequestHandlerMixin
 from . import _data
 from ._data import MorphologyError
 from ._geometry import build_payload, decimate
-from .skeleton import Skeleton, skeleton_from_l2
+from .l2 import skeleton_from_l2
+from .skeleton import Skeleton
 
 __all__ = ["MorphologyPanel", "MorphologyError"]
 

@@ -27,13 +27,12 @@ from .hashing import frame_hash, result_hash, row_hashes
 from .log import (
     LOG,
     Record,
-    posted_annotations,
-    provenance,
     record_fetch,
     record_posted_annotations,
     record_query,
     unwrap,
 )
+from .log_frames import posted_annotations, provenance
 from .paper_export import preview_export
 from .papers import active_export, papers, read_paper, start_export, stop_export
 from .tracking import TrackedClient, track

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .hashing import frame_hash
-from .log import jsonable
+from .params import jsonable
 
 FORMAT = "cavewidgets-export"
 FORMAT_VERSION = 1

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import math
 import threading
 import time
 import uuid
@@ -40,10 +39,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
-import pandas as pd
 
 from .._ids import parse_root_id, parse_root_ids
-from .hashing import HASH_ALGORITHM, result_hash
+from .hashing import result_hash
+from .params import clean_params, filter_params, jsonable, n_rows, result_nbytes, utc
 
 MAX_KEPT_RESULTS = 500
 MAX_KEPT_BYTES = 2 * 1024**3
@@ -59,8 +58,6 @@ REPLAYABLE = {
     "join_query": None,
 }
 LIVE_METHODS = {"live_query", "live_live_query"}
-_FILTER_KEYS = {"pre_ids", "post_ids", "bounding_box", "bounding_box_column", "joins"}
-_SECRET_WORDS = ("token", "secret", "password", "auth")
 
 _SESSION = uuid.uuid4().hex[:8]
 
@@ -306,15 +303,6 @@ def _weak(client):
         return None
 
 
-def _utc(ts) -> _dt.datetime | None:
-    if ts is None:
-        return None
-    stamp = pd.Timestamp(ts)
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")  # caveclient treats naive timestamps as UTC
-    return stamp.tz_convert("UTC").to_pydatetime()
-
-
 def _effective_version(client, method: str) -> int | None:
     mat = getattr(unwrap(client), "materialize", None)
     if mat is None or method in LIVE_METHODS:
@@ -323,72 +311,6 @@ def _effective_version(client, method: str) -> int | None:
         return int(mat.version)
     except Exception:  # noqa: BLE001 - a client without a materialization service
         return None
-
-
-def jsonable(value, path: str = "params"):
-    """``value`` as JSON-ready data that decodes back to an equal call argument.
-
-    Datetimes become ``{"__datetime__": iso}``, non-finite floats ``{"__float__": "nan"}``, arrays
-    and sets lists (uint64 ids stay exact Python ints). Raises ``TypeError`` naming ``path`` for
-    anything else (callables, arbitrary objects).
-    """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else {"__float__": repr(value)}
-    if isinstance(value, (pd.Timestamp, _dt.datetime)):
-        return {"__datetime__": _utc(value).isoformat()}
-    if isinstance(value, _dt.date):
-        return {"__date__": value.isoformat()}
-    if isinstance(value, dict):
-        return {str(k): jsonable(v, f"{path}[{k!r}]") for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        items = [jsonable(v, path) for v in value]
-        try:
-            return sorted(items)
-        except TypeError:
-            return items
-    if isinstance(value, (list, tuple, np.ndarray, pd.Series, pd.Index)):
-        return [jsonable(v, f"{path}[{i}]") for i, v in enumerate(list(value))]
-    raise TypeError(f"{path}: {type(value).__name__} {value!r:.80} cannot be stored for a re-run")
-
-
-def _clean_params(params: dict | None) -> tuple[dict, str | None]:
-    """JSON-ready params without secrets; the problem text when some value cannot be stored."""
-    out, problem = {}, None
-    for key, value in (params or {}).items():
-        key = str(key)
-        if any(word in key.lower() for word in _SECRET_WORDS):
-            continue  # never keep anything that looks like a credential
-        try:
-            out[key] = jsonable(value, key)
-        except TypeError as err:
-            out[key] = {"__unstorable__": repr(value)[:200]}
-            problem = str(err)
-    return out, problem
-
-
-def _filters(params: dict) -> dict:
-    return {k: v for k, v in params.items() if k.startswith("filter_") or k in _FILTER_KEYS}
-
-
-def _n_rows(result) -> int | None:
-    if isinstance(result, (pd.DataFrame, pd.Series)):
-        return len(result)
-    if isinstance(result, (list, tuple)):
-        return len(result)
-    return None
-
-
-def _nbytes(result) -> int:
-    if isinstance(result, pd.DataFrame):
-        return int(result.memory_usage(index=False, deep=False).sum())
-    return 0
 
 
 def record_query(client, *, method: str, table: str | None = None, params: dict | None = None,
@@ -419,14 +341,14 @@ def record_query(client, *, method: str, table: str | None = None, params: dict 
             existing.source = source  # the widget that asked is the more useful source
         return existing
     datastack, server = _client_identity(client)
-    timestamp = _utc(timestamp)
+    timestamp = utc(timestamp)
     if version is not None and timestamp is not None:
         raise ValueError("give a version or a timestamp, not both")
     if version is None and timestamp is None:
         version = _effective_version(client, method)
     if version is not None:
         version = int(version)
-    clean, problem = _clean_params(params)
+    clean, problem = clean_params(params)
     replayable = method in REPLAYABLE and problem is None
     if method in REPLAYABLE and REPLAYABLE[method] is not None and table is None and method != "synapse_query":
         replayable, problem = False, f"{method} needs the table name to be re-run"
@@ -435,15 +357,15 @@ def record_query(client, *, method: str, table: str | None = None, params: dict 
     if method not in REPLAYABLE:
         problem = f"{method!r} is not a query reproduce.py can re-run"
     digest = result_hash(result) if result is not None else None
-    started = _utc(started) or _dt.datetime.now(_dt.timezone.utc)
+    started = utc(started) or _dt.datetime.now(_dt.timezone.utc)
 
     def make(n: int) -> Record:
         return Record(
             n=n, record_id=f"{_SESSION}-{n:04d}", kind="query", source=str(source), method=method,
             datastack=datastack, server=server, version=version, timestamp=timestamp, table=table,
-            filters=_filters(clean), select_columns=clean.get("select_columns"), params=clean,
-            n_rows=_n_rows(result), started=started, seconds=seconds, result_hash=digest,
-            replayable=replayable, replay_problem=problem, result_bytes=_nbytes(result),
+            filters=filter_params(clean), select_columns=clean.get("select_columns"), params=clean,
+            n_rows=n_rows(result), started=started, seconds=seconds, result_hash=digest,
+            replayable=replayable, replay_problem=problem, result_bytes=result_nbytes(result),
             _result=result, _client_ref=_weak(client))
 
     return LOG.add(make)
@@ -468,7 +390,7 @@ def record_fetch(client, *, kind: str, root_id, timestamp=None, result_hash: str
     def make(n: int) -> Record:
         return Record(
             n=n, record_id=f"{_SESSION}-{n:04d}", kind="fetch", source=str(source), method=kind,
-            datastack=datastack, server=server, version=None, timestamp=_utc(timestamp), table=None,
+            datastack=datastack, server=server, version=None, timestamp=utc(timestamp), table=None,
             filters={}, select_columns=None, params={}, n_rows=None,
             started=_dt.datetime.now(_dt.timezone.utc), seconds=seconds, result_hash=result_hash,
             root_id=root, replayable=False, replay_problem=f"{kind} fetches are logged, not re-run",
@@ -492,65 +414,6 @@ def record_posted_annotations(client, table: str, ids) -> dict:
     entry = {"datastack": datastack, "server": server, "table": table, "ids": ids,
              "posted": _dt.datetime.now(_dt.timezone.utc).isoformat()}
     return LOG.add_posted(entry)
-
-
-PROVENANCE_COLUMNS = [
-    "record_id", "kind", "source", "method", "datastack", "server", "version", "timestamp", "table",
-    "filters", "select_columns", "n_rows", "started", "seconds", "result_hash", "result_kept",
-    "root_id", "replayable", "params", "paper", "analysis",
-]
-
-
-def provenance(source: str | None = None) -> pd.DataFrame:
-    """The provenance log of this kernel as a DataFrame, one row per query or fetch.
-
-    Columns: ``record_id`` (export/``queries=`` key), ``kind`` (query | fetch), ``source``
-    (track, explorer, report, ...), ``method`` (caveclient method, or skeleton/mesh),
-    ``datastack``, ``server``, ``version`` (materialization version, nullable) or ``timestamp``
-    (UTC, for live queries), ``table``, ``filters`` (dict of every filter argument),
-    ``select_columns``, ``n_rows``, ``started`` (UTC), ``seconds``, ``result_hash`` (see
-    ``hashing``), ``result_kept`` (result still in memory for export), ``root_id`` (fetches),
-    ``replayable`` (reproduce.py can re-run it), ``params`` (all stored keyword arguments),
-    ``paper`` and ``analysis`` (set while ``start_export`` is active, else None).
-    The index is the record number used by ``export(queries=[...])``.
-
-    Example::
-
-        tracked = cavewidgets.track(client)
-        tracked.materialize.query_table("nucleus_detection_v0")
-        cavewidgets.provenance()[["table", "version", "n_rows", "result_hash"]]
-    """
-    records = LOG.select()
-    if source is not None:
-        records = [r for r in records if r.source == source]
-    frame = pd.DataFrame([r.row() for r in records], columns=PROVENANCE_COLUMNS,
-                         index=pd.Index([r.n for r in records], name="n", dtype="int64"))
-    frame["version"] = frame["version"].astype("Int64")
-    frame["n_rows"] = frame["n_rows"].astype("Int64")
-    frame["root_id"] = pd.array([r.root_id for r in records], dtype="UInt64")
-    frame["seconds"] = frame["seconds"].astype("float64")
-    for col in ("timestamp", "started"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
-    frame["result_kept"] = frame["result_kept"].astype(bool)
-    frame["replayable"] = frame["replayable"].astype(bool)
-    frame.attrs["hash_algorithm"] = HASH_ALGORITHM
-    return frame
-
-
-def posted_annotations() -> pd.DataFrame:
-    """Annotation ids posted from this kernel: one row per id (``table``, ``annotation_id``, ...).
-
-    Example::
-
-        cavewidgets.reproducible.posted_annotations().groupby("table").size()
-    """
-    entries = LOG.posted_entries()
-    rows = [{"datastack": e["datastack"], "server": e["server"], "table": e["table"], "annotation_id": i,
-             "posted": e["posted"]} for e in entries for i in e["ids"]]
-    frame = pd.DataFrame(rows, columns=["datastack", "server", "table", "annotation_id", "posted"])
-    frame["annotation_id"] = frame["annotation_id"].astype("int64")
-    frame["posted"] = pd.to_datetime(frame["posted"], utc=True)
-    return frame
 
 
 def timed(fn, *args, **kwargs):

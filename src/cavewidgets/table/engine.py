@@ -9,131 +9,25 @@ re-queries, and only the rows of a page are serialised (Arrow IPC).
 from __future__ import annotations
 
 import json
-import math
 import re
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
+from .duck import cache_slots, cursor, fetch_order, ipc_bytes, quote
+from .values import AllRows, ColumnInfo, json_safe, parse_literal
 
 ROW = "__row"
 CODES = "__codes:"  # + a category column's name: its category codes, the sort key (pandas' order)
 MAX_PICK_VALUES = 500
 MAX_TEXT_CHARS = 300
 TOP_N = 2000  # pages within the first TOP_N rows of a new sort come from a top-N query
-MEMORY_LIMIT = "128MB"  # per DuckDB connection
-CACHE_BYTES = 100_000_000  # cached sort orders (and, apart, filter masks) beyond two each stay under this
-
-
-@dataclass
-class ColumnInfo:
-    name: str  # display / filter name
-    kind: str  # int uint float bool string category position datetime object
-    key: bool = False
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "key": self.key}
-
-
-def ipc_bytes(table: pa.Table) -> bytes:
-    """``table`` as one Arrow IPC stream (what the front-end decodes with flechette).
-
-    Example::
-
-        ipc_bytes(pa.table({"a": [1, 2]}))[:6]
-    """
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-class AllRows:
-    """The unsorted, unfiltered view of n rows, without an array of n row numbers.
-
-    Example::
-
-        AllRows(10)[2:5]    # array([2, 3, 4])
-    """
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, item):
-        if isinstance(item, slice):
-            return np.arange(*item.indices(self.n), dtype=np.int64)
-        if isinstance(item, (int, np.integer)):
-            i = int(item)
-            if not -self.n <= i < self.n:
-                raise IndexError(i)
-            return i % self.n
-        return np.arange(self.n, dtype=np.int64)[item]
-
-    def __array__(self, dtype=None, copy=None):
-        return np.arange(self.n, dtype=dtype or np.int64)
-
-    def tolist(self) -> list[int]:
-        return list(range(self.n))
-
-
-def _cache_slots(nbytes: int, most: int) -> int:
-    """How many cached orders (or masks) of this size to keep: ``most``, fewer for huge tables."""
-    return max(2, min(most, CACHE_BYTES // max(1, nbytes)))
-
-
-def fetch_order(con: duckdb.DuckDBPyConnection, sql: str, n: int) -> np.ndarray:
-    """The one-column row-number result of ``sql``, streamed into one array of 4-byte row numbers
-    (8 when n needs them): never the whole result twice in memory.
-
-    Example::
-
-        order = fetch_order(con, "SELECT __row FROM t ORDER BY size", n)
-    """
-    out = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
-    filled = 0
-    for batch in con.sql(sql).to_arrow_reader(1 << 18):
-        part = batch.column(0).to_numpy(zero_copy_only=False)
-        out[filled : filled + len(part)] = part
-        filled += len(part)
-    return out[:filled]
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-_DB: duckdb.DuckDBPyConnection | None = None
-_DB_LOCK = threading.Lock()
-
-
-def _cursor() -> duckdb.DuckDBPyConnection:
-    """A new connection to the process's one in-memory DuckDB database.
-
-    Opening a database costs tens of milliseconds, which every TableBrowser and every new sort
-    column paid; a cursor costs microseconds and keeps its own registered tables.
-    """
-    global _DB
-    with _DB_LOCK:
-        if _DB is None:
-            _DB = duckdb.connect()
-            _DB.execute("SET threads TO 2")
-            _DB.execute("SET enable_progress_bar = false")
-            # a sort spills to disk past this instead of doubling the kernel's memory
-            _DB.execute(f"SET temp_directory = '{tempfile.gettempdir()}'")
-            _DB.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        return _DB.cursor()
 
 
 def _add_codes(arrays: dict, name: str, kind: str, values) -> None:
@@ -204,7 +98,7 @@ class TableEngine:
         self._row_dtype = np.int32 if self.n < 2**31 else np.int64
         arrays[ROW] = pa.array(np.arange(self.n, dtype=self._row_dtype))
         self.table = pa.table(arrays)
-        self.con = _cursor()
+        self.con = cursor()
         self.con.register("t", self.table)
 
         self._sorts: dict[str, np.ndarray] = {}
@@ -222,6 +116,12 @@ class TableEngine:
         self.view_rows = self.n
 
     # ---------- validation ----------
+    def _literal(self, column: str, value: Any) -> Any:
+        return parse_literal(column, self.kinds[column], value)
+
+    def _json_safe(self, column: str, value: Any) -> Any:
+        return json_safe(self.kinds[column], value)
+
     def filterable(self) -> list[str]:
         return [c for c in self.kinds if c != ROW]
 
@@ -239,45 +139,6 @@ class TableEngine:
             self.table = self.table.append_column(name, arr)
         self.con.unregister("t")
         self.con.register("t", self.table)
-
-    def _literal(self, column: str, value: Any) -> Any:
-        kind = self.kinds[column]
-        if value is None:
-            return None
-        try:
-            if kind in ("int", "uint"):
-                if isinstance(value, (bool, np.bool_)):
-                    raise ValueError
-                if isinstance(value, (int, np.integer)):
-                    return int(value)
-                text = str(value).strip()
-                try:
-                    return int(text)  # exact for uint64 ids
-                except ValueError:
-                    f = float(text)
-                    if math.isnan(f):
-                        raise
-                    return f
-            if kind == "float":
-                f = float(value)
-                if math.isnan(f):
-                    raise ValueError
-                return f
-            if kind == "bool":
-                if isinstance(value, (bool, np.bool_)):
-                    return bool(value)
-                text = str(value).strip().lower()
-                if text in ("true", "1", "yes"):
-                    return True
-                if text in ("false", "0", "no"):
-                    return False
-                raise ValueError
-            if kind == "datetime":
-                ts = pd.Timestamp(value)
-                return ts.to_pydatetime()
-            return str(value)
-        except (ValueError, TypeError, OverflowError):
-            raise ValueError(f"{value!r} is not a valid value for column {column!r} ({kind})") from None
 
     def normalise_filter(self, column: str, spec: Any) -> dict | None:
         """Turn what a user passes (list, (min, max) tuple, scalar, or a spec dict) into a spec dict."""
@@ -328,19 +189,9 @@ class TableEngine:
         lo_v, hi_v = self._literal(column, lo), self._literal(column, hi)
         return {"kind": "range", "min": self._json_safe(column, lo_v), "max": self._json_safe(column, hi_v)}
 
-    def _json_safe(self, column: str, value: Any) -> Any:
-        # ids travel to the browser as decimal strings: a JS Number would round them
-        if value is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and self.kinds[column] in ("int", "uint"):
-            return str(value)
-        if hasattr(value, "isoformat"):
-            return value.isoformat()
-        return value
-
     # ---------- conditions ----------
     def _condition(self, column: str, spec: dict) -> tuple[str, list]:
-        q = _quote(column)
+        q = quote(column)
         kind = spec["kind"]
         if kind == "range":
             parts, params = [], []
@@ -416,7 +267,7 @@ class TableEngine:
         mask = self._masks.get(cache_key)
         if mask is None:
             mask = compute()
-            if len(self._masks) >= _cache_slots(mask.nbytes, 64):
+            if len(self._masks) >= cache_slots(mask.nbytes, 64):
                 self._masks.clear()
             self._masks[cache_key] = mask
         return mask
@@ -446,12 +297,12 @@ class TableEngine:
 
     def _sort_exprs(self, column: str) -> list[str]:
         if column in getattr(self, "_split", {}):
-            return [_quote(p) for p in self._split[column]]
-        q = _quote(column)
+            return [quote(p) for p in self._split[column]]
+        q = quote(column)
         if self.kinds[column] == "position":
             return [f"{q}[{i}]" for i in (1, 2, 3)]
         if self.kinds[column] == "category":
-            return [_quote(CODES + column)]
+            return [quote(CODES + column)]
         return [q]
 
     def _sort_sources(self, column: str) -> str:
@@ -465,12 +316,12 @@ class TableEngine:
         # runs on the sorter thread with its own connection (DuckDB releases the GIL while sorting)
         with self._lock:
             table = self.table
-        con = _cursor()
+        con = cursor()
         con.register("t", table)
         order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         con.close()
         with self._lock:
-            if len(self._sorts) >= _cache_slots(order.nbytes, 8):
+            if len(self._sorts) >= cache_slots(order.nbytes, 8):
                 self._sorts.clear()
             self._sorts[key] = order
             self._inflight.pop(key, None)
@@ -581,7 +432,7 @@ class TableEngine:
         where = "__m"
         params: list = []
         v = self._registered(other, [column])
-        q = _quote(column)
+        q = quote(column)
         if kind in ("int", "uint", "float", "datetime"):
             lo, hi = self.con.execute(f"SELECT min({q}), max({q}) FROM {v} WHERE {where}", params).fetchall()[0]
             fmt = lambda v: None if v is None else (str(v) if not isinstance(v, float) else repr(v))  # noqa: E731

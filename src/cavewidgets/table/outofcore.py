@@ -26,7 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, AllRows, ColumnInfo, TableEngine, _cache_slots, _quote, fetch_order, ipc_bytes
+from .duck import cache_slots, fetch_order, ipc_bytes, quote
+from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, TableEngine
+from .values import AllRows, ColumnInfo
 from .sources import ROW, Source
 
 _INT = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
@@ -88,11 +90,11 @@ class SourceEngine(TableEngine):
         for name in names:
             if name not in in_trio:
                 self.columns.append(ColumnInfo(name, self.kinds[name], key=(name == key_name)))
-                self._exprs[name] = _quote(name) if self.kinds[name] != "object" else f"CAST({_quote(name)} AS VARCHAR)"
+                self._exprs[name] = quote(name) if self.kinds[name] != "object" else f"CAST({quote(name)} AS VARCHAR)"
             for base, trio in trios.items():
                 if name == trio[2]:
                     element = types[trio[0]] if len({types[p] for p in trio}) == 1 else "DOUBLE"
-                    parts = ", ".join(_quote(p) for p in trio)
+                    parts = ", ".join(quote(p) for p in trio)
                     self._exprs[base] = f"[{parts}]::{element}[3]"
                     self.columns.append(ColumnInfo(base, "position"))
                     self.kinds[base] = "position"
@@ -118,7 +120,7 @@ class SourceEngine(TableEngine):
 
     def _connect(self):
         con = self.source.connect()
-        extra = ", ".join(f"{e} AS {_quote(b)}" for b, e in self._exprs.items() if e.startswith("["))
+        extra = ", ".join(f"{e} AS {quote(b)}" for b, e in self._exprs.items() if e.startswith("["))
         if extra:
             con.execute("ALTER VIEW t RENAME TO t_source")
             con.execute(f"CREATE VIEW t AS SELECT *, {extra} FROM t_source")
@@ -126,7 +128,7 @@ class SourceEngine(TableEngine):
 
     # ---------- conditions as SQL (masks are computed from them) ----------
     def _text_condition(self, column: str, needle: str) -> tuple[str, list]:
-        return f"contains(lower(CAST({_quote(column)} AS VARCHAR)), ?)", [needle.lower()]
+        return f"contains(lower(CAST({quote(column)} AS VARCHAR)), ?)", [needle.lower()]
 
     def _search_condition(self, text: str) -> tuple[str, list]:
         text = text.strip()
@@ -140,7 +142,7 @@ class SourceEngine(TableEngine):
             elif c.kind in ("int", "uint") and number is not None:
                 lo, hi = _INT_RANGE[c.kind]
                 if lo <= number <= hi:  # e.g. a negative number never matches uint64 ids
-                    parts.append(f"{_quote(c.name)} = {number}")
+                    parts.append(f"{quote(c.name)} = {number}")
         return "(" + (" OR ".join(parts) or "FALSE") + ")", params
 
     def _spec_condition(self, column: str, spec: dict) -> tuple[str, list]:
@@ -182,7 +184,7 @@ class SourceEngine(TableEngine):
         finally:
             con.close()
         with self._lock:
-            if len(self._sorts) >= _cache_slots(order.nbytes, 8):
+            if len(self._sorts) >= cache_slots(order.nbytes, 8):
                 self._sorts.clear()
             self._sorts[key] = order
             self._inflight.pop(key, None)
@@ -197,7 +199,7 @@ class SourceEngine(TableEngine):
     def fetch(self, rows: np.ndarray, columns: list[str]) -> pa.Table:
         """Columns (display names or source columns) of the rows with these row numbers, in that order."""
         rows = np.asarray(rows, dtype=np.int64)
-        select = ", ".join([f"{self._exprs.get(c, _quote(c))} AS {_quote(c)}" for c in columns] + [ROW])
+        select = ", ".join([f"{self._exprs.get(c, quote(c))} AS {quote(c)}" for c in columns] + [ROW])
         if not len(rows):
             return self.con.sql(f"SELECT {select} FROM t LIMIT 0").to_arrow_table()
         if self.source.table is not None:  # in memory: take the rows, then shape them in DuckDB
@@ -246,7 +248,7 @@ class SourceEngine(TableEngine):
         self._check_column(column)
         kind = self.kinds[column]
         where, params = self._where(skip=column)
-        q = _quote(column)
+        q = quote(column)
         if kind in ("int", "uint", "float", "datetime"):
             lo, hi = self.con.execute(f"SELECT min({q}), max({q}) FROM t WHERE {where}", params).fetchall()[0]
             fmt = lambda v: None if v is None else (str(v) if not isinstance(v, float) else repr(v))  # noqa: E731
@@ -281,7 +283,7 @@ class SourceEngine(TableEngine):
         """SQL (and its parameters) of the current view, filtered and sorted as shown, with the
         source's own columns."""
         where, params = self._where()
-        original = ", ".join(_quote(f.name) for f in self.source.schema if f.name != ROW)
+        original = ", ".join(quote(f.name) for f in self.source.schema if f.name != ROW)
         order = f" ORDER BY {self._sort_terms}" if self._sort_terms else f" ORDER BY {ROW}"
         return f"SELECT {original} FROM t WHERE {where}{order}", params
 
@@ -352,7 +354,7 @@ class SourceKeys:
         values = list(wanted)
         if not values:
             return np.zeros(0, dtype=np.int64)
-        q = _quote(self.column)
+        q = quote(self.column)
         if self.dtype.kind in "iu" and all(isinstance(v, (int, np.integer)) for v in values):
             lo, hi = _INT_RANGE["uint" if self.dtype.kind == "u" else "int"]
             present = [int(v) for v in values if lo <= int(v) <= hi]

@@ -1,0 +1,122 @@
+"""Values of the TableBrowser engines: column descriptions, the all-rows view, typed filter values.
+
+Example::
+
+    from cavewidgets.table.values import AllRows, parse_literal
+    AllRows(10)[2:5]                              # array([2, 3, 4])
+    parse_literal("size", "float", "1.5")         # 1.5
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class ColumnInfo:
+    name: str  # display / filter name
+    kind: str  # int uint float bool string category position datetime object
+    key: bool = False
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "key": self.key}
+
+
+class AllRows:
+    """The unsorted, unfiltered view of n rows, without an array of n row numbers.
+
+    Example::
+
+        AllRows(10)[2:5]    # array([2, 3, 4])
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return np.arange(*item.indices(self.n), dtype=np.int64)
+        if isinstance(item, (int, np.integer)):
+            i = int(item)
+            if not -self.n <= i < self.n:
+                raise IndexError(i)
+            return i % self.n
+        return np.arange(self.n, dtype=np.int64)[item]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.arange(self.n, dtype=dtype or np.int64)
+
+    def tolist(self) -> list[int]:
+        return list(range(self.n))
+
+
+def parse_literal(column: str, kind: str, value: Any) -> Any:
+    """A filter value typed for a column of ``kind``; ``ValueError`` naming the column if it is not one.
+
+    Ids stay exact Python ints (uint64); a non-integer number for an integer column stays a float.
+
+    Example::
+
+        parse_literal("pt_root_id", "uint", "864691135808540566")   # 864691135808540566
+    """
+    if value is None:
+        return None
+    try:
+        if kind in ("int", "uint"):
+            if isinstance(value, (bool, np.bool_)):
+                raise ValueError
+            if isinstance(value, (int, np.integer)):
+                return int(value)
+            text = str(value).strip()
+            try:
+                return int(text)  # exact for uint64 ids
+            except ValueError:
+                f = float(text)
+                if math.isnan(f):
+                    raise
+                return f
+        if kind == "float":
+            f = float(value)
+            if math.isnan(f):
+                raise ValueError
+            return f
+        if kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            text = str(value).strip().lower()
+            if text in ("true", "1", "yes"):
+                return True
+            if text in ("false", "0", "no"):
+                return False
+            raise ValueError
+        if kind == "datetime":
+            ts = pd.Timestamp(value)
+            return ts.to_pydatetime()
+        return str(value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"{value!r} is not a valid value for column {column!r} ({kind})") from None
+
+
+def json_safe(kind: str, value: Any) -> Any:
+    """A parsed filter value as the browser gets it: integer ids as decimal strings, times as ISO text.
+
+    Example::
+
+        json_safe("uint", 2**64 - 1)   # "18446744073709551615"
+    """
+    # ids travel to the browser as decimal strings: a JS Number would round them
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and kind in ("int", "uint"):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
