@@ -32,7 +32,7 @@ import pyarrow as pa
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .annotation_store import get_db, now_text
-from .app import ServiceError, data_dir, datastack_meta
+from .app import ServiceError, data_dir, datastack_meta, request_json
 from .info import check_aligned_volume
 from .schema import all_schemas, schema_fields, validate_rows
 from .tables import get_store
@@ -81,7 +81,7 @@ def lookup_supervoxels(points_vox: np.ndarray, resolution) -> np.ndarray:
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
+    body = request_json()
     if not isinstance(body, dict):
         raise ServiceError(400, "request body must be a JSON object")
     return body

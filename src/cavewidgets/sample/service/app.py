@@ -39,6 +39,35 @@ class ServiceError(Exception):
         self.message = message
 
 
+def parse_json(raw: bytes | str, what: str = "request body"):
+    """``raw`` read as JSON, or a 400 naming ``what``: not JSON, not UTF-8, or nested too deeply
+    for the parser (``[[[[...`` raises RecursionError, which is no reason for a 500).
+
+    Example::
+
+        parse_json(request.get_data())          # {"annotations": [...]}
+        parse_json("[[[" * 10000)              # ServiceError 400
+    """
+    try:
+        return json.loads(raw)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ServiceError(400, f"{what} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ServiceError(400, f"{what} is nested too deeply to be read as JSON") from None
+
+
+def request_json(what: str = "request body", empty=None):
+    """The request body read as JSON (whatever its Content-Type, as the graph services read it);
+    ``empty`` when there is no body.
+
+    Example::
+
+        body = request_json(empty={})
+    """
+    raw = request.get_data()
+    return empty if not raw else parse_json(raw, what)
+
+
 def new_token() -> str:
     """A random token shaped like CAVE's (32 hex characters; cloud-volume checks the shape)."""
     return secrets.token_hex(16)

@@ -19,7 +19,7 @@ import numpy as np
 from flask import Blueprint, Response, request
 
 from . import history
-from .app import ServiceError
+from .app import ServiceError, parse_json
 from .graph import Graph, to_us, us_to_datetime
 from .pcg_request import (
     bool_arg,
@@ -388,10 +388,7 @@ def past_id_mapping(table_id):
 def operation_details(table_id):
     graph = graph_for_table(table_id)
     text = request.args.get("operation_ids", "[]")
-    try:
-        op_ids = json.loads(text)
-    except json.JSONDecodeError:
-        raise ServiceError(400, f"operation_ids={text!r} is not a JSON list") from None
+    op_ids = parse_json(text, f"operation_ids={text[:100]!r}")
     op_ids = parse_id_list(op_ids if isinstance(op_ids, list) else [op_ids], "operation_ids")
     return json_response(history.operation_details(graph, op_ids))
 

@@ -11,14 +11,13 @@ Example::
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..._storage import atomic_write
-from .app import ServiceError
+from .app import ServiceError, parse_json
 
 bp = Blueprint("json_state", __name__)
 
@@ -34,10 +33,7 @@ def _store(kind: str) -> Path:
 
 def _body_json() -> bytes:
     raw = request.get_data()
-    try:
-        json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ServiceError(400, f"request body is not valid JSON: {err}") from None
+    parse_json(raw)  # stored as sent, but only if it is JSON
     return raw
 
 

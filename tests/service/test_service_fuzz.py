@@ -1,0 +1,70 @@
+"""Fuzzing the local CAVE service: hostile requests route by route, never a 500 or a traceback.
+
+``REGRESSIONS`` holds the requests the fuzzing found answered with a 500, each with the status
+the service answers now and a word of its message.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.service
+
+DS = "minnie65_sample"
+PCG = "sample_pcg"
+MAT = f"/materialize/api/v3/datastack/{DS}"
+ANN = f"/annotation/api/v2/aligned_volume/{DS}/table"
+SEG = f"/segmentation/api/v1/table/{PCG}"
+DEEP = "[" * 100_000 + "]" * 100_000  # Python's json module raises RecursionError on it
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def fuzz_service(tmp_path_factory):
+    """A service of its own: the fuzzing writes (tables, annotations, states) stay in this module."""
+    from cavewidgets.sample import serve
+
+    handle = serve(work_dir=tmp_path_factory.mktemp("fuzz_work"))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def http(fuzz_service):
+    """A ``requests.Session`` carrying the service's token; ``http.url`` is the service's base."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {fuzz_service.token}"
+    session.url = fuzz_service.url
+    yield session
+    session.close()
+
+
+def assert_sane(resp: requests.Response) -> None:
+    """No server error, no traceback, and an error answered as CAVE answers one (JSON ``message``)."""
+    body = resp.text
+    assert resp.status_code < 500 or resp.status_code == 501, (resp.status_code, body[:500])
+    assert "Traceback (most recent call last)" not in body, body[:500]
+    if 400 <= resp.status_code and resp.request.method != "HEAD":
+        message = resp.json().get("message")
+        assert isinstance(message, str) and message, body[:500]
+
+
+# (method, path, requests kwargs, status now, a word of the message)
+REGRESSIONS = [
+    ("POST", "/nglstate/api/v1/post", {"data": DEEP}, 400, "nested too deeply"),
+    ("POST", f"{MAT}/version/1/table/nucleus_detection_v0/query", {"data": DEEP, "headers": JSON}, 400,
+     "nested too deeply"),
+    ("POST", f"{ANN}", {"data": DEEP, "headers": JSON}, 400, "nested too deeply"),
+    ("GET", f"{SEG}/operation_details?operation_ids=" + "[" * 5000, {}, 400, "nested too deeply"),
+    ("GET", f"/meshing/api/v1/table/{PCG}/manifest/1:0", {"data": "[" * 5000}, 400, "nested too deeply"),
+]
+
+
+@pytest.mark.parametrize("method,path,kwargs,status,word", REGRESSIONS,
+                         ids=[f"{m} {p[:60]} {w}" for m, p, _, _, w in REGRESSIONS])
+def test_found_by_fuzzing_answers_4xx(http, method, path, kwargs, status, word):
+    resp = http.request(method, http.url + path, timeout=60, **kwargs)
+    assert_sane(resp)
+    assert resp.status_code == status, resp.text[:300]
+    assert word in resp.json()["message"]
