@@ -58,6 +58,8 @@ REGRESSIONS = [
     ("POST", f"{ANN}", {"data": DEEP, "headers": JSON}, 400, "nested too deeply"),
     ("GET", f"{SEG}/operation_details?operation_ids=" + "[" * 5000, {}, 400, "nested too deeply"),
     ("GET", f"/meshing/api/v1/table/{PCG}/manifest/1:0", {"data": "[" * 5000}, 400, "nested too deeply"),
+    ("POST", f"{MAT}/version/1/table/nucleus_detection_v0/query?random_sample=\u00b2", {"json": {}}, 400,
+     "random_sample must be a positive integer"),
 ]
 
 

@@ -69,7 +69,8 @@ def _positive_arg(name: str) -> int | None:
     text = request.args.get(name)
     if text is None:
         return None
-    if not text.isdigit() or int(text) < 1:
+    # isascii: str.isdigit() is also true for '²' and '١', which int() refuses or reads as digits
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ServiceError(400, f"{name} must be a positive integer, got {text!r}")
     return int(text)
 
