@@ -60,6 +60,12 @@ REGRESSIONS = [
     ("GET", f"/meshing/api/v1/table/{PCG}/manifest/1:0", {"data": "[" * 5000}, 400, "nested too deeply"),
     ("POST", f"{MAT}/version/1/table/nucleus_detection_v0/query?random_sample=\u00b2", {"json": {}}, 400,
      "random_sample must be a positive integer"),
+    ("POST", f"{MAT}/version/1/table/nucleus_detection_v0/query",
+     {"json": {"select_column_map": {"nucleus_detection_v0": 5}}}, 400, "must be a list of column names"),
+    ("POST", f"{MAT}/version/1/query", {"json": {
+        "tables": [["nucleus_detection_v0", "id"], ["aibs_metamodel_celltypes_v661", "target_id"]],
+        "select_columns": {"nucleus_detection_v0": ["id"], "aibs_metamodel_celltypes_v661": "id"}}}, 400,
+     "must be a list of column names"),
 ]
 
 
