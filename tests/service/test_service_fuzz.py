@@ -40,6 +40,23 @@ def http(fuzz_service):
     session.close()
 
 
+#: a user table the fuzzing writes to, and the rows it holds before (bad requests must not touch them)
+TAGS = "fuzz_tags"
+TAG_ROWS = [{"pt": {"position": [100 + i, 200, 30]}, "tag": f"keep {i}"} for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def user_table(http):
+    """``TAGS`` created and holding ``TAG_ROWS``; returns their annotation ids."""
+    md = {"description": "rows the fuzzing must not lose", "voxel_resolution_x": 4.0,
+          "voxel_resolution_y": 4.0, "voxel_resolution_z": 40.0}
+    resp = http.post(http.url + ANN, json={"table_name": TAGS, "schema_type": "bound_tag", "metadata": md})
+    assert resp.status_code == 200, resp.text
+    resp = http.post(f"{http.url}{ANN}/{TAGS}/annotations", json={"annotations": TAG_ROWS})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
 def assert_sane(resp: requests.Response) -> None:
     """No server error, no traceback, and an error answered as CAVE answers one (JSON ``message``)."""
     body = resp.text
@@ -66,12 +83,16 @@ REGRESSIONS = [
         "tables": [["nucleus_detection_v0", "id"], ["aibs_metamodel_celltypes_v661", "target_id"]],
         "select_columns": {"nucleus_detection_v0": ["id"], "aibs_metamodel_celltypes_v661": "id"}}}, 400,
      "must be a list of column names"),
+    ("POST", f"{ANN}/{TAGS}/annotations", {"data": '{"annotations": [{"pt": {"position": [1, 2, 1%s]}, "tag": "x"}]}'
+     % ("0" * 400), "headers": JSON}, 422, "position must be 3 numbers"),
+    ("POST", f"{ANN}/{TAGS}/annotations", {"data": '{"annotations": [{"pt": {"position": [1, 2, Infinity]}, "tag": "x"}]}',
+     "headers": JSON}, 422, "position must be 3 numbers"),
 ]
 
 
 @pytest.mark.parametrize("method,path,kwargs,status,word", REGRESSIONS,
                          ids=[f"{m} {p[:60]} {w}" for m, p, _, _, w in REGRESSIONS])
-def test_found_by_fuzzing_answers_4xx(http, method, path, kwargs, status, word):
+def test_found_by_fuzzing_answers_4xx(http, user_table, method, path, kwargs, status, word):
     resp = http.request(method, http.url + path, timeout=60, **kwargs)
     assert_sane(resp)
     assert resp.status_code == status, resp.text[:300]
