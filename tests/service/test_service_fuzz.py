@@ -87,6 +87,15 @@ REGRESSIONS = [
      % ("0" * 400), "headers": JSON}, 422, "position must be 3 numbers"),
     ("POST", f"{ANN}/{TAGS}/annotations", {"data": '{"annotations": [{"pt": {"position": [1, 2, Infinity]}, "tag": "x"}]}',
      "headers": JSON}, 422, "position must be 3 numbers"),
+    ("GET", f"{ANN}/{TAGS}/annotations?annotation_ids=9223372036854775808", {}, 400, "out of range"),
+    ("GET", f"{ANN}/nucleus_detection_v0/annotations?annotation_ids=99999999999999999999", {}, 400, "out of range"),
+    ("DELETE", f"{ANN}/{TAGS}/annotations", {"json": {"annotation_ids": [2**63]}}, 400, "out of range"),
+    ("DELETE", f"{ANN}/{TAGS}/annotations", {"json": {"annotation_ids": list(range(10**6, 10**6 + 40_000))}}, 404,
+     "not in table"),
+    ("PUT", f"{ANN}/{TAGS}/annotations", {"json": {"annotations": [
+        {"id": 2**63, "pt": {"position": [1, 2, 3]}, "tag": "x"}]}}, 400, "out of range"),
+    ("PUT", f"{ANN}/{TAGS}/annotations", {"json": {"annotations": [
+        {"id": True, "pt": {"position": [1, 2, 3]}, "tag": "x"}]}}, 400, "needs its integer id"),
 ]
 
 
@@ -97,3 +106,15 @@ def test_found_by_fuzzing_answers_4xx(http, user_table, method, path, kwargs, st
     assert_sane(resp)
     assert resp.status_code == status, resp.text[:300]
     assert word in resp.json()["message"]
+
+
+def test_deleting_known_and_unknown_ids_deletes_the_known_ones(http, user_table):
+    """Found by fuzzing: the UPDATE bound the ids found against placeholders for all ids asked
+    (a 500 whenever one id was unknown)."""
+    posted = http.post(f"{http.url}{ANN}/{TAGS}/annotations", json={"annotations": TAG_ROWS[:2]}).json()
+    resp = http.delete(f"{http.url}{ANN}/{TAGS}/annotations", json={"annotation_ids": [posted[0], 10**9]})
+    assert_sane(resp)
+    assert resp.status_code == 200 and resp.json() == [posted[0]]
+    rows = http.get(f"{http.url}{ANN}/{TAGS}/annotations", params={"annotation_ids": ",".join(map(str, posted))})
+    assert {r["id"]: r["valid"] for r in rows.json()} == {posted[0]: False, posted[1]: True}
+    http.delete(f"{http.url}{ANN}/{TAGS}/annotations", json={"annotation_ids": [posted[1]]})
