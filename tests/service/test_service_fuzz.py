@@ -96,6 +96,13 @@ REGRESSIONS = [
         {"id": 2**63, "pt": {"position": [1, 2, 3]}, "tag": "x"}]}}, 400, "out of range"),
     ("PUT", f"{ANN}/{TAGS}/annotations", {"json": {"annotations": [
         {"id": True, "pt": {"position": [1, 2, 3]}, "tag": "x"}]}}, 400, "needs its integer id"),
+    ("POST", ANN, {"json": {"table_name": "fuzz_ref", "schema_type": "bound_tag", "metadata": {
+        "description": "d", "voxel_resolution_x": 1, "voxel_resolution_y": 1, "voxel_resolution_z": 1,
+        "table_metadata": "nucleus_detection_v0"}}}, 400, "table_metadata must be an object"),
+    ("POST", ANN, {"json": {"table_name": "fuzz_ref", "schema_type": "cell_type_reference", "metadata": {
+        "description": "d", "voxel_resolution_x": 1, "voxel_resolution_y": 1, "voxel_resolution_z": 1,
+        "table_metadata": {"reference_table": ["nucleus_detection_v0"]}}}}, 400, "must be a table name"),
+    ("PUT", ANN, {"json": {"table_name": [TAGS], "metadata": {}}}, 400, "'table_name' is required"),
 ]
 
 

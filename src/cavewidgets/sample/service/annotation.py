@@ -187,7 +187,12 @@ def create_table(av):
         res = [float(md[f"voxel_resolution_{a}"]) for a in "xyz"]
     except (KeyError, TypeError, ValueError):
         raise ServiceError(400, "metadata needs numeric voxel_resolution_x/_y/_z") from None
-    ref = (md.get("table_metadata") or {}).get("reference_table")
+    table_md = md.get("table_metadata") or {}
+    if not isinstance(table_md, dict):
+        raise ServiceError(400, f"metadata.table_metadata must be an object, got {type(table_md).__name__}")
+    ref = table_md.get("reference_table")
+    if ref is not None and not isinstance(ref, str):
+        raise ServiceError(400, f"table_metadata.reference_table must be a table name, got {ref!r}")
     if "target_id" in schema_fields(schema_type).plain:
         if not ref:
             raise ServiceError(400, f"schema {schema_type} is a reference schema: table_metadata.reference_table is required")
@@ -211,6 +216,8 @@ def update_table(av):
     check_aligned_volume(av)
     body = _body()
     name, md = body.get("table_name"), body.get("metadata")
+    if not isinstance(name, str):
+        raise ServiceError(400, "'table_name' is required")
     if not isinstance(md, dict):
         raise ServiceError(400, "'metadata' must be an object")
     current = _writable(av, name)
