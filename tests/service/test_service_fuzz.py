@@ -103,6 +103,7 @@ REGRESSIONS = [
         "description": "d", "voxel_resolution_x": 1, "voxel_resolution_y": 1, "voxel_resolution_z": 1,
         "table_metadata": {"reference_table": ["nucleus_detection_v0"]}}}}, 400, "must be a table name"),
     ("PUT", ANN, {"json": {"table_name": [TAGS], "metadata": {}}}, 400, "'table_name' is required"),
+    ("GET", f"{SEG}/node/1/leaves?bounds=99999999999999999999-1_0-1_0-1", {}, 400, "is not of the form"),
 ]
 
 

@@ -144,7 +144,7 @@ def bounds_arg() -> np.ndarray | None:
         return None
     try:
         box = np.array([part.split("-") for part in text.split("_")], dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a bound beyond int64
         box = None
     if box is None or box.shape != (3, 2):
         raise ServiceError(400, f"bounds={text!r} is not of the form x0-x1_y0-y1_z0-z1")
