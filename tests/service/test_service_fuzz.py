@@ -104,6 +104,8 @@ REGRESSIONS = [
         "table_metadata": {"reference_table": ["nucleus_detection_v0"]}}}}, 400, "must be a table name"),
     ("PUT", ANN, {"json": {"table_name": [TAGS], "metadata": {}}}, 400, "'table_name' is required"),
     ("GET", f"{SEG}/node/1/leaves?bounds=99999999999999999999-1_0-1_0-1", {}, 400, "is not of the form"),
+    ("GET", f"{SEG}/oldest_timestamp?delimiter=ab", {}, 400, "must be a single character"),
+    ("GET", f"{SEG}/oldest_timestamp?delimiter=", {}, 400, "must be a single character"),
 ]
 
 

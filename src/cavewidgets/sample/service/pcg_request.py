@@ -151,6 +151,14 @@ def bounds_arg() -> np.ndarray | None:
     return box
 
 
+def delimiter_arg() -> str:
+    """``delimiter`` between date and time in ISO answers (one character, default a space)."""
+    text = request.args.get("delimiter", " ")
+    if len(text) != 1:
+        raise ServiceError(400, f"parameter delimiter={text[:20]!r} must be a single character")
+    return text
+
+
 def _stringify(obj):
     """Every int (and uint64 array element) as a decimal string, recursively."""
     if isinstance(obj, dict):
