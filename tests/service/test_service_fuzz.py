@@ -106,6 +106,9 @@ REGRESSIONS = [
     ("GET", f"{SEG}/node/1/leaves?bounds=99999999999999999999-1_0-1_0-1", {}, 400, "is not of the form"),
     ("GET", f"{SEG}/oldest_timestamp?delimiter=ab", {}, 400, "must be a single character"),
     ("GET", f"{SEG}/oldest_timestamp?delimiter=", {}, 400, "must be a single character"),
+    ("GET", "/precomputed/segmentation/a%00b", {}, 404, "not found"),
+    ("GET", "/precomputed/segmentation/" + "a" * 300, {}, 404, "not found"),
+    ("GET", "/precomputed/" + "/".join(["b" * 250] * 20), {}, 404, "not found"),
 ]
 
 
