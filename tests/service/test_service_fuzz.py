@@ -109,6 +109,9 @@ REGRESSIONS = [
     ("GET", "/precomputed/segmentation/a%00b", {}, 404, "not found"),
     ("GET", "/precomputed/segmentation/" + "a" * 300, {}, 404, "not found"),
     ("GET", "/precomputed/" + "/".join(["b" * 250] * 20), {}, 404, "not found"),
+    ("GET", "/nglstate/api/v1/" + "9" * 300, {}, 404, "not found"),
+    ("POST", "/nglstate/api/v1/post/" + "9" * 300, {"json": {}}, 400, "out of range"),
+    ("POST", "/nglstate/api/v1/property/post/" + str(2**63), {"json": {}}, 400, "out of range"),
 ]
 
 
