@@ -112,6 +112,9 @@ REGRESSIONS = [
     ("GET", "/nglstate/api/v1/" + "9" * 300, {}, 404, "not found"),
     ("POST", "/nglstate/api/v1/post/" + "9" * 300, {"json": {}}, 400, "out of range"),
     ("POST", "/nglstate/api/v1/property/post/" + str(2**63), {"json": {}}, 400, "out of range"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/{2**63}/flatdict", {}, 404, "invalid_rid"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/{2**64}/flatdict", {}, 400, "not a uint64"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/bulk/get_skeletons/4/flatdict/true/-5", {}, 400, "not a uint64"),
 ]
 
 
@@ -122,6 +125,13 @@ def test_found_by_fuzzing_answers_4xx(http, user_table, method, path, kwargs, st
     assert_sane(resp)
     assert resp.status_code == status, resp.text[:300]
     assert word in resp.json()["message"]
+
+
+def test_bulk_skeletons_of_ids_beyond_int64_are_invalid_rids(http):
+    """Found by fuzzing: the service's own caveclient turned them into int64 (OverflowError: 500)."""
+    resp = http.get(f"{http.url}/skeletoncache/api/v1/{DS}/bulk/get_skeletons/4/flatdict/true/{2**63},{2**64 - 1}")
+    assert_sane(resp)
+    assert resp.json() == {str(2**63): "invalid_rid", str(2**64 - 1): "invalid_rid"}
 
 
 def test_deleting_known_and_unknown_ids_deletes_the_known_ones(http, user_table):

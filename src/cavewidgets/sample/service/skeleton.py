@@ -78,6 +78,10 @@ def skeleton_of(root_id: int):
     """
     from cavewidgets.morphology import skeleton_from_l2
 
+    if not 0 <= root_id < 2**64:
+        raise ServiceError(400, f"root id {root_id} is not a uint64")
+    if root_id >= 2**63:  # no root is (the self-client's int64 arrays could not even ask)
+        raise ServiceError(404, f"invalid_rid: {root_id} is not a root id of this datastack")
     cache = app_singleton("cavewidgets_skeletons", dict)
     with _CACHE_LOCK:
         hit = cache.get(root_id)
