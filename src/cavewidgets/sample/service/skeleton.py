@@ -34,6 +34,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .app import ServiceError, app_singleton
+from .graph import get_graph
 from .info import check_datastack
 
 bp = Blueprint("skeleton", __name__)
@@ -87,9 +88,10 @@ def skeleton_of(root_id: int):
         hit = cache.get(root_id)
     if hit is not None:
         return hit
-    client = _self_client()
-    if not client.chunkedgraph.is_valid_nodes(root_id):
+    # is_valid_nodes is also true for supervoxels and L2 ids, which have no skeleton
+    if not get_graph().known_roots([root_id])[0]:
         raise ServiceError(404, f"invalid_rid: {root_id} is not a root id of this datastack")
+    client = _self_client()
     sk = skeleton_from_l2(client, root_id)
     try:
         mat = client.materialize
