@@ -169,6 +169,10 @@ REGRESSIONS = [
     ("GET", f"/skeletoncache/api/v1/{DS}/bulk/get_skeletons/4/flatdict/true/-5", {}, 400, "not a uint64"),
     # a supervoxel id: a valid node but no root (the skeleton builder raised a ValueError)
     ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/72057663092948993/flatdict", {}, 404, "invalid_rid"),
+    # a malformed get_skeleton is the client's mistake, not a route the sample lacks (was 501)
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/1.5/flatdict", {}, 404, "must be integers"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/async/get_skeleton/x/1/flatdict", {}, 404, "must be integers"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/info", {}, 501, "is not part of it"),
 ]
 
 

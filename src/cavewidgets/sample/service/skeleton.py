@@ -28,6 +28,7 @@ from __future__ import annotations
 import binascii
 import gzip
 import json
+import re
 import threading
 
 import numpy as np
@@ -183,7 +184,16 @@ def get_bulk_skeletons(datastack, skvn, fmt, gms, root_ids):
     return jsonify(out)
 
 
+#: the shapes of the routes above: a path of this shape reached the catch-all because a segment
+#: is not an integer (Flask's int converters refused it), which is the client's mistake
+_OUR_SHAPES = re.compile(r"[^/]+/(precomputed/skeleton/[^/]+/[^/]+/[^/]+|async/get_skeleton/[^/]+/[^/]+/[^/]+"
+                         r"|bulk/get_skeletons/[^/]+/[^/]+/[^/]+/[^/]+)")
+
+
 @bp.route("/api/v1/<path:rest>", methods=["GET", "POST"])
 def not_in_sample(rest):
+    if _OUR_SHAPES.fullmatch(rest):
+        raise ServiceError(404, f"/skeletoncache/api/v1/{rest[:200]} not found: the skeleton version and the "
+                                "root id must be integers (a root id at most 2**64 - 1)")
     raise ServiceError(501, f"the sample's skeleton service answers get_skeleton and get_bulk_skeletons "
-                            f"(dict/swc) only; /skeletoncache/api/v1/{rest} is not part of it")
+                            f"(dict/swc) only; /skeletoncache/api/v1/{rest[:200]} is not part of it")
