@@ -20,6 +20,11 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 
+#: the largest request body the service reads (a 413 above it, before reading it). caveclient's
+#: biggest bodies are raw uint64 ids (8 bytes each) and 10,000-row annotation batches; real CAVE
+#: sits behind an ingress with its own body limit
+MAX_BODY_BYTES = 256 * 2**20
+
 # Read-only static data (image, segmentation, meshes) is public, like the MICrONS bucket:
 # cloud-volume reads the graphene ``data_dir`` with a plain HTTP client that carries no token.
 PUBLIC_PREFIXES = ("/precomputed/",)
@@ -130,6 +135,7 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
     app.config["WORK_DIR"] = str(work_dir or Path(data_dir) / "service")
     Path(app.config["WORK_DIR"]).mkdir(parents=True, exist_ok=True)
     app.config["TOKEN"] = token
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if query_limit is not None:
         if isinstance(query_limit, bool) or not isinstance(query_limit, int) or query_limit < 1:
             raise ValueError(f"query_limit must be a positive integer, got {query_limit!r}")
@@ -156,7 +162,11 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        return jsonify(error=err.name, message=err.description), err.code
+        message = err.description
+        if err.code == 413:  # MAX_CONTENT_LENGTH: refused from the Content-Length, unread
+            message = (f"request body of {request.content_length} bytes is larger than this service reads "
+                       f"({MAX_BODY_BYTES} bytes)")
+        return jsonify(error=err.name, message=message), err.code
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # still a JSON message: caveclient shows it to the user
