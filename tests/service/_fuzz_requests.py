@@ -290,7 +290,8 @@ def schema_requests(draw) -> Req:
     name = draw(st.one_of(st.sampled_from(["bound_tag", "synapse", "cell_type_local"]), st.text(max_size=20)))
     kind = draw(st.integers(0, 3))
     if kind == 0:
-        return Req("GET", f"/schema/api/v2/type/{seg(name)}", bad=name not in ("bound_tag", "synapse", "cell_type_local"))
+        return Req("GET", f"/schema/api/v2/type/{seg(name)}",
+                   bad=name not in ("bound_tag", "synapse", "cell_type_local"))
     if kind == 1:
         names = draw(st.lists(st.one_of(st.just("bound_tag"), st.text(max_size=10)), max_size=4))
         return Req("POST", "/schema/api/v2/types", params={"schema_names": ",".join(names)})
@@ -354,11 +355,14 @@ def query_bodies(draw, tables: list[str]) -> tuple[dict, bool]:
     return body, bad
 
 
+_VERSIONS = st.one_of(st.sampled_from(["1", "2"]).map(lambda v: (v, False)),
+                      st.sampled_from(["0", "3", "-1", str(2**64), "1.0", "x", "9" * 23]).map(lambda v: (v, True)))
+
+
 @st.composite
 def materialize_requests(draw) -> Req:
     kind = draw(st.integers(0, 9))
-    version, hostile_version = draw(st.one_of(st.sampled_from(["1", "2"]).map(lambda v: (v, False)),
-                                              st.sampled_from(["0", "3", "-1", str(2**64), "1.0", "x", "99999999999999999999999"]).map(lambda v: (v, True))))
+    version, hostile_version = draw(_VERSIONS)
     table = draw(st.one_of(st.sampled_from(TABLES), st.text(min_size=1, max_size=20)))
     known = table in TABLES
     api = draw(st.sampled_from(["v2", "v3"]))
@@ -409,7 +413,8 @@ def materialize_requests(draw) -> Req:
     views = f"{MAT3}/version/{seg(version)}/views"
     if kind == 7:
         sub = draw(st.sampled_from(["", "/schemas", f"/{seg(view)}/schema", f"/{seg(view)}/metadata"]))
-        return Req("GET", views + sub, bad=hostile_version or (view != "nucleus_detection_lookup_v1" and "/" in sub[1:]))
+        unknown_view = view != "nucleus_detection_lookup_v1" and "/" in sub[1:]
+        return Req("GET", views + sub, bad=hostile_version or unknown_view)
     if kind == 8:
         body, bad = draw(query_bodies([view]))
         return Req("POST", f"{views}/{seg(view)}/query", params=args, data=dumps(body),
@@ -457,7 +462,8 @@ def _finite(v) -> bool:
 def hostile_annotation_ids(kept: tuple) -> st.SearchStrategy:
     """Annotation ids no row of the fuzzing's kept table has (or that are not ids at all)."""
     return st.one_of(st.integers(min_value=10**6, max_value=2**63 - 1), st.integers(max_value=0),
-                     st.integers(min_value=2**63, max_value=2**80), json_scalars().filter(lambda v: not isinstance(v, int) or isinstance(v, bool)))
+                     st.integers(min_value=2**63, max_value=2**80),
+                     json_scalars().filter(lambda v: not isinstance(v, int) or isinstance(v, bool)))
 
 
 @st.composite
@@ -474,18 +480,21 @@ def annotation_requests(draw, keep_table: str, kept: list[int]) -> Req:
             "schema_type": st.one_of(st.sampled_from(["bound_tag", "cell_type_reference", "synapse"]), json_scalars()),
             "metadata": st.one_of(json_values(8), st.fixed_dictionaries({
                 "description": st.one_of(st.text(max_size=10), json_scalars()),
-                "voxel_resolution_x": json_scalars(), "voxel_resolution_y": st.just(4), "voxel_resolution_z": st.just(40),
+                "voxel_resolution_x": json_scalars(), "voxel_resolution_y": st.just(4),
+                "voxel_resolution_z": st.just(40),
                 "table_metadata": json_values(4)}))}))
         return Req("POST", ANN, data=dumps(body), headers=json_ct)
     if kind == 2:  # update a table's metadata: never the kept rows, at most its description
         body = {"table_name": draw(st.one_of(st.just(keep_table), st.sampled_from(TABLES[:2]), json_scalars())),
-                "metadata": draw(st.one_of(json_values(6), st.fixed_dictionaries({"description": st.text(max_size=10)})))}
+                "metadata": draw(st.one_of(json_values(6),
+                                           st.fixed_dictionaries({"description": st.text(max_size=10)})))}
         return Req("PUT", ANN, data=dumps(body), headers=json_ct)
     if kind == 3:  # delete tables that are not the kept one
         name = draw(st.one_of(st.sampled_from(TABLES[:2]), unknown_tables()))
         return Req("DELETE", f"{ANN}/{seg(name)}", bad=True)
     if kind == 4:
-        text = draw(st.one_of(st.lists(st.one_of(st.sampled_from(kept), st.integers()).map(str), max_size=5).map(",".join),
+        text = draw(st.one_of(st.lists(st.one_of(st.sampled_from(kept), st.integers()).map(str),
+                                       max_size=5).map(",".join),
                               st.text(max_size=20), st.sampled_from(["9223372036854775808", "1,,2", ",", "1e3"])))
         table = draw(st.sampled_from([keep_table, TABLES[0], TABLES[1]]) | st.text(min_size=1, max_size=10))
         return Req("GET", f"{ANN}/{seg(table)}/annotations", params={"annotation_ids": text})
@@ -499,7 +508,8 @@ def annotation_requests(draw, keep_table: str, kept: list[int]) -> Req:
         rows = draw(st.lists(st.fixed_dictionaries({
             "id": hostile_annotation_ids(tuple(kept)), "pt": st.fixed_dictionaries({"position": _position()}),
             "tag": st.text(max_size=5)}), min_size=1, max_size=3))
-        return Req("PUT", f"{ANN}/{keep_table}/annotations", data=dumps({"annotations": rows}), headers=json_ct, bad=True)
+        return Req("PUT", f"{ANN}/{keep_table}/annotations", data=dumps({"annotations": rows}), headers=json_ct,
+                   bad=True)
     if kind == 8:  # delete from the kept table: ids it does not have
         ids = draw(st.one_of(st.lists(hostile_annotation_ids(tuple(kept)), max_size=6),
                              json_values(4).filter(lambda v: not _names_small_ids(v)),
@@ -565,7 +575,8 @@ def chunkedgraph_requests(draw, ids: Ids) -> Req:
         raw = draw(st.one_of(st.binary(max_size=80), st.just(b"\xff" * 8 * 1000),
                              st.lists(st.sampled_from(ids.supervoxels), max_size=5).map(
                                  lambda v: b"".join(int(x).to_bytes(8, "little") for x in v))))
-        headers = draw(st.sampled_from([{}, {"Content-Encoding": "gzip"}, {"Content-Type": "application/octet-stream"}]))
+        headers = draw(st.sampled_from([{}, {"Content-Encoding": "gzip"},
+                                        {"Content-Type": "application/octet-stream"}]))
         if headers.get("Content-Encoding") == "gzip" and draw(st.booleans()):
             raw = gzip.compress(raw)
         return Req("POST", f"{SEG}/roots_binary", params=args, data=raw, headers=headers)
@@ -625,8 +636,10 @@ def precomputed_requests(draw) -> Req:
                                     st.text(max_size=8).map(seg)), min_size=1, max_size=6))
     escapes = draw(st.booleans())
     if escapes:  # enough '..' to leave precomputed/ and a target outside it
-        parts = draw(st.sampled_from([["..", ".."], ["%2e%2e", "%2e%2e"], ["..%2f.."], ["segmentation", "..", "..", ".."]])) \
-            + [draw(st.sampled_from(["datastack.json", "service/annotations.sqlite", "COMPLETE", "tables/metadata.json"]))]
+        parts = draw(st.sampled_from([["..", ".."], ["%2e%2e", "%2e%2e"], ["..%2f.."],
+                                      ["segmentation", "..", "..", ".."]]))
+        parts += [draw(st.sampled_from(["datastack.json", "service/annotations.sqlite", "COMPLETE",
+                                        "tables/metadata.json"]))]
     headers = draw(st.sampled_from([{}, {"Range": "bytes=0-10"}, {"Range": "bytes=99999999-"}, {"Range": "bytes=abc"},
                                     {"Range": "bytes=5-1"}, {"If-None-Match": "*"}, {"Accept-Encoding": "gzip, br"}]))
     path = "/precomputed/" + "/".join(parts)

@@ -138,8 +138,9 @@ REGRESSIONS = [
      "must be a list of column names"),
     ("POST", f"{ANN}/{TAGS}/annotations", {"data": '{"annotations": [{"pt": {"position": [1, 2, 1%s]}, "tag": "x"}]}'
      % ("0" * 400), "headers": JSON}, 422, "position must be 3 numbers"),
-    ("POST", f"{ANN}/{TAGS}/annotations", {"data": '{"annotations": [{"pt": {"position": [1, 2, Infinity]}, "tag": "x"}]}',
-     "headers": JSON}, 422, "position must be 3 numbers"),
+    ("POST", f"{ANN}/{TAGS}/annotations",
+     {"data": '{"annotations": [{"pt": {"position": [1, 2, Infinity]}, "tag": "x"}]}', "headers": JSON}, 422,
+     "position must be 3 numbers"),
     ("GET", f"{ANN}/{TAGS}/annotations?annotation_ids=9223372036854775808", {}, 400, "out of range"),
     ("GET", f"{ANN}/nucleus_detection_v0/annotations?annotation_ids=99999999999999999999", {}, 400, "out of range"),
     ("DELETE", f"{ANN}/{TAGS}/annotations", {"json": {"annotation_ids": [2**63]}}, 400, "out of range"),
