@@ -32,7 +32,7 @@ import pyarrow as pa
 from flask import Blueprint, Response, jsonify, request
 
 from .annotation_store import get_db, now_text
-from .app import ServiceError, current_stack, data_dir, datastack_meta
+from .app import ServiceError, current_stack, data_dir, datastack_meta, request_json
 from .info import check_aligned_volume
 from .schema import all_schemas, schema_fields, validate_rows
 from .tables import get_store
@@ -81,10 +81,35 @@ def lookup_supervoxels(points_vox: np.ndarray, resolution) -> np.ndarray:
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
+    body = request_json()
     if not isinstance(body, dict):
         raise ServiceError(400, "request body must be a JSON object")
     return body
+
+
+#: annotation ids are PostgreSQL BIGINTs in the real engine (and SQLite INTEGERs here)
+_BIGINT = (-(2**63), 2**63)
+#: ids looked up per SQL statement (SQLite binds at most 32,766 parameters)
+_ID_CHUNK = 500
+
+
+def annotation_ids(values, what: str = "annotation_ids") -> list[int]:
+    """``values`` as annotation ids: integers (not bools) that fit a BIGINT; 400 naming the first
+    that is not.
+
+    Example::
+
+        annotation_ids([1, 2, 3])     # [1, 2, 3]
+        annotation_ids([2**63])       # ServiceError 400
+    """
+    if not isinstance(values, list):
+        raise ServiceError(400, f"'{what}' must be a list of integers")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ServiceError(400, f"'{what}' must be a list of integers, got {v!r}")
+        if not _BIGINT[0] <= v < _BIGINT[1]:
+            raise ServiceError(400, f"'{what}' contains {v}, which is out of range for an annotation id (BIGINT)")
+    return values
 
 
 def _writable(av: str, table: str) -> dict:
@@ -162,7 +187,12 @@ def create_table(av):
         res = [float(md[f"voxel_resolution_{a}"]) for a in "xyz"]
     except (KeyError, TypeError, ValueError):
         raise ServiceError(400, "metadata needs numeric voxel_resolution_x/_y/_z") from None
-    ref = (md.get("table_metadata") or {}).get("reference_table")
+    table_md = md.get("table_metadata") or {}
+    if not isinstance(table_md, dict):
+        raise ServiceError(400, f"metadata.table_metadata must be an object, got {type(table_md).__name__}")
+    ref = table_md.get("reference_table")
+    if ref is not None and not isinstance(ref, str):
+        raise ServiceError(400, f"table_metadata.reference_table must be a table name, got {ref!r}")
     if "target_id" in schema_fields(schema_type).plain:
         if not ref:
             raise ServiceError(400, f"schema {schema_type} is a reference schema: table_metadata.reference_table is required")
@@ -186,6 +216,8 @@ def update_table(av):
     check_aligned_volume(av)
     body = _body()
     name, md = body.get("table_name"), body.get("metadata")
+    if not isinstance(name, str):
+        raise ServiceError(400, "'table_name' is required")
     if not isinstance(md, dict):
         raise ServiceError(400, "'metadata' must be an object")
     current = _writable(av, name)
@@ -230,7 +262,8 @@ def get_annotations(av, table):
     try:
         ids = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ServiceError(400, f"annotation_ids must be comma-separated integers, got {text!r}") from None
+        raise ServiceError(400, f"annotation_ids must be comma-separated integers, got {text[:200]!r}") from None
+    annotation_ids(ids)
     store = get_store()
     store.check_table(table)
     if store.is_user_table(table) and len(ids) <= 900:  # SQLite's bound-parameter limit
@@ -270,8 +303,9 @@ def update_annotations(av, table):
     if not isinstance(annotations, list) or not annotations:
         raise ServiceError(400, "'annotations' must be a non-empty list of objects")
     for i, a in enumerate(annotations):
-        if not isinstance(a, dict) or not isinstance(a.get("id"), int):
+        if not isinstance(a, dict) or isinstance(a.get("id"), bool) or not isinstance(a.get("id"), int):
             raise ServiceError(400, f"row {i}, field 'id': every updated annotation needs its integer id")
+        annotation_ids([a["id"]], f"row {i}, field 'id'")
     rows = _prepare(md["schema_type"], md, [{k: v for k, v in a.items() if k != "id"} for a in annotations])
     now = now_text()
     out = []  # as AnnotationEngine answers: one {old_id: new_id} per updated annotation
@@ -294,18 +328,21 @@ def update_annotations(av, table):
 @bp.delete(T + "/<table>/annotations")
 def delete_annotations(av, table):
     _writable(av, table)
-    ids = _body().get("annotation_ids")
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise ServiceError(400, "'annotation_ids' must be a list of integers")
+    ids = sorted(set(annotation_ids(_body().get("annotation_ids"))))
     now = now_text()
+    found = []
     with get_db().transaction() as conn:
-        marks = ",".join("?" * len(ids))
-        found = [r["id"] for r in conn.execute(
-            f"SELECT id FROM annotations WHERE table_name = ? AND valid = 1 AND id IN ({marks})", (table, *ids))]
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start:start + _ID_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found += [r["id"] for r in conn.execute(
+                f"SELECT id FROM annotations WHERE table_name = ? AND valid = 1 AND id IN ({marks})",
+                (table, *chunk))]
         if not found:
-            raise ServiceError(404, f"annotation_id {ids} not in table {table}")
-        conn.execute(f"UPDATE annotations SET deleted = ?, valid = 0 WHERE table_name = ? AND id IN ({marks})",
-                     (now, table, *found))
+            shown = f"{ids[:20]}{' ...' if len(ids) > 20 else ''}"
+            raise ServiceError(404, f"annotation_id {shown} not in table {table}")
+        conn.executemany("UPDATE annotations SET deleted = ?, valid = 0 WHERE table_name = ? AND id = ?",
+                         [(now, table, i) for i in found])
     return jsonify(found)
 
 

@@ -29,6 +29,11 @@ from flask import Flask, Response, current_app, g, has_request_context, jsonify,
 from werkzeug.exceptions import HTTPException
 
 
+#: the largest request body the service reads (a 413 above it, before reading it). caveclient's
+#: biggest bodies are raw uint64 ids (8 bytes each) and 10,000-row annotation batches; real CAVE
+#: sits behind an ingress with its own body limit
+MAX_BODY_BYTES = 256 * 2**20
+
 # Read-only static data (image, segmentation, meshes) is public, like the MICrONS bucket:
 # cloud-volume reads the graphene ``data_dir`` with a plain HTTP client that carries no token.
 PUBLIC_PREFIXES = ("/precomputed/",)
@@ -46,6 +51,35 @@ class ServiceError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def parse_json(raw: bytes | str, what: str = "request body"):
+    """``raw`` read as JSON, or a 400 naming ``what``: not JSON, not UTF-8, or nested too deeply
+    for the parser (``[[[[...`` raises RecursionError, which is no reason for a 500).
+
+    Example::
+
+        parse_json(request.get_data())          # {"annotations": [...]}
+        parse_json("[[[" * 10000)              # ServiceError 400
+    """
+    try:
+        return json.loads(raw)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ServiceError(400, f"{what} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ServiceError(400, f"{what} is nested too deeply to be read as JSON") from None
+
+
+def request_json(what: str = "request body", empty=None):
+    """The request body read as JSON (whatever its Content-Type, as the graph services read it);
+    ``empty`` when there is no body.
+
+    Example::
+
+        body = request_json(empty={})
+    """
+    raw = request.get_data()
+    return empty if not raw else parse_json(raw, what)
 
 
 def new_token() -> str:
@@ -179,6 +213,7 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
     Path(app.config["WORK_DIR"]).mkdir(parents=True, exist_ok=True)
     app.config["STACKS"] = [_load_stack(data_dir, app.config["WORK_DIR"])]
     app.config["TOKEN"] = token
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     if query_limit is not None:
         if isinstance(query_limit, bool) or not isinstance(query_limit, int) or query_limit < 1:
             raise ValueError(f"query_limit must be a positive integer, got {query_limit!r}")
@@ -205,7 +240,11 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        return jsonify(error=err.name, message=err.description), err.code
+        message = err.description
+        if err.code == 413:  # MAX_CONTENT_LENGTH: refused from the Content-Length, unread
+            message = (f"request body of {request.content_length} bytes is larger than this service reads "
+                       f"({MAX_BODY_BYTES} bytes)")
+        return jsonify(error=err.name, message=message), err.code
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # still a JSON message: caveclient shows it to the user

@@ -19,11 +19,12 @@ import numpy as np
 from flask import Blueprint, Response, request
 
 from . import history
-from .app import ServiceError
+from .app import ServiceError, parse_json
 from .graph import Graph, to_us, us_to_datetime
 from .pcg_request import (
     bool_arg,
     bounds_arg,
+    delimiter_arg,
     graph_for_table,
     ids_from_binary_body,
     ids_from_json_body,
@@ -297,7 +298,7 @@ def valid_nodes(table_id):
 def oldest_timestamp(table_id):
     graph = graph_for_table(table_id)
     oldest = us_to_datetime(int(graph.root_created.min()))
-    return json_response({"iso": oldest.isoformat(request.args.get("delimiter", " "))})
+    return json_response({"iso": oldest.isoformat(delimiter_arg())})
 
 
 @bp.get(V1 + "/root/<root_id>/last_edit")
@@ -306,7 +307,7 @@ def last_edit(table_id, root_id):
     root = parse_id(root_id, "root id")
     _known_roots_or_404(graph, np.array([root], np.uint64))
     created = us_to_datetime(int(graph.created_us([root])[0]))
-    return json_response({"iso": created.isoformat(request.args.get("delimiter", " "))})
+    return json_response({"iso": created.isoformat(delimiter_arg())})
 
 
 # ---- history ---------------------------------------------------------------------------------
@@ -388,10 +389,7 @@ def past_id_mapping(table_id):
 def operation_details(table_id):
     graph = graph_for_table(table_id)
     text = request.args.get("operation_ids", "[]")
-    try:
-        op_ids = json.loads(text)
-    except json.JSONDecodeError:
-        raise ServiceError(400, f"operation_ids={text!r} is not a JSON list") from None
+    op_ids = parse_json(text, f"operation_ids={text[:100]!r}")
     op_ids = parse_id_list(op_ids if isinstance(op_ids, list) else [op_ids], "operation_ids")
     return json_response(history.operation_details(graph, op_ids))
 

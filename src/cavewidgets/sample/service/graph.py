@@ -48,18 +48,27 @@ def to_us(timestamp) -> int | None:
         delta = timestamp - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
         return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
     if isinstance(timestamp, (int, float, np.integer, np.floating)):
-        return int(round(float(timestamp) * 1e6))
+        return _seconds_to_us(float(timestamp))
     if isinstance(timestamp, str):
         text = timestamp.strip()
         try:
-            return int(round(float(text) * 1e6))
+            seconds = float(text)
         except ValueError:
             pass
+        else:
+            return _seconds_to_us(seconds)
         try:
             return to_us(_dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
         except ValueError:
             raise ValueError(f"cannot parse timestamp {timestamp!r}") from None
     raise ValueError(f"cannot interpret timestamp {timestamp!r}")
+
+
+def _seconds_to_us(seconds: float) -> int:
+    # NaN and ±Infinity (JSON may carry them) are no time: a ValueError, as for unparsable text
+    if not np.isfinite(seconds):
+        raise ValueError(f"timestamp {seconds!r} is not a finite number of seconds")
+    return int(round(seconds * 1e6))
 
 
 def us_to_datetime(us: int) -> _dt.datetime:

@@ -11,14 +11,13 @@ Example::
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..._storage import atomic_write
-from .app import ServiceError
+from .app import ServiceError, parse_json
 
 bp = Blueprint("json_state", __name__)
 
@@ -34,14 +33,17 @@ def _store(kind: str) -> Path:
 
 def _body_json() -> bytes:
     raw = request.get_data()
-    try:
-        json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ServiceError(400, f"request body is not valid JSON: {err}") from None
+    parse_json(raw)  # stored as sent, but only if it is JSON
     return raw
 
 
+#: state ids are 64-bit integers in the real state server; a longer one is no file name either
+MAX_STATE_ID = 2**63 - 1
+
+
 def _save(kind: str, raw: bytes, state_id: int | None = None) -> int:
+    if state_id is not None and state_id > MAX_STATE_ID:
+        raise ServiceError(400, f"state id {state_id} is out of range (at most {MAX_STATE_ID})")
     store = _store(kind)
     with _LOCK:  # ids must be unique across the server's threads
         if state_id is None:
@@ -53,7 +55,7 @@ def _save(kind: str, raw: bytes, state_id: int | None = None) -> int:
 
 def _load(kind: str, state_id: int) -> Response:
     path = _store(kind) / f"{state_id}.json"
-    if not path.exists():
+    if state_id > MAX_STATE_ID or not path.exists():
         raise ServiceError(404, f"state {state_id} not found")
     return Response(path.read_bytes(), mimetype="application/json")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pyarrow as pa
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .app import ServiceError
+from .app import ServiceError, request_json
 from .graph import to_us
 from .info import check_datastack
 from .query import add_warnings, arrow_response, run_query
@@ -69,17 +69,14 @@ def _positive_arg(name: str) -> int | None:
     text = request.args.get(name)
     if text is None:
         return None
-    if not text.isdigit() or int(text) < 1:
+    # isascii: str.isdigit() is also true for '²' and '١', which int() refuses or reads as digits
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ServiceError(400, f"{name} must be a positive integer, got {text!r}")
     return int(text)
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if body is None:
-        if request.get_data():
-            raise ServiceError(400, "request body is not valid JSON")
-        body = {}
+    body = request_json(empty={})
     if not isinstance(body, dict):
         raise ServiceError(400, "request body must be a JSON object")
     return body

@@ -15,13 +15,12 @@ Example::
 
 from __future__ import annotations
 
-import json
 import threading
 
 import numpy as np
 from flask import Blueprint
 
-from .app import ServiceError
+from .app import ServiceError, parse_json
 from .graph import Graph
 from .pcg_request import bool_arg, bounds_arg, graph_for_table, json_response, parse_id, raw_body
 
@@ -63,10 +62,7 @@ def _request_options() -> dict:
     raw = raw_body()
     if not raw:
         return {}
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ServiceError(400, "manifest request body is not valid JSON") from None
+    data = parse_json(raw, "manifest request body")
     if not isinstance(data, dict):
         raise ServiceError(400, "manifest request body must be a JSON object")
     return data

@@ -96,6 +96,10 @@ def ids_from_binary_body() -> np.ndarray:
     return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
 
 
+#: epoch seconds of 0001-01-01 and 9999-12-31T23:59:59 UTC, the range of a Python datetime
+_FIRST_SECOND, _LAST_SECOND = -62135596800.0, 253402300799.0
+
+
 def timestamp_arg(name: str = "timestamp", default: str | None = "now") -> float | None:
     """Seconds since the epoch from query parameter ``name`` (PyChunkedGraph's convention).
 
@@ -110,6 +114,9 @@ def timestamp_arg(name: str = "timestamp", default: str | None = "now") -> float
         raise ServiceError(400, f"timestamp parameter {name}={text!r} is not a valid unix timestamp") from None
     if not np.isfinite(value):
         raise ServiceError(400, f"timestamp parameter {name}={text!r} is not finite")
+    if not _FIRST_SECOND <= value <= _LAST_SECOND:
+        # PyChunkedGraph reads it with datetime.fromtimestamp, which has no years beyond 1..9999
+        raise ServiceError(400, f"timestamp parameter {name}={text[:40]!r} is out of range (years 1 to 9999)")
     return value
 
 
@@ -144,11 +151,19 @@ def bounds_arg() -> np.ndarray | None:
         return None
     try:
         box = np.array([part.split("-") for part in text.split("_")], dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a bound beyond int64
         box = None
     if box is None or box.shape != (3, 2):
         raise ServiceError(400, f"bounds={text!r} is not of the form x0-x1_y0-y1_z0-z1")
     return box
+
+
+def delimiter_arg() -> str:
+    """``delimiter`` between date and time in ISO answers (one character, default a space)."""
+    text = request.args.get("delimiter", " ")
+    if len(text) != 1:
+        raise ServiceError(400, f"parameter delimiter={text[:20]!r} must be a single character")
+    return text
 
 
 def _stringify(obj):

@@ -30,16 +30,19 @@ def _resolve(subpath: str) -> tuple[Path, str | None]:
     """(file on disk, content encoding) for a request path; 404 if missing or outside root."""
     root = (data_dir() / "precomputed").resolve()
     clean = "/".join(part for part in subpath.split("/") if part)  # neuroglancer may send '//'
-    target = (root / clean).resolve()
-    if root != target and root not in target.parents:
-        raise ServiceError(404, f"precomputed path {subpath!r} not found")
-    if target.is_file():
-        return target, None
-    for suffix, encoding in _ENCODINGS.items():
-        candidate = target.with_name(target.name + suffix)
-        if candidate.is_file():
-            return candidate, encoding
-    raise ServiceError(404, f"precomputed file {clean!r} not found")
+    try:
+        target = (root / clean).resolve()
+        if root != target and root not in target.parents:
+            raise ServiceError(404, f"precomputed path {subpath[:200]!r} not found")
+        if target.is_file():
+            return target, None
+        for suffix, encoding in _ENCODINGS.items():
+            candidate = target.with_name(target.name + suffix)
+            if candidate.is_file():
+                return candidate, encoding
+    except (ValueError, OSError):  # a NUL byte, a name longer than the file system allows
+        pass
+    raise ServiceError(404, f"precomputed file {clean[:200]!r} not found")
 
 
 def _mimetype(path: str) -> str:

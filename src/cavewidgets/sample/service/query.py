@@ -246,6 +246,9 @@ def _selected_columns(body: dict, tnames: list[str], frames: list[pa.Table]) -> 
         available = logical_columns(frame)
         if select_map is not None:
             cols = select_map.get(t, [])
+            if not isinstance(cols, list):
+                raise ServiceError(400, f"select_column_map['{t}'] must be a list of column names, "
+                                        f"got {type(cols).__name__}")
         elif select_list is not None:
             cols = select_list if len(tnames) == 1 else [c for c in select_list if c in available]
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +128,15 @@ def validate_rows(schema_type: str, rows: list) -> list[str]:
 def _is_point(pos) -> bool:
     if not isinstance(pos, (list, tuple)) or len(pos) != 3:
         return False
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in pos)
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in pos)
+
+
+def _finite(value) -> bool:
+    # JSON may carry Infinity, NaN and integers beyond float range (10**400): none is a voxel
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 # ---------------------------------------------------------------- routes (caveclient SchemaClient)

@@ -28,12 +28,14 @@ from __future__ import annotations
 import binascii
 import gzip
 import json
+import re
 import threading
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .app import ServiceError, app_singleton
+from .graph import get_graph
 from .info import check_datastack
 
 bp = Blueprint("skeleton", __name__)
@@ -78,14 +80,19 @@ def skeleton_of(root_id: int):
     """
     from cavewidgets.morphology import skeleton_from_l2
 
+    if not 0 <= root_id < 2**64:
+        raise ServiceError(400, f"root id {root_id} is not a uint64")
+    if root_id >= 2**63:  # no root is (the self-client's int64 arrays could not even ask)
+        raise ServiceError(404, f"invalid_rid: {root_id} is not a root id of this datastack")
     cache = app_singleton("cavewidgets_skeletons", dict)
     with _CACHE_LOCK:
         hit = cache.get(root_id)
     if hit is not None:
         return hit
-    client = _self_client()
-    if not client.chunkedgraph.is_valid_nodes(root_id):
+    # is_valid_nodes is also true for supervoxels and L2 ids, which have no skeleton
+    if not get_graph().known_roots([root_id])[0]:
         raise ServiceError(404, f"invalid_rid: {root_id} is not a root id of this datastack")
+    client = _self_client()
     sk = skeleton_from_l2(client, root_id)
     try:
         mat = client.materialize
@@ -177,7 +184,16 @@ def get_bulk_skeletons(datastack, skvn, fmt, gms, root_ids):
     return jsonify(out)
 
 
+#: the shapes of the routes above: a path of this shape reached the catch-all because a segment
+#: is not an integer (Flask's int converters refused it), which is the client's mistake
+_OUR_SHAPES = re.compile(r"[^/]+/(precomputed/skeleton/[^/]+/[^/]+/[^/]+|async/get_skeleton/[^/]+/[^/]+/[^/]+"
+                         r"|bulk/get_skeletons/[^/]+/[^/]+/[^/]+/[^/]+)")
+
+
 @bp.route("/api/v1/<path:rest>", methods=["GET", "POST"])
 def not_in_sample(rest):
+    if _OUR_SHAPES.fullmatch(rest):
+        raise ServiceError(404, f"/skeletoncache/api/v1/{rest[:200]} not found: the skeleton version and the "
+                                "root id must be integers (a root id at most 2**64 - 1)")
     raise ServiceError(501, f"the sample's skeleton service answers get_skeleton and get_bulk_skeletons "
-                            f"(dict/swc) only; /skeletoncache/api/v1/{rest} is not part of it")
+                            f"(dict/swc) only; /skeletoncache/api/v1/{rest[:200]} is not part of it")
