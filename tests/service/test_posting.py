@@ -237,3 +237,17 @@ def test_damaged_drafts_file_is_kept_not_overwritten(tmp_path):
         store.drafts()
     assert list(tmp_path.glob("*.json.damaged-*"))
     assert isinstance(pd.DataFrame(store.drafts()), pd.DataFrame)
+
+
+def test_a_move_cut_short_by_a_crash_is_finished_not_posted_twice(tmp_path):
+    """Killed between writing the table's drafts file and rewriting the unassigned one: the copy
+    left behind is dropped at the next read (once the table's copy was posted it would look new)."""
+    store = DraftStore("minnie65_sample", directory=tmp_path)
+    draft = make_draft([1, 2, 3], fields={"tag": "a"})
+    store.add([draft])
+    table = DraftStore("minnie65_sample", "t", tmp_path)
+    table.add([dict(draft, table="t")])  # the state the crash leaves: the draft in both files
+    assert store.drafts() == []
+    table.remove([draft["uid"]])  # posted and confirmed
+    assert store.drafts() == [] and not store.path.exists()
+

@@ -124,9 +124,14 @@ class DraftStore:
     def _load(self) -> list[dict]:
         drafts = _read(self.path)
         if self.table is None:
-            # a crash between writing the table file and rewriting this one leaves a copy here
+            # a crash between writing the table file and rewriting this one leaves a copy here:
+            # finish that move now (once the table's copy is posted and gone, this copy would
+            # look like a new draft and be posted again)
             moved = {d["uid"] for p in self.directory.glob("*.json") if p != self.path for d in _read(p)}
-            drafts = [d for d in drafts if d["uid"] not in moved]
+            kept = [d for d in drafts if d["uid"] not in moved]
+            if len(kept) != len(drafts):
+                _write(self.path, kept)
+            drafts = kept
         return drafts
 
     def table_stores(self) -> list[DraftStore]:
