@@ -251,3 +251,20 @@ def test_a_move_cut_short_by_a_crash_is_finished_not_posted_twice(tmp_path):
     table.remove([draft["uid"]])  # posted and confirmed
     assert store.drafts() == [] and not store.path.exists()
 
+
+def test_schema_is_read_once_per_poster_so_a_retry_does_not_depend_on_it(sample_service, nuclei, tmp_path):
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_schema_down", create=True, schema="bound_tag", description="schema test")
+        store = DraftStore(client.datastack_name, directory=tmp_path)
+        store.add(_drafts(nuclei, 2, "s"))
+        # the answer is lost and the schema service drops out before the retry reconciles
+        proxy.faults += [("POST", "/post_schema_down/annotations", "lost")] + \
+            [("GET", "/schema/api/v2/type/bound_tag", "pass")] + [("GET", "/schema/api/v2/type/bound_tag", "down")] * 5
+        posted = poster.post(store, "post_schema_down")
+        assert len(posted) == 2 and client.annotation.get_annotation_count("post_schema_down") == 2
+    finally:
+        proxy.close()
+
