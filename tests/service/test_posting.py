@@ -268,3 +268,34 @@ def test_schema_is_read_once_per_poster_so_a_retry_does_not_depend_on_it(sample_
     finally:
         proxy.close()
 
+
+def test_two_posters_on_one_drafts_file_post_each_draft_once(sample_service, nuclei, tmp_path):
+    """Two kernels (here two threads, each with its own poster and store objects) post the same
+    drafts file at once: one waits for the other, nothing is sent twice."""
+    import threading
+
+    proxy = FaultyProxy(sample_service.url, slow_seconds=0.5)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        AnnotationPoster(client).ensure_table("post_two", create=True, schema="bound_tag", description="two kernels")
+        DraftStore(client.datastack_name, directory=tmp_path).add(_drafts(nuclei, 3, "two"))
+        proxy.faults.append(("POST", "/post_two/annotations", "slow"))  # the first post is in flight a while
+        errors = []
+
+        def kernel():
+            try:
+                AnnotationPoster(_proxied_client(proxy, sample_service)).post(
+                    DraftStore(client.datastack_name, directory=tmp_path), "post_two")
+            except Exception as err:  # noqa: BLE001
+                errors.append(err)
+
+        threads = [threading.Thread(target=kernel) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        assert not errors
+        assert sorted(_live(client, "post_two")["tag"]) == ["two0", "two1", "two2"]
+        assert proxy.posts("/post_two/annotations") == 1
+    finally:
+        proxy.close()

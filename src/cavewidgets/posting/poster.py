@@ -210,7 +210,8 @@ class AnnotationPoster:
                             f"nothing was posted and every draft is kept in {store.directory}") from err
         md.setdefault("table_name", table)
         try:
-            return self._post(store, table, md, uids, defaults)
+            with store.posting(table):
+                return self._post(store, table, md, uids, defaults)
         except requests.exceptions.RequestException as err:  # e.g. the schema service, mid-retry
             raise PostError(f"posting to '{table}' failed ({type(err).__name__}: {str(err)[:200]}); the drafts "
                             f"are kept in {store.directory} and a retry is safe") from err
