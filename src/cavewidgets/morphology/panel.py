@@ -19,7 +19,7 @@ import traitlets as t
 from ipywidgets import CallbackDispatcher
 
 from .._ids import parse_root_id
-from .._checks import check_client, check_height
+from .._checks import check_client, check_height, choice_trait
 from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
@@ -89,7 +89,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     highlight_index = t.Int(-1).tag(sync=True)
     #: mouse wheel: "click" (the page scrolls until you click into the view or hold Ctrl/⌘, as
     #: map widgets do) or "always" (the view zooms whenever the pointer is over it)
-    wheel = t.Enum(["click", "always"], default_value="click").tag(sync=True)
+    wheel = choice_trait(["click", "always"], "click").tag(sync=True)
 
     def __init__(self, client, height: int = 500, timestamp=None, max_triangles: int | None = 300_000,
                  wheel: str = "click", **kwargs):
