@@ -66,3 +66,16 @@ def choice_trait(values: list[str], default: str):
             return super().validate(obj, value)
 
     return Choice(values, default_value=default)
+
+
+def check_callback(callback, widget: str, method: str):
+    """``callback`` if it can be called, else ``TypeError`` now (not at every later event).
+
+    Example::
+
+        check_callback(print, "Viewer", "on_select")   # print
+    """
+    if not callable(callback):
+        raise TypeError(f"{widget}.{method}: callback must be a function, got {type(callback).__name__} "
+                        f"{repr(callback)[:80]}")
+    return callback

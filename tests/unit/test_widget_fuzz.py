@@ -67,7 +67,10 @@ def _short(value) -> str:
 
 def check_call(widget, snapshot, call, value, names: tuple[str, ...]):
     """Run ``call(widget, value)``: it works, or raises a clear error naming an argument in
-    ``names``, the value or its type, and ``snapshot(widget)`` is unchanged."""
+    ``names``, the value or its type, and ``snapshot(widget)`` is unchanged. A callback
+    (``names[0] == "callback"``) that cannot be called must be refused at once."""
+    if names[0] == "callback" and not callable(value):
+        call = _must_raise(call)
     before = snapshot(widget)
     try:
         with no_hang(f"{names[0]}({_short(value)})"):
@@ -82,6 +85,13 @@ def check_call(widget, snapshot, call, value, names: tuple[str, ...]):
         assert after == before, f"{names[0]}={_short(value)} failed but changed the widget's state"
         return err
     return None
+
+
+def _must_raise(call):
+    def wrapped(widget, value):
+        call(widget, value)
+        raise AssertionError(f"a {type(value).__name__} was taken as a callback")
+    return wrapped
 
 
 def _traits(widget) -> dict:

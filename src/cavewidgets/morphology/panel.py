@@ -19,7 +19,7 @@ import traitlets as t
 from ipywidgets import CallbackDispatcher
 
 from .._ids import parse_root_id
-from .._checks import check_client, check_height, choice_trait
+from .._checks import check_callback, check_client, check_height, choice_trait
 from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
@@ -233,7 +233,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
 
             panel.on_pick(lambda p: print(p))
         """
-        self._pick_handlers.register_callback(callback, remove=remove)
+        self._pick_handlers.register_callback(check_callback(callback, "MorphologyPanel", "on_pick"), remove=remove)
 
     def highlight_synapse(self, synapse_id) -> MorphologyPanel:
         """Mark synapse ``synapse_id`` (a value of ``panel.synapses.id``) and centre the view on it.

@@ -156,8 +156,12 @@ class ReviewQueue(widgets.VBox):
 
             queue.decide("clean")
         """
-        if status not in self.statuses:
-            raise ValueError(f"status must be one of {list(self.statuses)}, got {status!r}")
+        if not isinstance(status, str) or status not in self.statuses:
+            raise ValueError(f"status must be one of {list(self.statuses)}, got {repr(status)[:100]}")
+        if notes is not None and not isinstance(notes, str):
+            raise TypeError(f"notes must be text (a str) or None, got {type(notes).__name__}")
+        if not isinstance(advance, (bool, np.bool_)):
+            raise TypeError(f"advance must be True or False, got {type(advance).__name__} {repr(advance)[:80]}")
         root = self.current
         if root is None:
             raise IndexError("the queue is finished: no current neuron (use jump() to go back)")
@@ -211,6 +215,8 @@ class ReviewQueue(widgets.VBox):
 
     def jump(self, index: int) -> None:
         """Show neuron number ``index`` (0-based) of the queue."""
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be a whole number (an int), got {type(index).__name__} {repr(index)[:80]}")
         index = int(index)
         if not 0 <= index <= len(self.root_ids):
             raise IndexError(f"index must be between 0 and {len(self.root_ids)}")

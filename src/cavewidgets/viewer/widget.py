@@ -23,7 +23,7 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from .._checks import choice_trait
+from .._checks import check_callback, choice_trait
 from .._ids import parse_root_id, parse_root_ids
 from . import annotations as ann
 from . import capture, credentials, fallback, keys
@@ -417,6 +417,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         """Call ``callback(root_id, position_nm)`` when the user selects a segment in the browser
         (once per newly shown id). ``position_nm`` is where the user double-clicked, in nm; for
         a segment shown another way (the layer panel) it is the view centre."""
+        check_callback(callback, "Viewer", "on_select")
         if remove:
             self._select_callbacks = [c for c in self._select_callbacks if c is not callback]
         else:
