@@ -41,7 +41,10 @@ _spec = importlib.util.spec_from_file_location("hyp", Path(__file__).parents[1] 
 hyp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hyp)
 
-SLOW = 0.3  # the proxy's slow answer, past the shrunk POST read timeout below
+# the proxy's slow answer comes after the POST read timeout below; that timeout stays well above a
+# loaded machine's answer time (a POST still being written when the client gives up and re-sends
+# can be doubled: no idempotency key; see docs/testing.md)
+SLOW = 2.5
 
 
 def _examples(n: int):
@@ -94,7 +97,7 @@ def proxy(service):
 @pytest.fixture(scope="module", autouse=True)
 def shrunk_timings():
     saved = poster_module.POST_TIMEOUT, poster_module.BACKOFF_SECONDS, poster_module.BATCH
-    poster_module.POST_TIMEOUT, poster_module.BACKOFF_SECONDS = (5.0, SLOW / 2), 0.01
+    poster_module.POST_TIMEOUT, poster_module.BACKOFF_SECONDS = (5.0, SLOW - 0.5), 0.01
     yield
     poster_module.POST_TIMEOUT, poster_module.BACKOFF_SECONDS, poster_module.BATCH = saved
 
@@ -126,7 +129,7 @@ REQUESTS = {  # what a fault hits: (method, path after the table name)
 # repeated entries weigh the draw: a restart costs ~0.7 s, a slow answer the timeout; the rest ~0
 ACTIONS = {
     "count": ["pass", "500", "down", "lost"] * 3 + ["restart"],
-    "post": ["pass", "500", "lost", "reset", "down"] * 3 + ["slow", "slow", "restart", "restart_after"],
+    "post": ["pass", "500", "lost", "reset", "down"] * 3 + ["slow", "restart", "restart_after"],
     "read": ["pass", "500", "down", "lost"],
 }
 # small batches exercise the batching and cost little; the engine's 10,000 (reconciling reads
@@ -305,7 +308,7 @@ def test_a_kernel_killed_at_a_generated_step(schedule, proxy, service, via_proxy
 
 # ---------------------------------------------------------------------------- two kernels at once
 
-TWO_ACTIONS = {"count": ["pass", "500"], "post": ["pass", "500", "lost", "slow"], "read": ["pass", "500"]}
+TWO_ACTIONS = {"count": ["pass", "500"], "post": ["pass", "500", "lost"] * 2 + ["slow"], "read": ["pass", "500"]}
 
 
 @st.composite
