@@ -9,7 +9,6 @@ import importlib.util
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -143,4 +142,3 @@ def test_review_queue_refuses_a_table_that_is_not_a_name(sample_client, nuclei):
     for bad in (None, 5, "", ["t"], float("nan")):
         with pytest.raises((ValueError, TypeError), match="table"):
             _new_queue(sample_client, nuclei, table=bad)
-    assert isinstance(pd.DataFrame(), pd.DataFrame)
