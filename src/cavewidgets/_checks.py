@@ -47,3 +47,35 @@ def check_client(client, widget: str, needs: tuple[str, ...] = ()):
         raise TypeError(f"{widget} needs a CAVEclient; got {got}. For the offline sample datastack "
                         "pass cavewidgets.sample.client()")
     return client
+
+
+def choice_trait(values: list[str], default: str):
+    """A ``traitlets.Enum`` of strings that refuses any other type by name first (a plain Enum
+    compares an array with ``in`` and raises numpy's "truth value is ambiguous").
+
+    Example::
+
+        wheel = choice_trait(["click", "always"], "click").tag(sync=True)
+    """
+    import traitlets as t
+
+    class Choice(t.Enum):
+        def validate(self, obj, value):
+            if not isinstance(value, str):
+                self.error(obj, value)
+            return super().validate(obj, value)
+
+    return Choice(values, default_value=default)
+
+
+def check_callback(callback, widget: str, method: str):
+    """``callback`` if it can be called, else ``TypeError`` now (not at every later event).
+
+    Example::
+
+        check_callback(print, "Viewer", "on_select")   # print
+    """
+    if not callable(callback):
+        raise TypeError(f"{widget}.{method}: callback must be a function, got {type(callback).__name__} "
+                        f"{repr(callback)[:80]}")
+    return callback

@@ -6,23 +6,37 @@ answer. ``faults`` is a list of ``(method, path_substring, action)`` consumed in
 
 - ``"500"``: answer 500 without forwarding (the service never sees the request);
 - ``"lost"``: forward, let the service write, then drop the connection (a lost response);
+- ``"reset"``: forward, let the service write, then reset the connection (TCP RST);
+- ``"slow"``: forward, let the service write, answer ``slow_seconds`` later (past the client's timeout);
 - ``"down"``: drop the connection without forwarding;
+- ``"restart"`` / ``"restart_after"``: restart the service (``on_restart``) before forwarding
+  (the request never arrives) or after the service wrote (the answer is lost);
+- ``"kill"`` / ``"kill_after"``: SIGKILL the process ``victim`` (a posting "kernel") before
+  forwarding or after the service wrote, then drop the connection;
 - ``"pass"``: forward normally (lets a schedule hit the n-th matching request).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
 
 class FaultyProxy:
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, on_restart=None, slow_seconds: float = 1.0):
         self.upstream = upstream.rstrip("/")
         self.faults: list[tuple[str, str, str]] = []
         self.forwarded: list[tuple[str, str]] = []
+        self.on_restart = on_restart  # () -> None: stop and start the service on the same port
+        self.slow_seconds = slow_seconds
+        self.victim: int | None = None  # pid killed by "kill" / "kill_after"
         self._lock = threading.Lock()
         proxy = self
 
@@ -31,6 +45,12 @@ class FaultyProxy:
 
             def log_message(self, *args):
                 pass
+
+            def _drop(self, reset: bool = False):
+                if reset:  # linger 0: close sends RST instead of FIN
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -44,30 +64,46 @@ class FaultyProxy:
                     self.end_headers()
                     self.wfile.write(data)
                     return
-                if action == "down":
-                    self.close_connection = True
-                    self.connection.close()
+                if action in ("down", "restart", "kill"):
+                    if action == "restart":
+                        proxy.on_restart()
+                    if action == "kill":
+                        proxy._kill()
+                    self._drop()
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}  # keep Host: the service builds URLs from it
                 with proxy._lock:
                     proxy.forwarded.append((self.command, self.path))
-                r = requests.request(self.command, proxy.upstream + self.path, data=body, headers=headers,
-                                     allow_redirects=False, timeout=120)
-                if action == "lost":
-                    self.close_connection = True
-                    self.connection.close()
+                try:
+                    r = requests.request(self.command, proxy.upstream + self.path, data=body, headers=headers,
+                                         allow_redirects=False, timeout=120)
+                except requests.RequestException:  # the service is down: so is the connection
+                    self._drop()
                     return
-                self.send_response(r.status_code)
-                for k, v in r.headers.items():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(r.content)))
-                self.end_headers()
-                self.wfile.write(r.content)
+                if action in ("lost", "reset", "restart_after", "kill_after"):
+                    if action == "restart_after":
+                        proxy.on_restart()
+                    if action == "kill_after":
+                        proxy._kill()
+                    self._drop(reset=action == "reset")
+                    return
+                if action == "slow":
+                    time.sleep(proxy.slow_seconds)
+                try:
+                    self.send_response(r.status_code)
+                    for k, v in r.headers.items():
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(r.content)))
+                    self.end_headers()
+                    self.wfile.write(r.content)
+                except OSError:  # the client gave up waiting (a "slow" answer)
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -79,6 +115,13 @@ class FaultyProxy:
                     del self.faults[i]
                     return action
         return None
+
+    def _kill(self) -> None:
+        if self.victim is not None:
+            try:
+                os.kill(self.victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def posts(self, part: str = "/annotations") -> int:
         """How many POSTs containing ``part`` reached the service."""

@@ -237,3 +237,65 @@ def test_damaged_drafts_file_is_kept_not_overwritten(tmp_path):
         store.drafts()
     assert list(tmp_path.glob("*.json.damaged-*"))
     assert isinstance(pd.DataFrame(store.drafts()), pd.DataFrame)
+
+
+def test_a_move_cut_short_by_a_crash_is_finished_not_posted_twice(tmp_path):
+    """Killed between writing the table's drafts file and rewriting the unassigned one: the copy
+    left behind is dropped at the next read (once the table's copy was posted it would look new)."""
+    store = DraftStore("minnie65_sample", directory=tmp_path)
+    draft = make_draft([1, 2, 3], fields={"tag": "a"})
+    store.add([draft])
+    table = DraftStore("minnie65_sample", "t", tmp_path)
+    table.add([dict(draft, table="t")])  # the state the crash leaves: the draft in both files
+    assert store.drafts() == []
+    table.remove([draft["uid"]])  # posted and confirmed
+    assert store.drafts() == [] and not store.path.exists()
+
+
+def test_schema_is_read_once_per_poster_so_a_retry_does_not_depend_on_it(sample_service, nuclei, tmp_path):
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_schema_down", create=True, schema="bound_tag", description="schema test")
+        store = DraftStore(client.datastack_name, directory=tmp_path)
+        store.add(_drafts(nuclei, 2, "s"))
+        # the answer is lost and the schema service drops out before the retry reconciles
+        proxy.faults += [("POST", "/post_schema_down/annotations", "lost")] + \
+            [("GET", "/schema/api/v2/type/bound_tag", "pass")] + [("GET", "/schema/api/v2/type/bound_tag", "down")] * 5
+        posted = poster.post(store, "post_schema_down")
+        assert len(posted) == 2 and client.annotation.get_annotation_count("post_schema_down") == 2
+    finally:
+        proxy.close()
+
+
+def test_two_posters_on_one_drafts_file_post_each_draft_once(sample_service, nuclei, tmp_path):
+    """Two kernels (here two threads, each with its own poster and store objects) post the same
+    drafts file at once: one waits for the other, nothing is sent twice."""
+    import threading
+
+    proxy = FaultyProxy(sample_service.url, slow_seconds=0.5)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        AnnotationPoster(client).ensure_table("post_two", create=True, schema="bound_tag", description="two kernels")
+        DraftStore(client.datastack_name, directory=tmp_path).add(_drafts(nuclei, 3, "two"))
+        proxy.faults.append(("POST", "/post_two/annotations", "slow"))  # the first post is in flight a while
+        errors = []
+
+        def kernel():
+            try:
+                AnnotationPoster(_proxied_client(proxy, sample_service)).post(
+                    DraftStore(client.datastack_name, directory=tmp_path), "post_two")
+            except Exception as err:  # noqa: BLE001
+                errors.append(err)
+
+        threads = [threading.Thread(target=kernel) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        assert not errors
+        assert sorted(_live(client, "post_two")["tag"]) == ["two0", "two1", "two2"]
+        assert proxy.posts("/post_two/annotations") == 1
+    finally:
+        proxy.close()

@@ -92,3 +92,41 @@ def test_dataframe_input_positions_and_bad_input(sample_client, tmp_path):
         queue.jump(0)
         queue.decide("maybe")
     assert len(_table_rows(sample_client, "review_df")) == 1
+
+
+def test_a_decision_changed_before_it_was_posted_leaves_one_row(sample_service, proofread_roots, tmp_path):
+    """The first decision cannot be posted (the count before the batch fails); the second replaces
+    it: both drafts reach the server on the next post, so the first one's row must be deleted.
+    A kernel that died after the server confirmed a decision is settled from the posted log."""
+    from caveclient import CAVEclient
+
+    from _faulty_proxy import FaultyProxy
+    from cavewidgets.posting import read_posted_log
+
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        client = CAVEclient("minnie65_sample", server_address=proxy.url, auth_token=sample_service.token,
+                            write_server_cache=False, max_retries=0)
+        queue = ReviewQueue(client, proofread_roots[:1], "review_unposted_change", directory=tmp_path, show=False)
+        proxy.faults.append(("GET", "/review_unposted_change/count", "500"))
+        queue.decide("clean", advance=False)
+        assert queue.decisions["posted"].tolist() == [False]  # kept on disk, waiting
+        queue.decide("needs work", advance=False)
+        assert queue.post_pending() == 0
+        assert list(queue.decisions["status"]) == ["needs work"] and queue.decisions["posted"].all()
+        assert client.annotation.get_annotation_count("review_unposted_change") == 1
+        row = client.annotation.get_annotation("review_unposted_change", [int(queue.decisions["annotation_id"][0])])[0]
+        assert row["tag"] == "needs work" and row["valid"]
+        # a kernel killed between the poster's confirmation and the decisions file: the id is
+        # in the posted log only; a new kernel's queue fills it in
+        posted_id = int(queue.decisions["annotation_id"][0])
+        decisions = queue._decisions  # noqa: SLF001
+        root = proofread_roots[0]
+        decisions.decisions[root]["annotation_id"] = None
+        decisions.save()
+        logged = read_posted_log("minnie65_sample", queue._drafts.directory)  # noqa: SLF001
+        assert logged
+        again = ReviewQueue(client, proofread_roots[:1], "review_unposted_change", directory=tmp_path, show=False)
+        assert again.decisions["posted"].all() and int(again.decisions["annotation_id"][0]) == posted_id
+    finally:
+        proxy.close()

@@ -22,7 +22,7 @@ import pandas as pd
 import traitlets as t
 
 from .._ids import parse_root_ids
-from .._checks import MIN_HEIGHT, check_client, check_height
+from .._checks import MIN_HEIGHT, check_callback, check_client, check_height
 from .._loader import LatestLoader
 from ..paging import query_whole
 from .colors import ColorBook
@@ -248,6 +248,7 @@ class Explorer(DraftsMixin, widgets.VBox):
 
             ex.on_selection(lambda sel: print(len(sel)))
         """
+        check_callback(callback, "Explorer", "on_selection")
         if remove:
             self._callbacks = [c for c in self._callbacks if c is not callback]
         else:
@@ -260,8 +261,9 @@ class Explorer(DraftsMixin, widgets.VBox):
 
             ex.select([864691135808684573, 864691135808684574])
         """
-        parsed = parse_root_ids(root_ids).tolist()
-        self._apply(list(dict.fromkeys(parsed)), source="python")
+        roots = list(dict.fromkeys(parse_root_ids(root_ids).tolist()))
+        self.viewer._check_count(len(roots))  # refused before the table, colours or viewer change
+        self._apply(roots, source="python")
         return self
 
     def _apply(self, roots: list[int], source: str, rows: pd.DataFrame | None = None, where=None) -> None:

@@ -19,7 +19,7 @@ import traitlets as t
 from ipywidgets import CallbackDispatcher
 
 from .._ids import parse_root_id
-from .._checks import check_client, check_height
+from .._checks import check_callback, check_client, check_height, choice_trait
 from .._libraries import quiet_libraries
 from .._transport import RequestHandlerMixin
 from . import _data
@@ -90,7 +90,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     highlight_index = t.Int(-1).tag(sync=True)
     #: mouse wheel: "click" (the page scrolls until you click into the view or hold Ctrl/⌘, as
     #: map widgets do) or "always" (the view zooms whenever the pointer is over it)
-    wheel = t.Enum(["click", "always"], default_value="click").tag(sync=True)
+    wheel = choice_trait(["click", "always"], "click").tag(sync=True)
 
     def __init__(self, client, height: int = 500, timestamp=None, max_triangles: int | None = 300_000,
                  wheel: str = "click", **kwargs):
@@ -234,7 +234,7 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
 
             panel.on_pick(lambda p: print(p))
         """
-        self._pick_handlers.register_callback(callback, remove=remove)
+        self._pick_handlers.register_callback(check_callback(callback, "MorphologyPanel", "on_pick"), remove=remove)
 
     def highlight_synapse(self, synapse_id) -> MorphologyPanel:
         """Mark synapse ``synapse_id`` (a value of ``panel.synapses.id``) and centre the view on it.

@@ -23,17 +23,21 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._storage import atomic_write, data_dir, file_lock, safe_name
+from .._storage import atomic_write, data_dir, exclusive_lock, file_lock, safe_name
 
 from .._ids import parse_root_id
 
 UNASSIGNED = "_unassigned"
+_POSTING_LOCKS: dict[Path, threading.Lock] = {}  # this kernel's threads; the file lock excludes other kernels
+_POSTING_GUARD = threading.Lock()
 
 
 def now_iso() -> str:
@@ -124,9 +128,14 @@ class DraftStore:
     def _load(self) -> list[dict]:
         drafts = _read(self.path)
         if self.table is None:
-            # a crash between writing the table file and rewriting this one leaves a copy here
+            # a crash between writing the table file and rewriting this one leaves a copy here:
+            # finish that move now (once the table's copy is posted and gone, this copy would
+            # look like a new draft and be posted again)
             moved = {d["uid"] for p in self.directory.glob("*.json") if p != self.path for d in _read(p)}
-            drafts = [d for d in drafts if d["uid"] not in moved]
+            kept = [d for d in drafts if d["uid"] not in moved]
+            if len(kept) != len(drafts):
+                _write(self.path, kept)
+            drafts = kept
         return drafts
 
     def table_stores(self) -> list[DraftStore]:
@@ -137,6 +146,23 @@ class DraftStore:
                 table = next((d.get("table") for d in _read(p) if d.get("table")), p.stem)
                 out.append(DraftStore(self.datastack, table, self.directory))
         return out
+
+    @contextlib.contextmanager
+    def posting(self, table: str):
+        """Hold while posting this directory's drafts to ``table``: one poster at a time, across
+        kernels and threads (two posters would both send the drafts the other has not confirmed yet).
+
+        Example::
+
+            with store.posting("my_tags"):
+                ...  # read, send, confirm
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = (self.directory / f".posting-{safe_name(table)}.lock").resolve()
+        with _POSTING_GUARD:
+            lock = _POSTING_LOCKS.setdefault(path, threading.Lock())
+        with lock, exclusive_lock(path):
+            yield
 
     def add(self, drafts: list[dict]) -> list[dict]:
         """Append drafts (saved before this returns)."""

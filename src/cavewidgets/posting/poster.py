@@ -50,6 +50,8 @@ BATCH = 10_000
 #: attempts per batch (the first send plus re-sends of what did not land) and the backoff base
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
+#: (connect, read) seconds for one POST of a batch; an answer later than this counts as lost
+POST_TIMEOUT = (10.0, 600.0)
 #: ids asked per ``get_annotation`` call while reconciling (they travel in the URL)
 ID_WINDOW = 400
 #: statuses after which a batch may be re-sent (once reconciled); any other 4xx is final
@@ -115,6 +117,7 @@ class AnnotationPoster:
         self.client = client
         self.datastack = client.datastack_name
         self._on_posted = on_posted  # callback(table, ids): provenance hook
+        self._definitions: dict[str, dict] = {}  # schema name -> definition (read once: fewer requests to fail)
 
     # ------------------------------------------------------------------ table and schema
 
@@ -144,11 +147,22 @@ class AnnotationPoster:
 
     # ------------------------------------------------------------------ rows
 
+    def schema_definition(self, schema: str) -> dict:
+        """The JSON schema of ``schema`` from the schema service (asked once per poster).
+
+        Example::
+
+            poster.schema_definition("bound_tag")   # the JSON schema rows are validated against
+        """
+        if schema not in self._definitions:
+            self._definitions[schema] = self.client.schema.schema_definition(schema)
+        return self._definitions[schema]
+
     def rows_for(self, drafts: list[dict], md: dict, defaults: dict, *, validate: bool = True) -> list[dict]:
         """Schema rows for drafts (validated unless ``validate=False``; raises :class:`DraftValidationError`)."""
         import jsonschema
 
-        definition = self.client.schema.schema_definition(md["schema_type"])
+        definition = self.schema_definition(md["schema_type"])
         points = point_fields(definition)
         plain = plain_fields(definition)
         res = voxel_resolution(md)
@@ -195,6 +209,14 @@ class AnnotationPoster:
             raise PostError(f"cannot reach the annotation service to post to '{table}' ({type(err).__name__}); "
                             f"nothing was posted and every draft is kept in {store.directory}") from err
         md.setdefault("table_name", table)
+        try:
+            with store.posting(table):
+                return self._post(store, table, md, uids, defaults)
+        except requests.exceptions.RequestException as err:  # e.g. the schema service, mid-retry
+            raise PostError(f"posting to '{table}' failed ({type(err).__name__}: {str(err)[:200]}); the drafts "
+                            f"are kept in {store.directory} and a retry is safe") from err
+
+    def _post(self, store: DraftStore, table: str, md: dict, uids, defaults: dict) -> pd.DataFrame:
         chosen = [d for d in store.drafts() if uids is None or d["uid"] in set(uids)]
         table_store = store if store.table == table else DraftStore(store.datastack, table, store.directory)
         pending = [d for d in table_store.drafts() if d.get("state") == "pending"]
@@ -271,7 +293,7 @@ class AnnotationPoster:
             session.verify = ann.session.verify
             try:
                 r = session.post(url, data=json.dumps({"annotations": rows}, cls=BaseEncoder),
-                                 headers={"Content-Type": "application/json"}, timeout=(10, 600))
+                                 headers={"Content-Type": "application/json"}, timeout=POST_TIMEOUT)
             except requests.exceptions.RequestException as err:
                 return None, f"{type(err).__name__}: {str(err)[:200]}", 0
         if r.status_code == 200:

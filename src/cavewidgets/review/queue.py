@@ -25,7 +25,7 @@ from .._ids import parse_root_ids
 from .._checks import check_client, check_height
 from .._loader import LatestLoader
 from ..explorer.columns import position_column, positions_nm, root_columns
-from ..posting import AnnotationPoster, DraftStore, PostError, make_draft
+from ..posting import AnnotationPoster, DraftStore, PostError, make_draft, read_posted_log
 from ..posting.poster import plain_fields
 from .decisions import ReviewDecisions
 
@@ -156,8 +156,12 @@ class ReviewQueue(widgets.VBox):
 
             queue.decide("clean")
         """
-        if status not in self.statuses:
-            raise ValueError(f"status must be one of {list(self.statuses)}, got {status!r}")
+        if not isinstance(status, str) or status not in self.statuses:
+            raise ValueError(f"status must be one of {list(self.statuses)}, got {repr(status)[:100]}")
+        if notes is not None and not isinstance(notes, str):
+            raise TypeError(f"notes must be text (a str) or None, got {type(notes).__name__}")
+        if not isinstance(advance, (bool, np.bool_)):
+            raise TypeError(f"advance must be True or False, got {type(advance).__name__} {repr(advance)[:80]}")
         root = self.current
         if root is None:
             raise IndexError("the queue is finished: no current neuron (use jump() to go back)")
@@ -180,22 +184,22 @@ class ReviewQueue(widgets.VBox):
     def post_pending(self, quiet: bool = False) -> int:
         """Post decisions saved locally but not yet confirmed (after a failure); returns how many
         are still waiting. Safe to call any time: nothing is posted twice."""
+        error = None
         try:
-            posted = self._poster.post(self._drafts, self.table) if self._has_unposted() else None
+            if self._has_unposted():
+                self._poster.post(self._drafts, self.table)
         except (PostError, requests.exceptions.RequestException) as err:
-            self._message(f"⚠ {err}", error=True)
+            error = err
+        # from the posted log, not from this call's answer: a kernel that died after the server
+        # confirmed a decision, or a batch confirmed before a later one failed, is settled too
+        logged = read_posted_log(self.client.datastack_name, self._drafts.directory)
+        self._decisions.settle({d["uid"]: int(d["annotation_id"]) for d in logged if d.get("table") == self.table})
+        if error is not None:
+            self._message(f"⚠ {error}", error=True)
             if not quiet:
-                log.warning("%s", err)
+                log.warning("%s", error)
+            self._refresh()
             return self._waiting()
-        if posted is not None and len(posted):
-            by_uid = dict(zip(posted["uid"], posted["annotation_id"]))
-            for root, d in self._decisions.decisions.items():
-                if d.get("uid") in by_uid:
-                    d["annotation_id"] = int(by_uid[d["uid"]])
-                    if d.get("replaces"):
-                        self._decisions.to_delete.append(int(d["replaces"]))
-                        d["replaces"] = None
-            self._decisions.save()
         self._delete_superseded()
         self._message("")
         self._refresh()
@@ -211,6 +215,8 @@ class ReviewQueue(widgets.VBox):
 
     def jump(self, index: int) -> None:
         """Show neuron number ``index`` (0-based) of the queue."""
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be a whole number (an int), got {type(index).__name__} {repr(index)[:80]}")
         index = int(index)
         if not 0 <= index <= len(self.root_ids):
             raise IndexError(f"index must be between 0 and {len(self.root_ids)}")

@@ -68,15 +68,15 @@ def _files_of(path: str | os.PathLike) -> list[str]:
         files = [f for f in sorted(glob.glob(os.path.join(text, "**", "*"), recursive=True))
                  if os.path.isfile(f) and f.lower().endswith(_PARQUET + _IPC)]
         if not files:
-            raise FileNotFoundError(f"no .parquet or .feather files in directory {text}")
+            raise FileNotFoundError(f"no .parquet or .feather files in directory {text!r}")
         return files
     if any(ch in text for ch in "*?["):
         files = sorted(f for f in glob.glob(text, recursive=True) if os.path.isfile(f))
         if not files:
-            raise FileNotFoundError(f"no files match {text}")
+            raise FileNotFoundError(f"no files match {text!r}")
         return files
     if not os.path.exists(text):
-        raise FileNotFoundError(f"no such file: {text}")
+        raise FileNotFoundError(f"no such file: {text!r}")
     return [text]
 
 

@@ -23,6 +23,8 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 def _resolve_key(frame: pd.DataFrame, key: str | None) -> tuple[str | None, Any]:
     """The key column's name (None = row position) and its values, or a clear error."""
     names = [str(c) for c in frame.columns]
+    if key is not None and not isinstance(key, str):
+        raise TypeError(f"key must be the name of a column (a str), got {type(key).__name__} {repr(key)[:100]}")
     if key is not None:
         if key in names:
             values = frame.iloc[:, names.index(key)]
@@ -123,6 +125,9 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     def __init__(self, df, key: str | None = None, *, columns: list[str] | None = None,
                  hidden: list[str] | None = None, height: int = 420, **kwargs):
         height = check_height(height, "TableBrowser")
+        if df is None:
+            raise TypeError("TableBrowser needs a DataFrame (or a Parquet/CSV path, an Arrow table or dataset, "
+                            "a DuckDB relation); got None")
         self._source = None if isinstance(df, pd.DataFrame) else df
         if self._source is not None:  # a file, dataset, Arrow table or DuckDB relation: read in place
             engine, df, key_name, key_values = _open_out_of_core(df, key)
@@ -310,6 +315,8 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
 
             browser.color_rows("pt_root_id", {864691135808684573: "#e6194b"})
         """
+        if colors is not None and not isinstance(colors, dict):
+            raise TypeError(f"colors must be a dict of value -> CSS colour, got {type(colors).__name__}")
         if column is None or not colors:
             self._row_colors = None
         else:
@@ -353,6 +360,8 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
 
             browser.scroll_to(900_000)
         """
+        if isinstance(position, (bool, np.bool_)) or not isinstance(position, (int, np.integer)) or position < 0:
+            raise ValueError(f"scroll_to position must be a row number (an int >= 0), got {repr(position)[:100]}")
         self.send({"kind": "cw:scroll_to", "position": int(position)})
         return self
 
@@ -395,6 +404,16 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     def _selection_assigned(self, change) -> None:
         if not self._updating_selection:
             self._set_selection(self._rows_for_keys(change["new"]))
+
+    @t.validate("sort")
+    def _valid_sort(self, proposal) -> list:
+        # the shape only (a bad column is reported in ``error``, like a sort from the browser)
+        value = proposal["value"]
+        if not all(isinstance(s, (list, tuple)) and len(s) == 2 and isinstance(s[0], str)
+                   and isinstance(s[1], (bool, np.bool_)) for s in value):
+            raise t.TraitError(f"sort must be a list of [column, ascending] pairs (a name and a bool), "
+                               f"got {repr(value)[:200]}")
+        return [[c, bool(a)] for c, a in value]
 
     @t.observe("sort", "filters", "search_text")
     def _view_changed(self, _change=None) -> None:

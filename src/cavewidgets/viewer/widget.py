@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import anywidget
+import numpy as np
 import traitlets as t
 
-from .._checks import check_height
-from .._ids import parse_root_id
+from .._checks import check_callback, check_height, choice_trait
+from .._ids import parse_root_id, parse_root_ids
 from . import annotations as ann
 from . import capture, credentials, fallback, keys
 from . import state as st
@@ -65,6 +66,14 @@ def _id_list(ids) -> list:
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
         return [ids]
     return list(ids)
+
+
+def _segment_ids(ids) -> list[int]:
+    """Exact segment ids from one id or many; arrays and long lists without a Python loop per id
+    (a 10**6-element list is refused by the count check in a moment, not parsed for seconds)."""
+    if isinstance(ids, np.ndarray) and ids.ndim != 1:
+        raise ValueError(f"segment ids must be a flat list or 1-d array, got an array of shape {ids.shape}")
+    return parse_root_ids(ids if isinstance(ids, np.ndarray) else _id_list(ids), what="segment ids").tolist()
 
 
 def _coordinates(position) -> list[float]:
@@ -123,7 +132,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
 
     height = t.Int(600).tag(sync=True)
     #: mouse wheel: "click" (the page scrolls until a click into the view or Ctrl/⌘) or "always"
-    wheel = t.Enum(["click", "always"], default_value="click").tag(sync=True)
+    wheel = choice_trait(["click", "always"], "click").tag(sync=True)
     #: origins whose requests the kernel answers besides loopback hosts (["*"]: all, via_kernel)
     kernel_origins = t.List(t.Unicode()).tag(sync=True)
     #: which neuroglancer build the page needs (loaded once per page, shared by all viewers)
@@ -282,7 +291,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
 
     @layout.setter
     def layout(self, value: str) -> None:
-        if value not in LAYOUTS:
+        if not isinstance(value, str) or value not in LAYOUTS:
             raise ValueError(f"unknown layout {value!r}; use one of {', '.join(LAYOUTS)}")
         self._update(lambda s: s.__setitem__("layout", value))
 
@@ -310,7 +319,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
     # ---------- segments ----------
     @t.validate("segments")
     def _validate_segments(self, proposal):
-        out = {parse_root_id(v, what="segment id", allow_zero=self._from_browser) for v in proposal["value"]}
+        out = set(parse_root_ids(list(proposal["value"]), what="segment ids", allow_zero=self._from_browser).tolist())
         if not self._from_browser:
             self._check_count(len(out))
         return out
@@ -335,13 +344,13 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
     def add_segments(self, ids: Iterable[int] | int, colors: Any = None) -> None:
         """Show more segments (exact ints or decimal strings); ``colors``: one CSS colour for
         all, a list parallel to ``ids``, or a dict id → colour."""
-        parsed = [parse_root_id(i, what="segment id") for i in _id_list(ids)]
+        parsed = _segment_ids(ids)
         color_map = None
         if colors is not None:
             if isinstance(colors, str):
                 color_map = {i: colors for i in parsed}
             elif isinstance(colors, Mapping):
-                color_map = {parse_root_id(k, what="segment id"): v for k, v in colors.items()}
+                color_map = {parse_root_id(k, what="colors key (a segment id)"): v for k, v in colors.items()}
             else:
                 colors = list(colors)
                 if len(colors) != len(parsed):
@@ -357,7 +366,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
 
     def remove_segments(self, ids: Iterable[int] | int) -> None:
         """Hide segments (ids not shown are ignored)."""
-        drop = {parse_root_id(i, what="segment id") for i in _id_list(ids)}
+        drop = set(_segment_ids(ids))
         current = st.segments_of(self._raw_state(), self.segmentation_layer)
         self._write_segments(current - drop)
         self._sync_from_ng()
@@ -408,6 +417,7 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
         """Call ``callback(root_id, position_nm)`` when the user selects a segment in the browser
         (once per newly shown id). ``position_nm`` is where the user double-clicked, in nm; for
         a segment shown another way (the layer panel) it is the view centre."""
+        check_callback(callback, "Viewer", "on_select")
         if remove:
             self._select_callbacks = [c for c in self._select_callbacks if c is not callback]
         else:
