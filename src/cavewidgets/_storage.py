@@ -126,3 +126,20 @@ def atomic_write(path, data: str | bytes, *, prefix: str = ".tmp-") -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def output_dir(path, *, overwrite: bool, names: str = "save()") -> Path:
+    """``path`` as a directory to write an export or a report into: refused if it is a file, or
+    a non-empty directory unless ``overwrite`` (``names`` says which argument, for the message).
+    Not created here (some writers build a sibling first and move it in).
+
+    Example::
+
+        target = output_dir("flat", overwrite=False, names="out=")
+    """
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{target} is a file; {names} writes a directory")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise FileExistsError(f"{target} is not empty; choose a new directory or pass overwrite=True")
+    return target

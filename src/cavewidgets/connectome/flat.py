@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._storage import output_dir
 from ..paging import query_whole
 from ..reproducible.log import record_query, unwrap
 from .annotations import body_annotations, cell_types, proofreading_status, soma_positions
@@ -206,12 +207,7 @@ def _root_column(root_ids):
 
 
 def _check_target(out, overwrite: bool) -> Path:
-    target = Path(out).expanduser()
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"{target} is a file; out= names a directory")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} is not empty; choose a new directory or pass overwrite=True")
-    return target
+    return output_dir(out, overwrite=overwrite, names="out=")
 
 
 class _Loader:

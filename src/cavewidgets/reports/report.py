@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._storage import output_dir
 from . import figures as fg
 from .labels import type_order
 
@@ -138,11 +139,7 @@ class ConnectivityReport:
 
             report.save("proofread_report")   # report.html, connectivity_matrix.png, connectome.csv, ...
         """
-        target = Path(directory).expanduser()
-        if target.exists() and not target.is_dir():
-            raise NotADirectoryError(f"{target} is a file; save() writes a directory")
-        if target.is_dir() and any(target.iterdir()) and not overwrite:
-            raise FileExistsError(f"{target} is not empty; choose a new directory or pass overwrite=True")
+        target = output_dir(directory, overwrite=overwrite)
         target.mkdir(parents=True, exist_ok=True)
         for name, data in self.png.items():
             (target / f"{name}.png").write_bytes(data)

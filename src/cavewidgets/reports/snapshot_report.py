@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._storage import output_dir
 from . import figures as fg
 from . import snapshot as sn
 from . import snapshot_figures as sf
@@ -170,11 +171,7 @@ def snapshot_reports(flat, *, capture: str = "proofread") -> SnapshotReports:
 
 
 def _target(directory, overwrite: bool) -> Path:
-    target = Path(directory).expanduser()
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"{target} is a file; save() writes a directory")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} is not empty; choose a new directory or pass overwrite=True")
+    target = output_dir(directory, overwrite=overwrite)
     target.mkdir(parents=True, exist_ok=True)
     return target
 
