@@ -26,13 +26,13 @@ describe("kernel data requests", () => {
     try {
       const m = fakeModel();
       const b = new FetchBatcher(m);
-      void b.fetch(get("http://127.0.0.1:1/first"));
+      void b.fetch(get("http://127.0.0.1:1/first")).catch(() => undefined); // rejected by dispose() below
       await Promise.resolve(); // a microtask: a lone request does not wait
       expect(m.sent).toHaveLength(1);
       // three more tasks' requests within the window after it: one message when it ends
       for (const name of ["a", "b", "c"]) {
         vi.advanceTimersByTime(2);
-        void b.fetch(get(`http://127.0.0.1:1/${name}`));
+        void b.fetch(get(`http://127.0.0.1:1/${name}`)).catch(() => undefined);
         await Promise.resolve();
       }
       expect(m.sent).toHaveLength(1);

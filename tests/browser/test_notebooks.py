@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from test_viewer import NgView, layer_status, wait_until
+from test_wheel_guard import STAGE, VIEWER, camera, centre_in_view, scroll_top, wheel_at
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -146,6 +147,25 @@ def test_getting_started_shows_every_widget_and_saves_screenshots(lab, isolated_
         # a newcomer reads red text as "something broke": no cell wrote to stderr
         stderr = page.eval_on_selector_all("[data-mime-type='application/vnd.jupyter.stderr']", "els => els.map(e => e.textContent)")
         assert stderr == [], stderr
+        # scrolling the notebook over the 3D panel and the viewer scrolls it; after a click into
+        # the view, the wheel is the view's (the first panel and viewer: the notebook's own cells)
+        viewer_view = "[viewer.position, viewer.state.get('crossSectionScale'), viewer.state.get('projectionScale')]"
+        # (selector, what the wheel would change, where to click: an empty spot; the viewer's xy panel)
+        views = ((STAGE, lambda: camera(page), (150, -120)), (VIEWER, lambda: nb.py(viewer_view), (-120, 0)))
+        for sel, view_state, (dx, dy) in views:
+            x, y = centre_in_view(page, sel)
+            before, top = view_state(), scroll_top(page, sel)
+            wheel_at(page, x + dx, y + dy)
+            assert scroll_top(page, sel) > top + 50, f"the notebook did not scroll over {sel}"
+            time.sleep(0.5)
+            assert view_state() == before, f"{sel} took a wheel meant for the page"
+            x, y = centre_in_view(page, sel)
+            page.mouse.click(x + dx, y + dy)
+            top = scroll_top(page, sel)
+            wheel_at(page, x + dx, y + dy)
+            wait_until(lambda: view_state() != before, timeout=20, what=f"{sel} to take the wheel after a click")
+            assert abs(scroll_top(page, sel) - top) < 2
+            page.mouse.move(5, 5)
 
         # ReviewQueue and a connectivity report, for their documentation pages
         nb.add_cell(REVIEW_CELL, timeout=300)
