@@ -151,7 +151,12 @@ def test_getting_started_shows_every_widget_and_saves_screenshots(lab, isolated_
         # the view, the wheel is the view's (the first panel and viewer: the notebook's own cells)
         viewer_view = "[viewer.position, viewer.state.get('crossSectionScale'), viewer.state.get('projectionScale')]"
         # (selector, what the wheel would change, where to click: an empty spot; the viewer's xy panel)
-        views = ((STAGE, lambda: camera(page), (150, -120)), (VIEWER, lambda: nb.py(viewer_view), (-120, 0)))
+        page.evaluate("""([stage, viewer]) => {  // the notebook's own panel and viewer (the Explorer has one of each too)
+            document.querySelector(stage).dataset.wheelTest = "panel";
+            document.querySelector(viewer).dataset.wheelTest = "viewer";
+        }""", [STAGE, VIEWER])
+        views = (('[data-wheel-test="panel"]', lambda: camera(page), (150, -120)),
+                 ('[data-wheel-test="viewer"]', lambda: nb.py(viewer_view), (-120, 0)))
         for sel, view_state, (dx, dy) in views:
             x, y = centre_in_view(page, sel)
             before, top = view_state(), scroll_top(page, sel)
