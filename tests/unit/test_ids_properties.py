@@ -215,7 +215,10 @@ def _explorer_select(value):
     from cavewidgets.explorer import Explorer
 
     got = []
-    Explorer.select(types.SimpleNamespace(_apply=lambda roots, source: got.append(roots)), [value])
+    # what select() uses of the Explorer: the viewer's segment-count check, then _apply
+    stand_in = types.SimpleNamespace(viewer=types.SimpleNamespace(_check_count=lambda n: None),
+                                     _apply=lambda roots, source: got.append(roots))
+    Explorer.select(stand_in, [value])
     (ids,) = got
     assert ids and all(type(i) is int for i in ids)
     return ids[0]
