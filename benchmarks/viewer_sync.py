@@ -32,6 +32,12 @@ view, and the bytes the widget channel carries.
   ``SetStateHandler``); ``kernel_to_python_ms``, → the traits (ours: ``set_state`` plus the hop
   to the kernel's main loop).
 
+Two paces (``--pace``), each its own scenario in the results: ``busy``, trials back to back
+(0.15-0.35 s apart, so each change meets a view still loading the previous change's data: the
+worst case, where the state shares the one channel, and the page's main thread, with the data);
+``settled`` (scenarios named ``"<layout>, settled"``), each measurement starting from a view at
+rest (``viewer.isReady()`` and 0.3 s more): a user running a cell after looking at the view.
+
 For ours, each Python → browser trial also records how many data answers the kernel sent the
 page in the second before the state ([answers, cw:fetched messages, bytes]): the comm is one
 ordered pipe, so they are delivered first.
@@ -325,8 +331,11 @@ PAGE_SCRIPT = r"""(() => {
             atStart = null;
         });
     };
+    // a live collection: a querySelectorAll of JupyterLab's whole DOM every 25 ms cost the
+    // measured page 1.5 s of main-thread time in a 10-trial run
+    const widgets = document.getElementsByClassName('cw-viewer');
     const scan = () => {
-        for (const root of document.querySelectorAll('.cw-viewer')) {
+        for (const root of widgets) {
             const key = root.dataset.cwViewer, mounted = root.cwViewer;
             if (key && mounted && mounted.viewer && !seen.has(mounted.viewer)) { seen.add(mounted.viewer); attach(key, mounted.viewer); }
         }
@@ -752,47 +761,78 @@ def sync(args, results: dict, nb, views: dict, started: float) -> None:
             except Exception:
                 idle[tool] = False
         time.sleep(1)
-        for view in views.values():
-            view.page.evaluate("() => { window.__cwBench.lags = []; }")
-        measures = ("python_to_browser_ms", "browser_to_python_ms", "python_to_push_ms", "push_to_page_ms", "page_to_applied_ms",
-                    "change_to_send_ms", "send_to_kernel_ms", "kernel_to_python_ms")
-        runs = {t: {m: [] for m in measures} for t in TOOLS}
-        runs["cavewidgets.Viewer"]["answers_sent_in_last_s_before_push"] = []  # [answers, messages, bytes] per trial
-        rebuilds = 0
-        t_layout = time.time()
-        for i in range(args.trials):
-            a, b = roots[(n + 1) % len(roots)], roots[(n + 2) % len(roots)]
-            n += 2
-            for tool, view in views.items():
-                r = runs[tool]
-                ours = tool == "cavewidgets.Viewer"
-                assign = f"viewer.segments = {{{a}}}" if ours else f"plain_set({{{a}}})"
-                r["python_to_browser_ms"].append(python_to_browser(nb, view, a, assign, "BENCH" if ours else "PLAIN", r))
-                if ours:  # a segment change from Python should patch the layer, never rebuild the list
-                    rebuilds += bool(nb.page.evaluate(f'() => {{ const r = document.querySelector(\'.cw-viewer[data-cw-viewer="{view.key}"]\'); const a = r && r.cwViewer.lastApply; return !!(a && a.fullLayers); }}'))
-                time.sleep(rng.uniform(0.15, 0.35))
-                r["browser_to_python_ms"].append(browser_to_python(nb, view, b if ours else str(b), "BENCH" if ours else "PLAIN", r))
-                time.sleep(rng.uniform(0.15, 0.35))
-            if i % 10 == 9:
-                print(f"[{time.time() - started:5.0f}s] {layout}: {i + 1} trials", flush=True)
-        wall = time.time() - t_layout
-        for tool, view in views.items():
-            lags = view.page.evaluate("() => window.__cwBench.lags")
-            runs[tool] = {m: [round(v, 1) if isinstance(v, (int, float)) else v for v in vs] for m, vs in runs[tool].items()}
-            runs[tool]["wall_s"] = round(wall, 1)
-            runs[tool]["main_thread_stalls"] = {"page": "JupyterLab (the widget)" if tool.startswith("cavewidgets") else "neuroglancer's own page",
-                                                "over_100ms": len(lags), "total_s": round(sum(lags) / 1000, 1), "max_ms": max(lags, default=0),
-                                                "share_of_wall": round(sum(lags) / 1000 / wall, 2)}
-            results["tools"][f"{tool} ({layout})"] = runs[tool]
-        for tool in TOOLS:
-            results["tools"][f"{tool} ({layout})"]["ready_before_trials"] = idle[tool]
-        results["tools"][f"cavewidgets.Viewer ({layout})"]["full_layer_rebuilds"] = rebuilds
-    results["tools"][f"cavewidgets.Viewer ({layout})"]["snapshot_refreshes_in_run"] = nb.py("viewer._snapshot.published")
+        for pace in args.pace.split(","):
+            scenario = layout if pace == "busy" else f"{layout}, settled"
+            n = trials(args, results, nb, views, scenario, pace == "settled", roots, n, rng, started)
+            for tool in TOOLS:
+                results["tools"][f"{tool} ({scenario})"]["ready_before_trials"] = idle[tool]
+    results["tools"][f"cavewidgets.Viewer ({scenario})"]["snapshot_refreshes_in_run"] = nb.py("viewer._snapshot.published")
     if profiler is not None:
         top = page_profile(nb.page, stop=profiler, dump=args.profile.with_suffix(".cpuprofile"))
         args.profile.write_text(json.dumps(top, indent=1) + "\n")
         for row in top[:25]:
             print(*row, sep="\t")
+
+
+def settle_view(view: View, timeout: float = 60) -> bool:
+    """Wait until ``view`` has loaded everything it shows (neuroglancer's readiness test) and a
+    moment more: the viewer at rest, as when a user runs a cell after looking at the view."""
+    try:
+        view.wait("(viewer) => viewer.isReady()", timeout=timeout, polling=100)
+    except Exception:
+        return False
+    time.sleep(0.3)
+    return True
+
+
+def trials(args, results: dict, nb, views: dict, scenario: str, settled: bool, roots: list, n: int, rng, started: float) -> int:
+    """Run ``args.trials`` sync trials both ways for each viewer, interleaved; ``settled``: each
+    measurement starts from a view at rest, else back to back (0.15-0.35 s apart, so the view is
+    still loading the previous change's data). Returns the next root index."""
+    for view in views.values():
+        view.page.evaluate("() => { window.__cwBench.lags = []; }")
+    measures = ("python_to_browser_ms", "browser_to_python_ms", "python_to_push_ms", "push_to_page_ms", "page_to_applied_ms",
+                "change_to_send_ms", "send_to_kernel_ms", "kernel_to_python_ms")
+    runs = {t: {m: [] for m in measures} for t in TOOLS}
+    runs["cavewidgets.Viewer"]["answers_sent_in_last_s_before_push"] = []  # [answers, messages, bytes] per trial
+    unsettled = {t: 0 for t in TOOLS}
+    rebuilds = 0
+    t_start = time.time()
+    for i in range(args.trials):
+        a, b = roots[(n + 1) % len(roots)], roots[(n + 2) % len(roots)]
+        n += 2
+        for tool, view in views.items():
+            r = runs[tool]
+            ours = tool == "cavewidgets.Viewer"
+            assign = f"viewer.segments = {{{a}}}" if ours else f"plain_set({{{a}}})"
+            if settled:
+                unsettled[tool] += not settle_view(view)
+            r["python_to_browser_ms"].append(python_to_browser(nb, view, a, assign, "BENCH" if ours else "PLAIN", r))
+            if ours:  # a segment change from Python should patch the layer, never rebuild the list
+                rebuilds += bool(nb.page.evaluate(f'() => {{ const r = document.querySelector(\'.cw-viewer[data-cw-viewer="{view.key}"]\'); const a = r && r.cwViewer.lastApply; return !!(a && a.fullLayers); }}'))
+            if settled:
+                unsettled[tool] += not settle_view(view)
+            else:
+                time.sleep(rng.uniform(0.15, 0.35))
+            r["browser_to_python_ms"].append(browser_to_python(nb, view, b if ours else str(b), "BENCH" if ours else "PLAIN", r))
+            if not settled:
+                time.sleep(rng.uniform(0.15, 0.35))
+        if i % 10 == 9:
+            print(f"[{time.time() - started:5.0f}s] {scenario}: {i + 1} trials", flush=True)
+    wall = time.time() - t_start
+    for tool, view in views.items():
+        lags = view.page.evaluate("() => window.__cwBench.lags")
+        runs[tool] = {m: [round(v, 1) if isinstance(v, (int, float)) else v for v in vs] for m, vs in runs[tool].items()}
+        runs[tool]["wall_s"] = round(wall, 1)
+        runs[tool]["main_thread_stalls"] = {"page": "JupyterLab (the widget)" if tool.startswith("cavewidgets") else "neuroglancer's own page",
+                                            "over_100ms": len(lags), "total_s": round(sum(lags) / 1000, 1), "max_ms": max(lags, default=0),
+                                            "share_of_wall": round(sum(lags) / 1000 / wall, 2)}
+        runs[tool]["pace"] = "settled: each measurement from a view at rest (isReady)" if settled else "busy: back to back, 0.15-0.35 s apart"
+        if settled:
+            runs[tool]["settle_timeouts"] = unsettled[tool]
+        results["tools"][f"{tool} ({scenario})"] = runs[tool]
+    results["tools"][f"cavewidgets.Viewer ({scenario})"]["full_layer_rebuilds"] = rebuilds
+    return n
 
 
 def first_views(args, results: dict, nb, browser, cell: str, size: dict, meter: WsMeter, started: float) -> None:
@@ -897,6 +937,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=30, help="sync trials per measure, viewer and layout")
     ap.add_argument("--first-view-trials", type=int, default=6, help="first full views per viewer (after the page's first)")
     ap.add_argument("--layouts", default="xy,xy-3d", help="comma-separated panel layouts, one sync scenario each")
+    ap.add_argument("--pace", default="busy,settled", help="busy (trials back to back, the view still loading) and/or settled (each from a view at rest)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--in-kernel-service", action="store_true", help="serve the sample from the kernel process (cavewidgets.sample.client())")
     ap.add_argument("--no-snapshot", action="store_true", help="stop the widget's saved-notebook snapshot refreshes (to see their cost)")

@@ -28,7 +28,9 @@ import { makeMinimalViewer } from "neuroglancer/unstable/ui/minimal_viewer.js";
 import { bigintToStringJsonReplacer } from "neuroglancer/unstable/util/json.js";
 import { CompoundTrackable, getCachedJson } from "neuroglancer/unstable/util/trackable.js";
 import { VIEWER_UI_CONFIG_OPTIONS } from "neuroglancer/unstable/viewer.js";
+import { ShaderProgram } from "neuroglancer/unstable/webgl/shader.js";
 import { applyState } from "./apply";
+import { retainShaders } from "./shaders";
 import { Thumbnailer } from "./thumbnail";
 import { registerKernel, type KernelFetcher } from "./routing";
 
@@ -159,6 +161,7 @@ export function mountViewer(target: HTMLElement, bridge: Bridge): Mounted {
     resetStateWhenEmpty: false,
     credentialsManager: new CachingCredentialsManager(new KernelCredentialsManager(bridge) as any),
   } as any);
+  const releaseShaders = retainShaders(viewer.gl.memoize, (obj) => obj instanceof ShaderProgram);
   const configState = new CompoundTrackable();
   setDefaultInputEventBindings(viewer.inputEventBindings);
   const maps = new CompoundTrackable();
@@ -218,6 +221,7 @@ export function mountViewer(target: HTMLElement, bridge: Bridge): Mounted {
       unroute();
       actions.dispose();
       screenshots.dispose();
+      releaseShaders();
       viewer.dispose();
     },
   };
