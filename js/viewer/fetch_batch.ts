@@ -50,7 +50,7 @@ export class FetchBatcher {
   private scheduled = false;
   private disposed = false;
   private lastSent = -Infinity;
-  private listener = (content: any, buffers?: DataView[]) => this.onMessage(content, buffers ?? []);
+  private listener = (content: unknown, buffers?: DataView[]) => this.onMessage(content, buffers ?? []);
   /** What crossed the channel, for tests and diagnostics. */
   readonly stats = { batches: 0, requests: 0, cancelled: 0, answerMessages: 0 };
 
@@ -107,16 +107,17 @@ export class FetchBatcher {
     this.model.send({ kind: "cw:req", id: `${this.prefix}-b${++this.counter}`, method: "ng_fetch", params }, undefined, buffers);
   }
 
-  private onMessage(content: any, buffers: DataView[]): void {
-    if (!content || content.kind !== "cw:fetched") return;
+  private onMessage(content: unknown, buffers: DataView[]): void {
+    const message = content as { kind?: string; answers?: Answer[] } | null;
+    if (message?.kind !== "cw:fetched") return;
     let mine = false;
-    for (const a of content.answers as Answer[]) {
+    for (const a of message.answers ?? []) {
       const w = this.waiting.get(a.id);
       if (!w) continue; // another view's, or aborted
       mine = true;
       this.waiting.delete(a.id);
       if (a.error !== undefined) w.reject(new TypeError(a.error));
-      else w.resolve({ status: a.status!, statusText: a.statusText, headers: a.headers ?? {}, body: viewBytes(a.buf === undefined ? undefined : buffers[a.buf]) });
+      else w.resolve({ status: a.status ?? 0, statusText: a.statusText, headers: a.headers ?? {}, body: viewBytes(a.buf === undefined ? undefined : buffers[a.buf]) });
     }
     if (mine) this.stats.answerMessages++;
   }

@@ -30,8 +30,13 @@ const MIN_HEIGHT = 150;
 const PAGE_KEY = "__cavewidgetsNeuroglancer";
 
 function pageCache(): Map<string, Promise<Runtime>> {
-  const g = globalThis as any;
-  return (g[PAGE_KEY] ??= new Map<string, Promise<Runtime>>());
+  const g = globalThis as unknown as Record<string, Map<string, Promise<Runtime>> | undefined>;
+  let cache = g[PAGE_KEY];
+  if (!cache) {
+    cache = new Map<string, Promise<Runtime>>();
+    g[PAGE_KEY] = cache;
+  }
+  return cache;
 }
 
 /** The neuroglancer runtime, fetched from the kernel unless this page already has that build. */
@@ -124,12 +129,13 @@ class ViewerView {
   private disposed = false;
   private showSnapshot: () => void;
   private onHeight = () => this.applyHeight(this.model.get("height"));
+  // biome-ignore lint/suspicious/noExplicitAny: the kernel's messages, checked field by field
   private onMessage = (content: any) => {
     if (content?.kind === "cw:thumbnail") {
       this.mounted?.thumbnail(typeof content.id === "string" ? content.id : null, Number(content.width) || 800);
       return;
     }
-    if (!content || content.kind !== "cw:ng") return;
+    if (content?.kind !== "cw:ng") return;
     const state = typeof content.s === "string" ? JSON.parse(content.s) : content.s;
     if (!this.mounted) return; // the hello answer brings the state
     try {
@@ -211,8 +217,8 @@ class ViewerView {
       const target = el("div", "cw-viewer-ng-target");
       this.host.append(target);
       this.mounted = runtime.mountViewer(target, makeBridge(this.transport, this.model, this.data));
-      (this.root as any).cwViewer = this.mounted; // for tests and debugging in the page
-      (this.root as any).cwFetchStats = this.data.stats;
+      // for tests and debugging in the page
+      Object.assign(this.root, { cwViewer: this.mounted, cwFetchStats: this.data.stats });
       const { result } = await this.transport.request("ng_hello", { client: this.mounted.clientId });
       if (this.disposed) return;
       // the hello answer is newer than anything pushed before it; later pushes follow it in order
@@ -220,12 +226,12 @@ class ViewerView {
       this.mounted.setServerState("s", JSON.parse(result.s), String(result.gs));
       this.message.style.display = "none";
       this.root.dataset.status = "ready";
-    } catch (err: any) {
+    } catch (err) {
       if (this.disposed) return;
       this.root.dataset.status = "error";
       this.showMessage(
         "The neuroglancer viewer could not start.",
-        `${err?.message ?? err}. If the kernel was restarted or this notebook was reopened, re-run the cell.`,
+        `${err instanceof Error ? err.message : String(err)}. If the kernel was restarted or this notebook was reopened, re-run the cell.`,
       );
     }
   }
@@ -247,6 +253,9 @@ export default {
   render({ model, el: root }: { model: Model; el: HTMLElement }) {
     const view = new ViewerView(model, root);
     const unguardWheel = guardWheel(root, model); // the page scrolls until the user clicks in
-    return () => (unguardWheel(), view.dispose());
+    return () => {
+      unguardWheel();
+      view.dispose();
+    };
   },
 };

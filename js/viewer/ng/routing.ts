@@ -99,7 +99,9 @@ function fetcherFor(url: string): KernelFetcher | null {
 export function headersToRecord(h: HeadersInit | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!h) return out;
-  new Headers(h).forEach((v, k) => (out[k] = v));
+  new Headers(h).forEach((v, k) => {
+    out[k] = v;
+  });
   return out;
 }
 

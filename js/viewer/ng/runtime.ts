@@ -199,7 +199,7 @@ export function mountViewer(target: HTMLElement, bridge: Bridge): Mounted {
     viewer,
     applied: {},
     setServerState(key, state, generation) {
-      if (generation.startsWith(clientId + "/")) return; // our own edit, echoed
+      if (generation.startsWith(`${clientId}/`)) return; // our own edit, echoed
       mounted.applied[key] = generation;
       if (key === "c") {
         configState.reset();

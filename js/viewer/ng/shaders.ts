@@ -38,7 +38,7 @@ export function retainShaders(memoize: MemoizeLike, isShader: (obj: unknown) => 
     if (created === obj && isShader(obj)) {
       obj.addRef();
       kept.push(obj);
-      if (kept.length > limit) kept.shift()!.dispose(); // freed only if nobody else holds it
+      if (kept.length > limit) kept.shift()?.dispose(); // freed only if nobody else holds it
     }
     return obj;
   };

@@ -17,7 +17,7 @@ const pending = new Map<number, { resolve: (r: KernelResponse) => void; reject: 
 
 self.addEventListener("message", (event: MessageEvent) => {
   const data = event.data;
-  if (!data || data.cwLink !== true) return;
+  if (data?.cwLink !== true) return;
   event.stopImmediatePropagation(); // neuroglancer's RPC never sees it
   port = data.port as MessagePort;
   table = data.table;
@@ -50,7 +50,7 @@ function post(request?: { id: number; req: KernelRequest }, cancel?: number): vo
   setTimeout(() => {
     flushing = false;
     const bodies = outbox.flatMap((r) => (r.req.body ? [r.req.body] : []));
-    port!.postMessage({ requests: outbox, cancel: cancels }, bodies);
+    port?.postMessage({ requests: outbox, cancel: cancels }, bodies);
     outbox = [];
     cancels = [];
   }, 0);

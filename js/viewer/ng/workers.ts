@@ -12,13 +12,15 @@ function blobUrl(source: string): string {
 }
 
 export function cwAsyncWorkerUrl(): string {
-  return (asyncUrl ??= blobUrl(ASYNC_WORKER_SOURCE));
+  asyncUrl ??= blobUrl(ASYNC_WORKER_SOURCE);
+  return asyncUrl;
 }
 
 /** A chunk worker linked to the page: its routed fetches are answered by the kernels here.
  *  Requests come in batches and answers go back in batches (one message per task each way). */
 export function makeChunkWorker(): Worker {
-  const worker = new Worker((chunkUrl ??= blobUrl(CHUNK_WORKER_SOURCE)), { type: "module" });
+  chunkUrl ??= blobUrl(CHUNK_WORKER_SOURCE);
+  const worker = new Worker(chunkUrl, { type: "module" });
   const { port1, port2 } = new MessageChannel();
   const inflight = new Map<number, AbortController>();
   let outbox: any[] = [];
@@ -30,7 +32,7 @@ export function makeChunkWorker(): Worker {
       transfers = [];
     });
     outbox.push(answer);
-    if (body && body.byteLength) transfers.push(body);
+    if (body?.byteLength) transfers.push(body);
   };
   const start = async (id: number, req: KernelRequest) => {
     const ctrl = new AbortController();
