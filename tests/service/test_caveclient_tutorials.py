@@ -355,6 +355,12 @@ def test_skeletonization(client, nuclei):
     bulk = client.skeleton.get_bulk_skeletons(root_ids=roots)
     assert {int(k) for k in bulk} == set(roots)
     assert len(bulk[str(root_id)]["vertices"]) == len(sk["vertices"])
+    # the cache-management calls (refusal list, cache contents, skeletons_exist, async generation,
+    # fetch_skeletons) are not part of the sample: a 501 that says so, never a silent answer
+    with pytest.raises(requests.HTTPError) as not_here:
+        client.skeleton.get_refusal_list()
+    assert not_here.value.response.status_code == 501
+    assert "get_skeleton and get_bulk_skeletons" in not_here.value.response.text
 
 
 def test_advanced_session_defaults(sample_service):
