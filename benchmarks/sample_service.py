@@ -5,7 +5,9 @@ Times: the sample build, the synapse-table query (Arrow; capped at 200,000 rows 
 ``level2_chunk_graph`` of the largest neuron, the whole 550,000-row synapse table loaded through
 the cap the way the Explorer loads it (``cavewidgets.paging.query_whole``; wall time and peak
 memory, against one uncapped query on a service without the cap), and posting 25,000 drafts
-(time and requests). Prints a table and writes ``benchmarks/results/sample_service.json``.
+(time and requests); these two also give the process's CPU seconds (client and in-process
+service), which a loaded machine inflates far less than the wall time. Prints a table and writes
+``benchmarks/results/sample_service.json`` (with the machine's load average at start and end).
 
 Example::
 
@@ -49,7 +51,11 @@ def build_time(rebuild: bool) -> dict:
 
 
 def _peak_rss(fn):
-    """(result, wall seconds, peak RSS above the start in MB), RSS sampled every 5 ms."""
+    """(result, wall seconds, CPU seconds, peak RSS above the start in MB), RSS sampled every 5 ms.
+
+    CPU is the whole process's (caveclient and the in-process service together): on a shared,
+    loaded machine it says what the work costs when the wall time mostly says how busy the machine was.
+    """
     import threading
 
     import psutil
@@ -65,14 +71,14 @@ def _peak_rss(fn):
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         out = fn()
     finally:
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         done.set()
         watcher.join()
-    return out, elapsed, (max(peak[0], proc.memory_info().rss) - base) / 2**20
+    return out, elapsed, cpu, (max(peak[0], proc.memory_info().rss) - base) / 2**20
 
 
 def whole_table_through_cap() -> dict:
@@ -86,10 +92,10 @@ def whole_table_through_cap() -> dict:
             client = sample.client(service=handle)
             client.materialize.query_table("synapses_pni_2", limit=1, log_warning=False)  # snapshot warm
             pages = []
-            df, t, mb = _peak_rss(lambda: query_whole(client, "synapses_pni_2", version=2,
-                                                      progress=lambda n, total: pages.append(n)))
+            df, t, cpu, mb = _peak_rss(lambda: query_whole(client, "synapses_pni_2", version=2,
+                                                           progress=lambda n, total: pages.append(n)))
             out[f"whole synapse table, {label}"] = ([t], f"{len(df):,} rows, {len(pages)} replies, "
-                                                          f"peak RSS +{mb:.0f} MB")
+                                                          f"peak RSS +{mb:.0f} MB, CPU {cpu:.1f} s")
     return out
 
 
@@ -109,17 +115,21 @@ def post_drafts(n: int) -> dict:
         calls = []
         hook = lambda r, *a, **k: calls.append(r.request.method)  # noqa: E731
         client.annotation.session.hooks["response"].append(hook)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         posted = poster.post(store, "bench_post")
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         client.annotation.session.hooks["response"].remove(hook)
     # the POSTs go through the poster's own retry-free session: one per batch
     return {f"post {n:,} drafts": ([elapsed], f"{len(posted):,} posted, {-(-n // 10_000)} POSTs, "
-                                              f"{len(calls)} other annotation requests")}
+                                              f"{len(calls)} other annotation requests, CPU {cpu:.1f} s")}
 
 
 def run(rebuild: bool = False) -> dict:
+    import os
+
     import cavewidgets.sample as sample
+
+    load_at_start = os.getloadavg()[0]
 
     build = build_time(rebuild)
     with sample.serve(work_dir=tempfile.mkdtemp(prefix="cw-bench-")) as handle:
@@ -165,7 +175,8 @@ def run(rebuild: bool = False) -> dict:
     rows.update(post_drafts(25_000))
 
     result = {
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "load_average_1min": [round(load_at_start, 1), round(os.getloadavg()[0], 1)]},
         "build": build,
         "timings": {name: {"median_s": statistics.median(t), "runs_s": t, "note": note}
                     for name, (t, note) in rows.items()},

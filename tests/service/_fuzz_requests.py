@@ -281,8 +281,9 @@ def info_requests(draw) -> Req:
     if kind == 4:
         text, hostile = draw(id_texts((1,)))
         return Req("GET", f"/info/api/v2/aligned_volume/id/{seg(text)}", bad=text != "1")
-    return Req("GET", draw(st.sampled_from(["/info/version", "/info/api/v2/datastacks", "/info/api/datasets",
-                                            "/info/api/v2/aligned_volume"])))
+    path = draw(st.sampled_from(["/info/version", "/info/api/v2/datastacks", "/info/api/datasets",
+                                 "/info/api/v2/aligned_volume"]))
+    return Req("GET", path, public=path == "/info/version")  # the version probe takes no token
 
 
 @st.composite

@@ -308,7 +308,7 @@ def update_annotations(av, table):
         annotation_ids([a["id"]], f"row {i}, field 'id'")
     rows = _prepare(md["schema_type"], md, [{k: v for k, v in a.items() if k != "id"} for a in annotations])
     now = now_text()
-    out = []  # as AnnotationEngine answers: one {old_id: new_id} per updated annotation
+    out = {}  # AnnotationEngine api.py Annotations.put: one mapping {old_id: new_id} for the batch
     with get_db().transaction() as conn:
         for i, (a, row) in enumerate(zip(annotations, rows)):
             old = conn.execute("SELECT valid FROM annotations WHERE table_name = ? AND id = ?",
@@ -321,7 +321,7 @@ def update_annotations(av, table):
                          (table, new_id, now, json.dumps(row)))
             conn.execute("UPDATE annotations SET deleted = ?, valid = 0, superceded_id = ? "
                          "WHERE table_name = ? AND id = ?", (now, new_id, table, a["id"]))
-            out.append({a["id"]: new_id})
+            out[a["id"]] = new_id
     return jsonify(out)
 
 

@@ -37,6 +37,10 @@ MAX_BODY_BYTES = 256 * 2**20
 # Read-only static data (image, segmentation, meshes) is public, like the MICrONS bucket:
 # cloud-volume reads the graphene ``data_dir`` with a plain HTTP client that carries no token.
 PUBLIC_PREFIXES = ("/precomputed/",)
+# The info service's version probe takes no token (AnnotationFrameworkInfoService
+# ``datasets/views.py`` ``get_version`` has no ``auth_required``): ``CAVEclient()`` asks it before
+# the user has saved a token, as the authentication tutorial does.
+PUBLIC_PATHS = frozenset({"/info/version"})
 
 
 class ServiceError(Exception):
@@ -226,6 +230,8 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
             return _cors(Response(status=204))
         if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIXES):
             return None  # static volume files: cloud-volume's http reader sends no token
+        if request.method in ("GET", "HEAD") and request.path in PUBLIC_PATHS:
+            return None
         if request_token() != current_app.config["TOKEN"]:
             return _cors(jsonify(error="unauthorized", message="missing or invalid token")), 401
         return None
