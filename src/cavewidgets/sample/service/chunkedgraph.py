@@ -234,7 +234,8 @@ def lvl2_graph(table_id, node_id):
         keep = nodes_in_bounds(graph, edges[:, 0], bounds) | nodes_in_bounds(graph, edges[:, 1], bounds)
         edges = edges[keep]
     resp = json_response({"edge_graph": edges.tolist()})
-    resp.headers["Used-Bounds"] = "true" if bounds is not None else "false"
+    # v1/routes.py sets the header to a Python bool, which werkzeug writes as str(): "True"/"False"
+    resp.headers["Used-Bounds"] = str(bounds is not None)
     return resp
 
 
