@@ -252,6 +252,13 @@ def test_query_contract(http, names, sample_client):
     assert all(int(x) > 2**53 for x in rows.column(root_cols[0]).to_pylist() if x)
     r = http("POST", f"{mat}/version/{v}/table/{table}/query", params={"return_pyarrow": True}, json=body)
     assert _query_headers(r, res)[-1].startswith("Response is in pyarrow IPC format.")
+    # count=True lifts the limit; query.py: ``pd.DataFrame({"count": [query.count()]})``
+    r = http("POST", f"{mat}/version/{v}/table/{table}/query",
+             params={"return_pyarrow": True, "arrow_format": True, "count": True}, json=body)
+    _query_headers(r, res)
+    counted = _arrow(r)
+    assert counted.column_names == ["count"] and counted.num_rows == 1 and pa.types.is_int64(counted.schema.field(0).type)
+    assert counted.column(0)[0].as_py() == sample_client.materialize.get_annotation_count(table, version=v)
     # return_pyarrow=False: ``df.to_json(orient="records")`` as application/json
     r = http("POST", f"{mat}/version/{v}/table/{table}/query",
              params={"return_pyarrow": False, "split_positions": True, "arrow_format": True}, json=body)
