@@ -9,7 +9,7 @@ contract fails, the sample is what gets fixed (and docs/how-to/sample-vs-real-ca
 Covered: info, schema, state, materialization (versions, tables, metadata, counts, views, table /
 join / live queries), annotation engine (tables, metadata, count, create, post / get / update /
 delete annotations, limits), chunkedgraph (root, roots, leaves, L2 graph, is_latest, root
-timestamps, past ids, lineage, change log), L2 cache, skeleton service.
+timestamps, past ids, lineage, change log, segmentation info), meshing manifests, L2 cache, skeleton service.
 """
 
 from __future__ import annotations
@@ -404,13 +404,20 @@ def test_chunkedgraph_contract(http, names, sample_client, ids, graph):  # noqa:
     check(lineage, {"directed": bool, "multigraph": bool, "graph": dict, "nodes": [node],
                     "links": [{"source": ID, "target": ID}]})
     # tabular_change_log_many: ``{str(root): DataFrame.to_json()}`` (a JSON text per root);
-    # filtered by default, which drops in_neuron and is_relevant (graph/segmenthistory.py)
-    logs = _json(http("GET", f"{base}/tabular_change_log_many", data=json.dumps({"root_ids": [root]})))
-    check(logs, Map(ID_KEY, str))
-    columns = json.loads(logs[str(root)])
-    assert set(columns) == {"operation_id", "timestamp", "user_id", "before_root_ids", "after_root_ids",
-                            "is_merge", "user_name", "user_affiliation"}
-    assert all(isinstance(v, dict) for v in columns.values())  # orient="columns": {col: {row: value}}
+    # filtered by default, which drops in_neuron and is_relevant (graph/segmenthistory.py);
+    # common.py tabular_change_logs adds user_name and user_affiliation only when the request's
+    # roots have edits (it looks the editing users up)
+    plain = {"operation_id", "timestamp", "user_id", "before_root_ids", "after_root_ids", "is_merge"}
+    edited_root = next(int(r) for r in graph.latest_roots() if graph.operations_touching(int(r)))
+    unedited = next(int(r) for r in graph.latest_roots() if not graph.operations_touching(int(r)))
+    for roots, columns in (([edited_root, unedited], plain | {"user_name", "user_affiliation"}), ([unedited], plain)):
+        logs = _json(http("GET", f"{base}/tabular_change_log_many", data=json.dumps({"root_ids": roots})))
+        check(logs, Map(ID_KEY, str))
+        assert sorted(logs) == sorted(map(str, roots))
+        for text in logs.values():
+            log = json.loads(text)
+            assert set(log) == columns and all(isinstance(v, dict) for v in log.values())  # {col: {row: value}}
+    assert json.loads(logs[str(unedited)])["operation_id"] == {}
 
     cg = sample_client.chunkedgraph
     assert cg.get_root_id(sv) == root and cg.is_latest_roots([root]).tolist() == [True]
@@ -418,6 +425,36 @@ def test_chunkedgraph_contract(http, names, sample_client, ids, graph):  # noqa:
     assert isinstance(cg.get_root_timestamps([root])[0], dt.datetime)
     assert set(cg.get_tabular_change_log([root])) == {root}
     assert root in cg.get_lineage_graph(root, as_nx_graph=True)
+
+
+#: PyChunkedGraph app/segmentation/common.py ``handle_info`` over graph/meta.py ``dataset_info``:
+#: the watershed layer's precomputed info plus these keys (more may come from that info)
+SEGMENTATION_INFO = {
+    "type": str, "data_type": str, "num_channels": INT, "scales": [dict], "chunks_start_at_voxel_offset": bool,
+    "data_dir": str, "app": {"supported_api_versions": [INT]}, "sharded_mesh": bool, "verify_mesh": bool,
+    "graph": Where("chunk_size, bounding_box, n_bits_for_layer_id, cv_mip, n_layers, spatial_bit_masks",
+                   lambda g: {"chunk_size", "bounding_box", "n_bits_for_layer_id", "cv_mip", "n_layers",
+                              "spatial_bit_masks"} <= set(g)),
+}
+
+
+def test_segmentation_info_contract(http, names, sample_client):
+    info = _json(http("GET", f"/segmentation/table/{names['pcg']}/info"))
+    assert set(SEGMENTATION_INFO) <= set(info), sorted(set(SEGMENTATION_INFO) - set(info))
+    check({k: info[k] for k in SEGMENTATION_INFO}, SEGMENTATION_INFO)
+    assert info["type"] == "segmentation" and info["chunks_start_at_voxel_offset"] is True
+    assert sample_client.chunkedgraph.segmentation_info["graph"]["n_layers"] == info["graph"]["n_layers"]
+
+
+def test_meshing_contract(http, names, ids):
+    # PyChunkedGraph app/meshing/common.py ``manifest_response``: {"fragments": [...]}, each
+    # ``~<seg id>:<fragment>`` with prepend_seg_ids, plus "seg_ids" with return_seg_ids
+    url = f"/meshing/api/v1/table/{names['pcg']}/manifest/{ids['root']}:0"
+    manifest = _json(http("GET", url, params={"verify": 1, "prepend_seg_ids": 1, "return_seg_ids": 1}))
+    check(manifest, {"fragments": [Where("~<seg id>:<fragment>", lambda f: f.startswith("~") and ":" in f)],
+                     "seg_ids": [ID]})
+    assert [int(f[1:].split(":")[0]) for f in manifest["fragments"]] == manifest["seg_ids"]
+    check(_json(http("GET", url, params={"verify": 1})), {"fragments": [str]})
 
 
 def test_l2cache_contract(http, names, sample_client, ids):
