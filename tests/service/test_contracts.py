@@ -105,6 +105,10 @@ def test_schema_contract(http, sample_client):
     everything = _json(http("GET", "/schema/api/v2/types_all"))
     check(everything, Map(r"\w+", dump))
     assert sorted(everything) == sorted(types)
+    # ``/types`` (POST, ``schema_names`` split on commas): {name: dump}
+    multi = _json(http("POST", "/schema/api/v2/types", params={"schema_names": "bound_tag,cell_type_local"}))
+    check(multi, Map(r"\w+", dump))
+    assert sorted(multi) == ["bound_tag", "cell_type_local"] and multi["bound_tag"] == doc
     assert sample_client.schema.schema_definition("bound_tag") == doc
     assert "bound_tag" in sample_client.schema.get_schemas()
 
@@ -182,7 +186,15 @@ def test_materialization_metadata_contract(http, names, sample_client):
     count = _json(http("GET", f"/materialize/api/v2/datastack/{names['ds']}/version/{v}/table/{tables[0]}/count"))
     check(count, INT)
 
+    # TableUniqueStringValues: DynamicAnnotationDB ``get_unique_string_values``, {column: [values]}
+    cells = next(m["table_name"] for m in all_md if m["schema_type"] == "cell_type_reference")
+    unique = _json(http("GET", f"{mat}/table/{cells}/unique_string_values"))
+    check(unique, Map(r"\w+", [str]))
+    assert "cell_type" in unique
+
     mc = sample_client.materialize
+    # the tutorials' table interface reads the metadata, the schemas and these values
+    assert len(mc.tables[cells](cell_type=unique["cell_type"][0]).query(limit=2)) >= 1
     assert mc.get_versions() == versions and sorted(mc.get_tables(version=v)) == sorted(tables)
     assert isinstance(mc.get_version_metadata(v)["time_stamp"], dt.datetime)
     assert mc.get_table_metadata(tables[0], version=v)["table_name"] == tables[0]
@@ -321,6 +333,10 @@ def test_annotation_tables_contract(http, names, sample_client, tag_table):
             check(md, ANNO_MD, table)
             assert md["table_name"] == table
         assert ("Warning" in r.headers) == (md["notice_text"] is not None)
+    # Table.put: ``update_table_metadata`` answers ``get_table_metadata`` again, with a 200
+    put = _json(http("PUT", base, json={"table_name": tag_table, "metadata": {"description": "changed"}}))
+    check(put, ANNO_TABLE_MD_BOUND)
+    assert put["description"] == "changed"
     # TableInfo.get: ``get_annotation_table_size``, an integer
     check(_json(http("GET", f"{base}/{tag_table}/count")), INT)
     assert sample_client.annotation.get_table_metadata(tag_table)["schema_type"] == "bound_tag"
