@@ -424,6 +424,15 @@ def test_chunkedgraph_contract(http, names, sample_client, ids, graph):  # noqa:
                  and set(n) <= {"id", "timestamp", "operation_id"})
     check(lineage, {"directed": bool, "multigraph": bool, "graph": dict, "nodes": [node],
                     "links": [{"source": ID, "target": ID}]})
+    # common.py valid_nodes: the ids that have a row ({"valid_roots": [...]}); oldest_timestamp
+    # and last_edit: {"iso": datetime.isoformat(delimiter)} (a space unless told otherwise)
+    valid = _json(http("GET", f"{base}/valid_nodes", data=json.dumps({"node_ids": [root, 5]})))
+    check(valid, {"valid_roots": [ID]})
+    assert valid["valid_roots"] == [root]
+    for path in ("oldest_timestamp", f"root/{root}/last_edit"):
+        stamp = _json(http("GET", f"{base}/{path}"))
+        check(stamp, {"iso": ISO})
+        assert stamp["iso"][10] == " "
     # tabular_change_log_many: ``{str(root): DataFrame.to_json()}`` (a JSON text per root);
     # filtered by default, which drops in_neuron and is_relevant (graph/segmenthistory.py);
     # common.py tabular_change_logs adds user_name and user_affiliation only when the request's
@@ -444,6 +453,7 @@ def test_chunkedgraph_contract(http, names, sample_client, ids, graph):  # noqa:
     assert cg.get_root_id(sv) == root and cg.is_latest_roots([root]).tolist() == [True]
     assert sv in cg.get_leaves(root).tolist() and len(cg.level2_chunk_graph(root)) >= 0
     assert isinstance(cg.get_root_timestamps([root])[0], dt.datetime)
+    assert cg.is_valid_nodes([root]).tolist() == [True] and isinstance(cg.get_oldest_timestamp(), dt.datetime)
     assert set(cg.get_tabular_change_log([root])) == {root}
     assert root in cg.get_lineage_graph(root, as_nx_graph=True)
 
