@@ -94,7 +94,7 @@ def test_update_and_delete(sample_client, nuclei):
     ids = sample_client.annotation.post_annotation("test_edit", [{"pt": {"position": pos}, "tag": "old"},
                                                                  {"pt": {"position": pos}, "tag": "gone"}])
     mapping = sample_client.annotation.update_annotation("test_edit", [{"id": ids[0], "pt": {"position": pos}, "tag": "new"}])
-    assert list(mapping) == [str(ids[0])]  # {old_id: new_id} (AnnotationEngine api.py), JSON keys
+    assert list(mapping) == [str(ids[0])]  # {old_id: new_id}, JSON keys (AnnotationEngine api.py)
     new_id = int(mapping[str(ids[0])])
     assert sample_client.annotation.delete_annotation("test_edit", [ids[1]]) == [ids[1]]
     live = sample_client.materialize.live_live_query("test_edit", dt.datetime.now(dt.timezone.utc))

@@ -41,7 +41,9 @@ def typed_roots(fly):
 
 def test_one_service_serves_both_datastacks(fly, sample_client, sample_service, auth):
     info = fly.info.get_datastack_info()
-    assert info["datastack"] == "flywire_sample" and info["soma_table"] is None
+    # the real info record has no datastack name in it (DataStackSchemaFull): the client knows it
+    assert fly.datastack_name == "flywire_sample" and info["soma_table"] is None
+    assert info["aligned_volume"]["name"] != sample_client.info.get_datastack_info()["aligned_volume"]["name"]
     assert info["synapse_table"] == "synapses_nt_v1"
     assert fly.info.viewer_resolution().tolist() == [4, 4, 40]
     assert fly.info.segmentation_source().endswith("/segmentation/table/flywire_sample_pcg")

@@ -208,7 +208,8 @@ def create_table(av):
             raise ServiceError(400, f"Table {name} already exists")
         conn.execute("INSERT INTO ann_tables VALUES (?, ?, ?, ?, NULL)",
                      (name, schema_type, json.dumps(stored), now_text()))
-    return Response(json.dumps(name), status=200, mimetype="application/json")
+    # api.py Table.post: ``Response(table_info)``, the bare name as Flask's default text/html
+    return Response(name, status=200)
 
 
 @bp.put(T)
@@ -227,13 +228,15 @@ def update_table(av):
     stored.update({k: v for k, v in md.items() if k in allowed and v is not None})
     with get_db().transaction() as conn:
         conn.execute("UPDATE ann_tables SET metadata = ? WHERE name = ?", (json.dumps(stored), name))
-    return jsonify(get_store().metadata(name))
+    return jsonify(get_store().annotation_metadata(name))  # update_table_metadata -> get_table_metadata
 
 
 @bp.get(T + "/<table>")
 def table_info(av, table):
     check_aligned_volume(av)
-    return jsonify(get_store().metadata(table)), 200
+    get_store().check_table(table)
+    # api.py AnnotationTable.get: ``return md, 201, headers`` (201, although nothing was created)
+    return _engine_reply(get_store().annotation_metadata(table), table, status=201)
 
 
 @bp.delete(T + "/<table>")
@@ -267,15 +270,15 @@ def get_annotations(av, table):
     store = get_store()
     store.check_table(table)
     if store.is_user_table(table) and len(ids) <= 900:  # SQLite's bound-parameter limit
-        rows = get_db().arrow_rows(table, ids).to_pylist()
+        rows = get_db().arrow_rows(table, ids)
     else:
         import pyarrow.compute as pc
 
         raw = store.raw(table)
-        rows = raw.filter(pc.is_in(raw.column("id"), value_set=pa.array(ids, pa.int64()))).to_pylist()
-    if not rows:
-        raise ServiceError(404, f"annotation_id {ids} not in {table}")
-    return Response(json.dumps(rows, default=_json_default), mimetype="application/json")
+        rows = raw.filter(pc.is_in(raw.column("id"), value_set=pa.array(ids, pa.int64())))
+    # DynamicAnnotationDB get_annotations loads the matching rows (deleted ones too) and answers
+    # [] when none matches: the engine's 404 is for a None that never comes
+    return _engine_reply(engine_rows(rows), table)
 
 
 @bp.post(T + "/<table>/annotations")
@@ -308,7 +311,7 @@ def update_annotations(av, table):
         annotation_ids([a["id"]], f"row {i}, field 'id'")
     rows = _prepare(md["schema_type"], md, [{k: v for k, v in a.items() if k != "id"} for a in annotations])
     now = now_text()
-    out = {}  # AnnotationEngine api.py Annotations.put: one mapping {old_id: new_id} for the batch
+    out = {}  # api.py Annotations.put (since 2023): one {old_id: new_id, ...} for the whole batch
     with get_db().transaction() as conn:
         for i, (a, row) in enumerate(zip(annotations, rows)):
             old = conn.execute("SELECT valid FROM annotations WHERE table_name = ? AND id = ?",
@@ -344,6 +347,50 @@ def delete_annotations(av, table):
         conn.executemany("UPDATE annotations SET deleted = ?, valid = 0 WHERE table_name = ? AND id = ?",
                          [(now, table, i) for i in found])
     return jsonify(found)
+
+
+def engine_rows(rows: pa.Table) -> list[dict]:
+    """Rows as DynamicAnnotationDB ``get_annotations`` loads them from the annotation table: each
+    point as ``<pt>_position`` ``[x, y, z]`` (PostGIS POINTZ read back as integers by
+    emannotationschemas' ``PostGISField``), no supervoxel or root ids (those live in the
+    segmentation table), ``created`` and ``deleted`` passed through ``str()`` (so a live row's
+    ``deleted`` is the string ``"None"``).
+
+    Example::
+
+        engine_rows(get_db().arrow_rows("my_tags", [1]))
+        # [{"id": 1, "created": "2026-01-01 10:00:00.123456", "deleted": "None", "valid": True,
+        #   "superceded_id": None, "tag": "a", "pt_position": [10, 20, 30]}]
+    """
+    names = rows.column_names
+    points = [c[: -len("_position_x")] for c in names if c.endswith("_position_x")]
+    split = {f"{p}_position_{a}" for p in points for a in "xyz"}
+    out = []
+    for r in rows.to_pylist():
+        row = {k: v for k, v in r.items()
+               if k not in split and not k.endswith(("_supervoxel_id", "_root_id"))}
+        row["created"], row["deleted"] = str(_naive_utc(r.get("created"))), str(_naive_utc(r.get("deleted")))
+        for p in points:
+            row[f"{p}_position"] = [int(r[f"{p}_position_{a}"]) for a in "xyz"]
+        out.append(row)
+    return out
+
+
+def _naive_utc(value):
+    # the engine's DateTime columns hold UTC without a zone
+    if isinstance(value, _dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _engine_reply(body, table: str, status: int = 200) -> Response:
+    """A JSON answer of the annotation engine, with its ``Warning: Table Owner Notice: ...``
+    header when the table has a notice (``api.py`` ``AnnotationTable.get``, ``Annotations.get``)."""
+    response = Response(json.dumps(body, default=_json_default), status=status, mimetype="application/json")
+    notice = get_store().annotation_metadata(table).get("notice_text")
+    if notice is not None:
+        response.headers["Warning"] = f"Table Owner Notice: {notice}"
+    return response
 
 
 def _json_default(obj):

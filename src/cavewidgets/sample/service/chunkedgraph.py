@@ -234,7 +234,8 @@ def lvl2_graph(table_id, node_id):
         keep = nodes_in_bounds(graph, edges[:, 0], bounds) | nodes_in_bounds(graph, edges[:, 1], bounds)
         edges = edges[keep]
     resp = json_response({"edge_graph": edges.tolist()})
-    resp.headers["Used-Bounds"] = "true" if bounds is not None else "false"
+    # v1/routes.py sets the header to a Python bool, which werkzeug writes as str(): "True"/"False"
+    resp.headers["Used-Bounds"] = str(bounds is not None)
     return resp
 
 
@@ -325,16 +326,15 @@ def tabular_change_log_many(table_id):
     roots = ids_from_json_body("root_ids")
     _known_roots_or_404(graph, roots)
     filtered = bool_arg("filtered", True)
-    out = {str(int(r)): json.dumps(history.tabular_change_log(graph, int(r), filtered))
-           for r in np.unique(roots)}
-    return json_response(out, int64_as_str=False)
+    logs = history.tabular_change_logs(graph, np.unique(roots).tolist(), filtered)
+    return json_response({str(r): json.dumps(log) for r, log in logs.items()}, int64_as_str=False)
 
 
 @bp.get(V1 + "/root/<root_id>/tabular_change_log")
 def tabular_change_log(table_id, root_id):
     graph = graph_for_table(table_id)
     root = _root_or_404(graph, root_id)
-    return json_response(history.tabular_change_log(graph, root, bool_arg("filtered", True)),
+    return json_response(history.tabular_change_logs(graph, [root], bool_arg("filtered", True))[int(root)],
                          int64_as_str=False)
 
 

@@ -187,6 +187,22 @@ def tabular_change_log(graph: Graph, root: int, filtered: bool = True) -> dict:
     return cols
 
 
+def tabular_change_logs(graph: Graph, roots, filtered: bool = True) -> dict[int, dict]:
+    """:func:`tabular_change_log` of each root, as PCG's ``common.tabular_change_logs`` answers
+    one request: the ``user_name`` and ``user_affiliation`` columns come from looking up the
+    editing users, so when no root of the request has any edit they are not there at all.
+
+    Example::
+
+        tabular_change_logs(g, [root])[root]["operation_id"]   # {"0": 17, ...}
+    """
+    logs = {int(r): tabular_change_log(graph, int(r), filtered) for r in roots}
+    if not any(log["operation_id"] for log in logs.values()):
+        for log in logs.values():
+            del log["user_name"], log["user_affiliation"]
+    return logs
+
+
 def change_log_summary(graph: Graph, root: int) -> dict:
     """PCG's ``change_log_summary``: counts per user, operation ids and past root ids."""
     ops = _past_operations(graph, root)

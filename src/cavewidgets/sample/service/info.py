@@ -63,7 +63,9 @@ def aligned_volume_info(stack=None) -> dict:
 
 
 def datastack_info() -> dict:
-    """The full datastack record (``/info/api/v2/datastack/full/{ds}``).
+    """The full datastack record (``/info/api/v2/datastack/full/{ds}``), with exactly the keys of
+    the info service's ``DataStackSchemaFull`` (AnnotationFrameworkInfoService
+    ``datasets/schemas.py``): no ``datastack`` name, no ``base_link_id``.
 
     Example::
 
@@ -74,7 +76,6 @@ def datastack_info() -> dict:
     res = meta.get("viewer_resolution") or meta["segmentation_resolution"]
     return {
         "aligned_volume": aligned_volume_info(),
-        "datastack": meta["datastack"],
         "description": meta.get("description", "cavewidgets sample datastack (generated, offline)."),
         "local_server": url,
         "segmentation_source": f"graphene://{url}/segmentation/table/{meta['pcg_table']}",
@@ -86,7 +87,6 @@ def datastack_info() -> dict:
         "viewer_resolution_x": float(res[0]),
         "viewer_resolution_y": float(res[1]),
         "viewer_resolution_z": float(res[2]),
-        "base_link_id": None,
         "proofreading_status_table": None,
         "proofreading_review_table": None,
         "cell_identification_table": None,

@@ -16,8 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -376,7 +374,9 @@ def arrow_response(table: pa.Table, column_names: dict, desired_resolution=None,
     if desired_resolution is not None:
         # requests joins repeated headers with ", "; caveclient splits on exactly that
         response.headers["dataframe_resolution"] = ", ".join(str(float(r)) for r in desired_resolution)
-    response.headers["column_names"] = json.dumps(column_names)
+    # the engine puts the dict itself in its headers, which werkzeug writes as str(): a Python
+    # repr, not JSON (caveclient keeps the text in df.attrs without parsing it)
+    response.headers["column_names"] = str(column_names)
     add_warnings(response, warnings)
     return response
 

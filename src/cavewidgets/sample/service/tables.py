@@ -106,9 +106,8 @@ class TableStore:
             "expires_on": iso(rec.get("expires_on") or "2100-01-01T00:00:00"),
             "valid": bool(rec.get("valid", True)),
             "status": "AVAILABLE",
-            "parent_version": None,
             "is_merged": True,
-        }
+        }  # no parent_version: it is a foreign key, which SQLAlchemyAutoSchema leaves out
 
     # ------------------------------------------------------------------ tables
 
@@ -141,13 +140,11 @@ class TableStore:
             where = f" in version {version}" if version is not None else ""
             raise ServiceError(404, f"table '{name}' not found{where}")
 
-    def metadata(self, name: str, version: int | None = None) -> dict:
-        """Table metadata as MaterializationEngine returns it (voxel_resolution_x/y/z kept split).
+    def _record(self, name: str, version: int | None = None) -> tuple[dict, dict | None]:
+        """The table's two DynamicAnnotationDB rows as dicts: ``AnnoMetadata`` and, for a schema
+        with bound points (``is_segmentation_table_required``), ``SegmentationMetadata``."""
+        from .schema import schema_fields
 
-        Example::
-
-            store.metadata("synapses_pni_2")["schema_type"] == "synapse"
-        """
         self.check_table(name, version)
         if self.is_user_table(name):
             md = dict(get_db().table_metadata(name))
@@ -155,14 +152,14 @@ class TableStore:
             md = dict(self.table_meta.get(name, {}))
         seg_res = self.meta.get("segmentation_resolution", [1, 1, 1])
         created = iso(md.get("created") or self.versions()[0]["time_stamp"])
-        out = {
-            "aligned_volume": self.meta["aligned_volume"],
+        schema_type = md.get("schema_type")
+        anno = {
             "id": (sorted(self.sample_tables() + self.user_tables()).index(name) + 1),
-            "schema": md.get("schema_type"),
-            "schema_type": md.get("schema_type"),
+            "schema_type": schema_type,
             "table_name": name,
             "valid": True,
             "created": created,
+            "deleted": None,
             "user_id": str(md.get("user_id", "0")),
             "description": md.get("description", ""),
             "notice_text": md.get("notice_text"),
@@ -174,14 +171,51 @@ class TableStore:
             "write_permission": md.get("write_permission", "PRIVATE"),
             "read_permission": md.get("read_permission", "PUBLIC"),
             "last_modified": iso(md.get("last_modified") or md.get("created") or created),
+        }
+        if not schema_type or not schema_fields(schema_type).bound:
+            return anno, None
+        seg = {
+            "id": anno["id"],
+            "schema_type": schema_type,
+            "table_name": f"{name}__{self.meta['pcg_table']}",  # key_utils.build_segmentation_table_name
+            "valid": True,
+            "created": created,
+            "deleted": None,
             "segmentation_source": "",
             "pcg_table_name": self.meta["pcg_table"],
             "last_updated": created,
             "annotation_table": name,
         }
-        if version is not None:
-            out["analysisversion_id"] = int(version)
+        return anno, seg
+
+    def metadata(self, name: str, version: int | None = None) -> dict:
+        """Table metadata as MaterializationEngine's ``FrozenTableMetadata`` returns it: the
+        ``AnalysisTable`` row (``id, aligned_volume, schema, table_name, valid, created``) updated
+        with DynamicAnnotationDB's joined metadata less ``id``, ``deleted`` and
+        ``annotation_table`` (``table_name`` stays the annotation table's).
+
+        Example::
+
+            store.metadata("synapses_pni_2")["schema_type"] == "synapse"
+        """
+        anno, seg = self._record(name, version)
+        out = {"id": anno["id"], "aligned_volume": self.meta["aligned_volume"], "schema": anno["schema_type"],
+               "table_name": name, "valid": True, "created": anno["created"]}
+        out.update({k: v for k, v in {**anno, **(seg or {})}.items() if k not in ("id", "deleted", "annotation_table")})
+        out["table_name"] = name
         return out
+
+    def annotation_metadata(self, name: str) -> dict:
+        """Table metadata as the AnnotationEngine returns it: DynamicAnnotationDB's
+        ``get_table_metadata``, the ``AnnoMetadata`` row joined with the ``SegmentationMetadata``
+        row when there is one (``flatten_join``: the latter's ``table_name``, ``<t>__<pcg>``, wins).
+
+        Example::
+
+            store.annotation_metadata("synapses_pni_2")["annotation_table"] == "synapses_pni_2"
+        """
+        anno, seg = self._record(name)
+        return {**anno, **(seg or {})}
 
     def voxel_resolution(self, name: str) -> np.ndarray:
         md = self.metadata(name)

@@ -1,0 +1,514 @@
+"""Contract tests: per CAVE service route family, the sample's reply has the real service's shape.
+
+Each contract is the reply shape written from the real service's source (CAVEconnectome and
+seung-lab repositories; the file is cited above each one): keys, JSON types, status codes,
+headers and content types. The sample's raw HTTP reply (``requests`` with the service's token)
+must have that shape, and the real caveclient call that reads the reply must work on it. When a
+contract fails, the sample is what gets fixed (and docs/how-to/sample-vs-real-cave.md says so).
+
+Covered: info, schema, state, materialization (versions, tables, metadata, counts, unique
+values, views, table / join / live queries), annotation engine (tables, metadata, count, create,
+post / get / update / delete annotations, limits), chunkedgraph (root, roots, leaves, L2 graph,
+is_latest, root timestamps, past ids, lineage, change log, segmentation info), meshing
+manifests, L2 cache, skeleton service. Not covered: auth (no caveclient call we or the tutorials
+make reaches the auth service; tokens are saved locally).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import gzip
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import requests
+from _contract import FLOAT, ID, ID_KEY, INT, ISO, NUMBER, Map, Where, check, opt
+from _graph_support import graph, graph_service  # noqa: F401
+
+pytestmark = pytest.mark.service
+
+JSON = "application/json"
+
+
+@pytest.fixture(scope="module")
+def http(sample_service):
+    """``get``/``post``/... on the service with its token, the way caveclient sends it."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {sample_service.token}"
+
+    def call(method: str, path: str, **kwargs) -> requests.Response:
+        return session.request(method, sample_service.url + path, timeout=60, **kwargs)
+
+    yield call
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def names(sample_client):
+    info = sample_client.info.get_datastack_info()
+    pcg = info["segmentation_source"].rsplit("/", 1)[-1]
+    return {"ds": sample_client.datastack_name, "av": info["aligned_volume"]["name"], "pcg": pcg,
+            "version": max(sample_client.materialize.get_versions())}
+
+
+def _json(response: requests.Response, status: int = 200):
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    assert response.headers["Content-Type"].split(";")[0] == JSON
+    return response.json()
+
+
+# ---------------------------------------------------------------------------------------- info
+
+#: AnnotationFrameworkInfoService ``annotationinfoservice/datasets/schemas.py``
+#: ``AlignedVolumeSchema`` (SQLAlchemyAutoSchema of ``models.AlignedVolume``)
+ALIGNED_VOLUME = {"id": INT, "name": str, "display_name": opt(str), "description": opt(str), "image_source": str}
+#: same file, ``DataStackSchemaFull`` (every declared field, null when unset; nothing else)
+DATASTACK_FULL = {
+    "aligned_volume": ALIGNED_VOLUME, "segmentation_source": opt(str), "skeleton_source": opt(str),
+    "analysis_database": opt(str), "viewer_site": opt(str), "synapse_table": opt(str), "soma_table": opt(str),
+    "local_server": opt(str), "description": opt(str), "viewer_resolution_x": opt(FLOAT),
+    "viewer_resolution_y": opt(FLOAT), "viewer_resolution_z": opt(FLOAT), "proofreading_status_table": opt(str),
+    "cell_identification_table": opt(str), "proofreading_review_table": opt(str),
+}
+
+
+def test_info_contract(http, names, sample_client):
+    # datasets/api.py: DataStackNameFullResource, DataStackResource, AlignedVolumeNameResource
+    full = _json(http("GET", f"/info/api/v2/datastack/full/{names['ds']}"))
+    check(full, DATASTACK_FULL)
+    check(_json(http("GET", "/info/api/v2/datastacks")), [str])
+    check(_json(http("GET", f"/info/api/v2/aligned_volume/{names['av']}")), ALIGNED_VOLUME)
+    check(_json(http("GET", f"/info/api/v2/aligned_volume/{names['av']}/datastacks")), [str])
+    assert http("GET", "/info/api/v2/datastack/full/no_such_stack").status_code == 404
+    info = sample_client.info.get_datastack_info()
+    assert info == full and sample_client.info.segmentation_source() == full["segmentation_source"]
+    assert list(sample_client.info.viewer_resolution()) == [full[f"viewer_resolution_{a}"] for a in "xyz"]
+
+
+# -------------------------------------------------------------------------------------- schema
+
+
+def test_schema_contract(http, sample_client):
+    # EMAnnotationSchemas emannotationschemas/app.py (``/schema/versions`` -> [2]) and
+    # blueprint_app.py: ``/type`` the names, ``/type/<t>`` marshmallow_jsonschema's dump (404
+    # unknown), ``/types_all`` {name: dump}
+    assert _json(http("GET", "/schema/versions")) == [2]
+    types = _json(http("GET", "/schema/api/v2/type"))
+    check(types, [str])
+    dump = {"$schema": Where("draft-07", lambda v: v == "http://json-schema.org/draft-07/schema#"),
+            "definitions": Map(r"\w+", dict),
+            "$ref": Where("#/definitions/<name>", lambda v: v.startswith("#/definitions/"))}
+    doc = _json(http("GET", "/schema/api/v2/type/bound_tag"))
+    check(doc, dump)
+    assert doc["$ref"].split("/")[-1] in doc["definitions"]
+    assert http("GET", "/schema/api/v2/type/no_such_schema").status_code == 404
+    everything = _json(http("GET", "/schema/api/v2/types_all"))
+    check(everything, Map(r"\w+", dump))
+    assert sorted(everything) == sorted(types)
+    # ``/types`` (POST, ``schema_names`` split on commas): {name: dump}
+    multi = _json(http("POST", "/schema/api/v2/types", params={"schema_names": "bound_tag,cell_type_local"}))
+    check(multi, Map(r"\w+", dump))
+    assert sorted(multi) == ["bound_tag", "cell_type_local"] and multi["bound_tag"] == doc
+    assert sample_client.schema.schema_definition("bound_tag") == doc
+    assert "bound_tag" in sample_client.schema.get_schemas()
+
+
+# --------------------------------------------------------------------------------------- state
+
+
+def test_state_contract(http, sample_client):
+    # NeuroglancerJsonServer neuroglancerjsonserver/app_blueprint.py: ``add_json`` answers the
+    # JSON string ``{request URL less its last segment}/{id}``; ``get_json`` the stored JSON
+    state = {"layers": [{"type": "segmentation", "name": "seg", "segments": ["864691135808684573"]}]}
+    answer = _json(http("POST", "/nglstate/api/v1/post", data=json.dumps(state)))
+    assert isinstance(answer, str) and answer.rsplit("/", 1)[0].endswith("/nglstate/api/v1")
+    state_id = int(answer.rsplit("/", 1)[1])
+    assert _json(http("GET", f"/nglstate/api/v1/{state_id}")) == state
+    assert sample_client.state.get_state_json(sample_client.state.upload_state_json(state)) == state
+
+
+# ------------------------------------------------------------------------------ materialization
+
+#: DynamicAnnotationDB ``models.py`` ``AnalysisVersion`` dumped by MaterializationEngine
+#: ``schemas.py`` ``AnalysisVersionSchema`` (SQLAlchemyAutoSchema: the foreign key
+#: ``parent_version`` is left out)
+VERSION = {"id": INT, "datastack": str, "version": INT, "time_stamp": ISO, "valid": bool, "expires_on": opt(ISO),
+           "status": Where("version_status", lambda v: v in ("AVAILABLE", "RUNNING", "FAILED", "EXPIRED")),
+           "is_merged": bool}
+#: ``AnnoMetadata`` columns (DynamicAnnotationDB ``models.py``)
+ANNO_MD = {"id": INT, "schema_type": str, "table_name": str, "valid": opt(bool), "created": ISO, "deleted": opt(ISO),
+           "user_id": str, "description": str, "notice_text": opt(str), "reference_table": opt(str),
+           "flat_segmentation_source": opt(str), "voxel_resolution_x": FLOAT, "voxel_resolution_y": FLOAT,
+           "voxel_resolution_z": FLOAT, "write_permission": str, "read_permission": str, "last_modified": ISO}
+#: ``SegmentationMetadata`` columns, present for schemas with bound points
+#: (``is_segmentation_table_required``; its table is ``<table>__<pcg table>``)
+SEG_MD = {"id": INT, "schema_type": str, "table_name": str, "valid": opt(bool), "created": ISO, "deleted": opt(ISO),
+          "segmentation_source": opt(str), "pcg_table_name": str, "last_updated": opt(ISO), "annotation_table": str}
+#: blueprints/client/api2.py ``FrozenTableMetadata``: the ``AnalysisTable`` dump (``id,
+#: aligned_volume, schema, table_name, valid, created``) updated with DynamicAnnotationDB
+#: ``get_table_metadata`` (the join of the two rows above) less ``id``, ``deleted``, ``annotation_table``
+MAT_MD = {**{k: v for k, v in {**ANNO_MD, **SEG_MD}.items() if k not in ("deleted", "annotation_table")},
+          "aligned_volume": str, "schema": str}
+MAT_MD_UNBOUND = {k: v for k, v in MAT_MD.items() if k not in ("segmentation_source", "pcg_table_name", "last_updated")}
+
+
+def _has_bound_points(client, schema_type: str) -> bool:
+    doc = client.schema.schema_definition(schema_type)
+    props = doc["definitions"][doc["$ref"].split("/")[-1]]["properties"]
+    return any("supervoxel_id" in doc["definitions"].get(p.get("$ref", "").split("/")[-1], {}).get("properties", {})
+               for p in props.values())
+
+
+def test_materialization_metadata_contract(http, names, sample_client):
+    mat = f"/materialize/api/v3/datastack/{names['ds']}"
+    v = names["version"]
+    # materializationengine/app.py: ``/api/versions`` [2, 3], ``/version`` the package version
+    assert _json(http("GET", "/materialize/api/versions")) == [2, 3]
+    check(_json(http("GET", "/materialize/version")), str)
+    # blueprints/client/api2.py DatastackVersions, DatastackVersion, DatastackMetadata
+    versions = _json(http("GET", f"{mat}/versions"))
+    check(versions, [INT])
+    check(_json(http("GET", f"{mat}/version/{v}")), VERSION)
+    check(_json(http("GET", f"{mat}/metadata")), [VERSION])
+    assert http("GET", f"{mat}/version/999").status_code == 404
+    # FrozenTableVersions (a list of names), FrozenTablesMetadata, FrozenTableMetadata
+    tables = _json(http("GET", f"{mat}/version/{v}/tables"))
+    check(tables, [str])
+    all_md = _json(http("GET", f"{mat}/version/{v}/tables/metadata"))
+    assert sorted(m["table_name"] for m in all_md) == sorted(tables)
+    for md in all_md:
+        check(md, MAT_MD if _has_bound_points(sample_client, md["schema_type"]) else MAT_MD_UNBOUND, md["table_name"])
+        assert md["schema"] == md["schema_type"]
+    one = _json(http("GET", f"{mat}/version/{v}/table/{tables[0]}/metadata"))
+    assert one == next(m for m in all_md if m["table_name"] == tables[0])
+    assert http("GET", f"{mat}/version/{v}/table/no_such_table/metadata").status_code == 404
+    # FrozenTableCount: ``MaterializedMetadata.row_count``, an integer (caveclient asks API v2)
+    count = _json(http("GET", f"/materialize/api/v2/datastack/{names['ds']}/version/{v}/table/{tables[0]}/count"))
+    check(count, INT)
+
+    # TableUniqueStringValues: DynamicAnnotationDB ``get_unique_string_values``, {column: [values]}
+    cells = next(m["table_name"] for m in all_md if m["schema_type"] == "cell_type_reference")
+    unique = _json(http("GET", f"{mat}/table/{cells}/unique_string_values"))
+    check(unique, Map(r"\w+", [str]))
+    assert "cell_type" in unique
+
+    mc = sample_client.materialize
+    # the tutorials' table interface reads the metadata, the schemas and these values
+    assert len(mc.tables[cells](cell_type=unique["cell_type"][0]).query(limit=2)) >= 1
+    assert mc.get_versions() == versions and sorted(mc.get_tables(version=v)) == sorted(tables)
+    assert isinstance(mc.get_version_metadata(v)["time_stamp"], dt.datetime)
+    assert mc.get_table_metadata(tables[0], version=v)["table_name"] == tables[0]
+    assert mc.get_annotation_count(tables[0], version=v) == count
+
+
+#: api2.py ``AvailableViews``: ``AnalysisViewSchema`` (fields id, table_name, description) keyed
+#: by the popped ``table_name``
+VIEWS = Map(r"\w+", {"id": INT, "description": str})
+#: ``ViewMetadata``: DynamicAnnotationDB ``get_view_metadata``, every ``AnalysisView`` column
+VIEW_MD = {"id": INT, "table_name": str, "description": str, "datastack_name": str, "voxel_resolution_x": FLOAT,
+           "voxel_resolution_y": FLOAT, "voxel_resolution_z": FLOAT, "notice_text": opt(str), "live_compatible": bool}
+#: ``get_table_schema``: {column: {"type": ...}} (``format`` for dates)
+VIEW_SCHEMA = Map(r"\w+", Where("{'type': ...}", lambda v: isinstance(v, dict) and isinstance(v.get("type"), str)
+                                and set(v) <= {"type", "format"}))
+
+
+def test_views_contract(http, names, sample_client):
+    base = f"/materialize/api/v3/datastack/{names['ds']}/version/{names['version']}/views"
+    views = _json(http("GET", base))
+    check(views, VIEWS)
+    assert views, "the sample serves one view"
+    name = next(iter(views))
+    md = _json(http("GET", f"{base}/{name}/metadata"))
+    check(md, VIEW_MD)
+    assert md["table_name"] == name and md["id"] == views[name]["id"]
+    check(_json(http("GET", f"{base}/{name}/schema")), VIEW_SCHEMA)
+    check(_json(http("GET", f"{base}/schemas")), Map(r"\w+", VIEW_SCHEMA))
+    mc = sample_client.materialize
+    assert name in mc.get_views(version=names["version"]) and mc.get_view_metadata(name, names["version"]) == md
+    assert len(mc.query_view(name, limit=3)) == 3
+
+
+def _arrow(response: requests.Response) -> pa.Table:
+    return pa.ipc.open_stream(response.content).read_all()
+
+
+def _query_headers(response: requests.Response, resolution) -> list[str]:
+    """blueprints/client/utils.py ``create_query_response``: ``send_file(..., "data.arrow")``
+    (that literal as Content-Type), ``dataframe_resolution`` (a list, so one header per value,
+    which requests joins with ", "), ``column_names`` (a dict werkzeug writes with ``str()``) and
+    one ``Warning`` header per message (``add_warnings_to_headers``); the warnings, returned."""
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["Content-Type"] == "data.arrow"
+    assert [float(r) for r in response.headers["dataframe_resolution"].split(", ")] == [float(r) for r in resolution]
+    assert isinstance(ast.literal_eval(response.headers["column_names"]), dict)
+    return [w.strip() for w in response.raw.headers.getlist("Warning")]
+
+
+def test_query_contract(http, names, sample_client):
+    mat = f"/materialize/api/v3/datastack/{names['ds']}"
+    v = names["version"]
+    table = sample_client.info.get_datastack_info()["synapse_table"]
+    md = sample_client.materialize.get_table_metadata(table)
+    res = md["voxel_resolution"]  # caveclient folds voxel_resolution_x/_y/_z into one list
+    # api2.py FrozenTableQuery -> common.py handle_simple_query: limit 5 hit -> the cap warning;
+    # without arrow_format the Arrow-format warning replaces the others (utils.py)
+    body = {"filter_in_dict": {}, "limit": 5}
+    r = http("POST", f"{mat}/version/{v}/table/{table}/query",
+             params={"return_pyarrow": True, "split_positions": True, "arrow_format": True}, json=body)
+    warnings = _query_headers(r, res)
+    assert '201 - "Limited query to 5 rows' in warnings
+    rows = _arrow(r)
+    assert rows.num_rows == 5
+    root_cols = [c for c in rows.column_names if c.endswith("_root_id")]
+    assert root_cols and all(pa.types.is_int64(rows.schema.field(c).type) for c in root_cols)  # Postgres BIGINT
+    assert all(int(x) > 2**53 for x in rows.column(root_cols[0]).to_pylist() if x)
+    r = http("POST", f"{mat}/version/{v}/table/{table}/query", params={"return_pyarrow": True}, json=body)
+    assert _query_headers(r, res)[-1].startswith("Response is in pyarrow IPC format.")
+    # count=True lifts the limit; query.py: ``pd.DataFrame({"count": [query.count()]})``
+    r = http("POST", f"{mat}/version/{v}/table/{table}/query",
+             params={"return_pyarrow": True, "arrow_format": True, "count": True}, json=body)
+    _query_headers(r, res)
+    counted = _arrow(r)
+    assert counted.column_names == ["count"] and counted.num_rows == 1
+    assert pa.types.is_int64(counted.schema.field(0).type)
+    assert counted.column(0)[0].as_py() == sample_client.materialize.get_annotation_count(table, version=v)
+    # return_pyarrow=False: ``df.to_json(orient="records")`` as application/json
+    r = http("POST", f"{mat}/version/{v}/table/{table}/query",
+             params={"return_pyarrow": False, "split_positions": True, "arrow_format": True}, json=body)
+    records = _json(r)
+    check(records, [Map(r"\w+", (int, float, str, type(None), bool))])
+    assert len(records) == 5
+
+    # FrozenQuery (joins), api2.py LiveTableQuery (``/query``): the same reply
+    soma = sample_client.info.get_datastack_info()["soma_table"]
+    cells = next(t for t in sample_client.materialize.get_tables(version=v)
+                 if sample_client.materialize.get_table_metadata(t).get("reference_table") == soma)
+    join = {"tables": [[cells, "target_id"], [soma, "id"]], "limit": 3}
+    r = http("POST", f"{mat}/version/{v}/query", params={"return_pyarrow": True, "arrow_format": True}, json=join)
+    _query_headers(r, sample_client.materialize.get_table_metadata(cells)["voxel_resolution"])
+    assert _arrow(r).num_rows == 3
+    live = {"table": table, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(), "limit": 4}
+    r = http("POST", f"{mat}/query", params={"return_pyarrow": True, "arrow_format": True, "direct_sql_pandas": True},
+             json=live)
+    warnings = _query_headers(r, res)
+    assert any(w.startswith("result has 4 entries, which is equal or more") for w in warnings)
+
+    df = sample_client.materialize.query_table(table, limit=5)
+    assert len(df) == 5 and df.attrs["dataframe_resolution"] == res
+    assert df[root_cols[0]].dtype == np.int64
+
+
+# -------------------------------------------------------------------------------- annotation
+
+
+#: annotationengine/api.py ``AnnotationTable.get``: DynamicAnnotationDB ``get_table_metadata``,
+#: ``flatten_join`` of the ``AnnoMetadata`` and (when there is one) ``SegmentationMetadata`` rows
+ANNO_TABLE_MD_BOUND = {**ANNO_MD, **SEG_MD}
+
+
+@pytest.fixture(scope="module")
+def tag_table(sample_client, names):
+    sample_client.annotation.create_table("contract_tags", "bound_tag", "contract test", [4.0, 4.0, 40.0])
+    return "contract_tags"
+
+
+def test_annotation_tables_contract(http, names, sample_client, tag_table):
+    base = f"/annotation/api/v2/aligned_volume/{names['av']}/table"
+    # Table.get: the names; Table.post: ``Response(table_name)`` (text, not JSON)
+    listed = _json(http("GET", base))
+    check(listed, [str])
+    assert tag_table in listed
+    made = http("POST", base, json={"table_name": "contract_made", "schema_type": "bound_tag",
+                                    "metadata": {"description": "d", "voxel_resolution_x": 1.0,
+                                                 "voxel_resolution_y": 1.0, "voxel_resolution_z": 1.0}})
+    assert made.status_code == 200 and made.text == "contract_made"
+    assert made.headers["Content-Type"].startswith("text/html")
+    # AnnotationTable.get: ``return md, 201, headers`` (a 201 for a read)
+    for table in listed:
+        r = http("GET", f"{base}/{table}")
+        md = _json(r, 201)
+        if _has_bound_points(sample_client, md["schema_type"]):
+            check(md, ANNO_TABLE_MD_BOUND, table)
+            assert md["annotation_table"] == table and md["table_name"] == f"{table}__{names['pcg']}"
+        else:
+            check(md, ANNO_MD, table)
+            assert md["table_name"] == table
+        assert ("Warning" in r.headers) == (md["notice_text"] is not None)
+    # Table.put: ``update_table_metadata`` answers ``get_table_metadata`` again, with a 200
+    put = _json(http("PUT", base, json={"table_name": tag_table, "metadata": {"description": "changed"}}))
+    check(put, ANNO_TABLE_MD_BOUND)
+    assert put["description"] == "changed"
+    # TableInfo.get: ``get_annotation_table_size``, an integer
+    check(_json(http("GET", f"{base}/{tag_table}/count")), INT)
+    assert sample_client.annotation.get_table_metadata(tag_table)["schema_type"] == "bound_tag"
+
+
+def test_annotation_rows_contract(http, names, sample_client, tag_table):
+    url = f"/annotation/api/v2/aligned_volume/{names['av']}/table/{tag_table}/annotations"
+    pos = [int(c) for c in _a_point(sample_client)]
+    rows = [{"pt": {"position": pos}, "tag": f"t{i}"} for i in range(3)]
+    # Annotations.post: ``return inserted_ids, 200``
+    ids = _json(http("POST", url, json={"annotations": rows}))
+    check(ids, [ID])
+    assert len(ids) == 3
+    # Annotations.get: DynamicAnnotationDB ``get_annotations``: the annotation table's rows (no
+    # supervoxel or root ids), points as [x, y, z], created/deleted through str()
+    got = _json(http("GET", url, params={"annotation_ids": ",".join(map(str, ids))}))
+    row = {"id": ID, "created": Where("str(datetime)", lambda v: isinstance(v, str) and dt.datetime.fromisoformat(v)),
+           "deleted": Where("'None'", lambda v: v == "None"), "superceded_id": opt(INT), "valid": bool,
+           "tag": str, "pt_position": [INT]}
+    check(got, [row])
+    assert sorted(r["id"] for r in got) == sorted(ids) and all(r["pt_position"] == pos for r in got)
+    assert _json(http("GET", url, params={"annotation_ids": "999999"})) == []  # no match: [] (not None)
+    # Annotations.put: ``{old_id: new_id}`` (JSON object keys are strings)
+    updated = _json(http("PUT", url, json={"annotations": [{"id": ids[0], "pt": {"position": pos}, "tag": "new"}]}))
+    check(updated, Map(ID_KEY, ID))
+    assert list(updated) == [str(ids[0])]
+    # Annotations.delete: the deleted ids
+    deleted = _json(http("DELETE", url, json={"annotation_ids": [ids[1]]}))
+    check(deleted, [ID])
+    # the limits: 413 above 10,000 rows (DynamicAnnotationDB ``insertion_limit``), 422 invalid
+    assert http("POST", url, json={"annotations": [rows[0]] * 10_001}).status_code == 413
+    assert http("POST", url, json={"annotations": [{"pt": {"position": pos}}]}).status_code == 422
+
+    ann = sample_client.annotation
+    assert [r["tag"] for r in ann.get_annotation(tag_table, [ids[2]])] == ["t2"]
+    assert ann.post_annotation(tag_table, [{"pt": {"position": pos}, "tag": "cc"}])
+    assert ann.get_annotation_count(tag_table) >= 3
+
+
+def _a_point(client) -> list:
+    soma = client.info.get_datastack_info()["soma_table"]
+    df = client.materialize.query_table(soma, limit=1, desired_resolution=[4, 4, 40])
+    return list(df["pt_position"].iloc[0])
+
+
+# --------------------------------------------------------------------------------- chunkedgraph
+
+
+@pytest.fixture(scope="module")
+def ids(graph):  # noqa: F811 - the fixture
+    root = int(graph.latest_roots()[0])
+    l2 = int(graph.members(root)[0])
+    return {"root": root, "l2": l2, "sv": int(graph.supervoxels_of_l2([l2])[0])}
+
+
+def test_chunkedgraph_contract(http, names, sample_client, ids, graph):  # noqa: F811 - the fixture
+    # seung-lab/PyChunkedGraph pychunkedgraph/app/segmentation/v1/routes.py (+ common.py);
+    # JSON through ``jsonify_with_kwargs`` (ids as JSON integers unless int64_as_str)
+    base = f"/segmentation/api/v1/table/{names['pcg']}"
+    root, sv = ids["root"], ids["sv"]
+    assert _json(http("GET", f"{base}/node/{sv}/root")) == {"root_id": root}
+    # handle_roots_binary: ``tobinary``, raw little-endian uint64
+    raw = http("POST", f"{base}/roots_binary", data=np.array([sv, sv], "<u8").tobytes())
+    assert raw.status_code == 200 and np.frombuffer(raw.content, "<u8").tolist() == [root, root]
+    leaves = _json(http("GET", f"{base}/node/{root}/leaves"))
+    check(leaves, {"leaf_ids": [ID]})
+    assert sv in leaves["leaf_ids"]
+    r = http("GET", f"{base}/node/{root}/lvl2_graph")
+    check(_json(r), {"edge_graph": [[ID]]})
+    assert r.headers["Used-Bounds"] == "False"  # a Python bool through werkzeug: str(False)
+    check(_json(http("POST", f"{base}/is_latest_roots", json={"node_ids": [root]})), {"is_latest": [bool]})
+    # handle_root_timestamps: ``[ts.timestamp() ...]``, seconds as floats
+    check(_json(http("POST", f"{base}/root_timestamps", json={"node_ids": [root]})), {"timestamp": [FLOAT]})
+    # common.py handle_past_id_mapping
+    check(_json(http("GET", f"{base}/past_id_mapping", data=json.dumps({"root_ids": [root]}))),
+          {"past_id_map": Map(ID_KEY, [ID]), "future_id_map": Map(ID_KEY, ID)})  # one id per past id
+    # handle_lineage_graph: networkx 3.1 ``node_link_data`` of the lineage DiGraph
+    lineage = _json(http("POST", f"{base}/lineage_graph_multiple", json={"root_ids": [root]}))
+    node = Where("{'id': id, 'timestamp': float, ['operation_id': int]}",
+                 lambda n: ID.test(n.get("id")) and FLOAT.test(n.get("timestamp"))
+                 and set(n) <= {"id", "timestamp", "operation_id"})
+    check(lineage, {"directed": bool, "multigraph": bool, "graph": dict, "nodes": [node],
+                    "links": [{"source": ID, "target": ID}]})
+    # common.py valid_nodes: the ids that have a row ({"valid_roots": [...]}); oldest_timestamp
+    # and last_edit: {"iso": datetime.isoformat(delimiter)} (a space unless told otherwise)
+    valid = _json(http("GET", f"{base}/valid_nodes", data=json.dumps({"node_ids": [root, 5]})))
+    check(valid, {"valid_roots": [ID]})
+    assert valid["valid_roots"] == [root]
+    for path in ("oldest_timestamp", f"root/{root}/last_edit"):
+        stamp = _json(http("GET", f"{base}/{path}"))
+        check(stamp, {"iso": ISO})
+        assert stamp["iso"][10] == " "
+    # tabular_change_log_many: ``{str(root): DataFrame.to_json()}`` (a JSON text per root);
+    # filtered by default, which drops in_neuron and is_relevant (graph/segmenthistory.py);
+    # common.py tabular_change_logs adds user_name and user_affiliation only when the request's
+    # roots have edits (it looks the editing users up)
+    plain = {"operation_id", "timestamp", "user_id", "before_root_ids", "after_root_ids", "is_merge"}
+    edited_root = next(int(r) for r in graph.latest_roots() if graph.operations_touching(int(r)))
+    unedited = next(int(r) for r in graph.latest_roots() if not graph.operations_touching(int(r)))
+    for roots, columns in (([edited_root, unedited], plain | {"user_name", "user_affiliation"}), ([unedited], plain)):
+        logs = _json(http("GET", f"{base}/tabular_change_log_many", data=json.dumps({"root_ids": roots})))
+        check(logs, Map(ID_KEY, str))
+        assert sorted(logs) == sorted(map(str, roots))
+        for text in logs.values():
+            log = json.loads(text)
+            assert set(log) == columns and all(isinstance(v, dict) for v in log.values())  # {col: {row: value}}
+    assert json.loads(logs[str(unedited)])["operation_id"] == {}
+
+    cg = sample_client.chunkedgraph
+    assert cg.get_root_id(sv) == root and cg.is_latest_roots([root]).tolist() == [True]
+    assert sv in cg.get_leaves(root).tolist() and len(cg.level2_chunk_graph(root)) >= 0
+    assert isinstance(cg.get_root_timestamps([root])[0], dt.datetime)
+    assert cg.is_valid_nodes([root]).tolist() == [True] and isinstance(cg.get_oldest_timestamp(), dt.datetime)
+    assert set(cg.get_tabular_change_log([root])) == {root}
+    assert root in cg.get_lineage_graph(root, as_nx_graph=True)
+
+
+#: PyChunkedGraph app/segmentation/common.py ``handle_info`` over graph/meta.py ``dataset_info``:
+#: the watershed layer's precomputed info plus these keys (more may come from that info)
+SEGMENTATION_INFO = {
+    "type": str, "data_type": str, "num_channels": INT, "scales": [dict], "chunks_start_at_voxel_offset": bool,
+    "data_dir": str, "app": {"supported_api_versions": [INT]}, "sharded_mesh": bool, "verify_mesh": bool,
+    "graph": Where("chunk_size, bounding_box, n_bits_for_layer_id, cv_mip, n_layers, spatial_bit_masks",
+                   lambda g: {"chunk_size", "bounding_box", "n_bits_for_layer_id", "cv_mip", "n_layers",
+                              "spatial_bit_masks"} <= set(g)),
+}
+
+
+def test_segmentation_info_contract(http, names, sample_client):
+    info = _json(http("GET", f"/segmentation/table/{names['pcg']}/info"))
+    assert set(SEGMENTATION_INFO) <= set(info), sorted(set(SEGMENTATION_INFO) - set(info))
+    check({k: info[k] for k in SEGMENTATION_INFO}, SEGMENTATION_INFO)
+    assert info["type"] == "segmentation" and info["chunks_start_at_voxel_offset"] is True
+    assert sample_client.chunkedgraph.segmentation_info["graph"]["n_layers"] == info["graph"]["n_layers"]
+
+
+def test_meshing_contract(http, names, ids):
+    # PyChunkedGraph app/meshing/common.py ``manifest_response``: {"fragments": [...]}, each
+    # ``~<seg id>:<fragment>`` with prepend_seg_ids, plus "seg_ids" with return_seg_ids
+    url = f"/meshing/api/v1/table/{names['pcg']}/manifest/{ids['root']}:0"
+    manifest = _json(http("GET", url, params={"verify": 1, "prepend_seg_ids": 1, "return_seg_ids": 1}))
+    check(manifest, {"fragments": [Where("~<seg id>:<fragment>", lambda f: f.startswith("~") and ":" in f)],
+                     "seg_ids": [ID]})
+    assert [int(f[1:].split(":")[0]) for f in manifest["fragments"]] == manifest["seg_ids"]
+    check(_json(http("GET", url, params={"verify": 1})), {"fragments": [str]})
+
+
+def test_l2cache_contract(http, names, sample_client, ids):
+    # CAVEconnectome/PCGL2Cache pcgl2cache/app/v1/routes.py and app/common.py
+    mapping = _json(http("GET", "/l2cache/api/v1/table_mapping"))
+    check(mapping, Map(r"\w+", {"cv_path": str, "l2cache_id": str}))  # utils.py read_l2cache_config
+    meta = _json(http("GET", "/l2cache/api/v1/attribute_metadata"))  # ``str(serializer.basetype)``
+    check(meta, Map(r"\w+", Where("<class 'numpy.*'>", lambda v: v.startswith("<class 'numpy."))))
+    # handle_attributes: {int(l2id): {name: value}} (keys strings in JSON), {} for unknown ids
+    r = http("POST", f"/l2cache/api/v1/table/{names['pcg']}/attributes",
+             params={"attribute_names": "rep_coord_nm,size_nm3"}, json={"l2_ids": [ids["l2"], 5]})
+    check(_json(r), Map(ID_KEY, Where("{} or the attributes", lambda v: v == {} or (
+        set(v) == {"rep_coord_nm", "size_nm3"} and len(v["rep_coord_nm"]) == 3 and NUMBER.test(v["size_nm3"])))))
+    assert r.json()["5"] == {}
+    data = sample_client.l2cache.get_l2data([ids["l2"]], attributes=["rep_coord_nm"])
+    assert len(data[str(ids["l2"])]["rep_coord_nm"]) == 3
+
+
+def test_skeleton_contract(http, names, ids):
+    # CAVEconnectome/SkeletonService skeletonservice/datasets/service.py: skeleton bytes as
+    # ``Response(..., mimetype="application/octet-stream")``; flatdict is gzip-compressed JSON
+    r = http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/4/{ids['root']}/flatdict")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/octet-stream"
+    sk = json.loads(gzip.decompress(r.content))
+    assert {"meta", "edges", "mesh_to_skel_map", "root", "vertices", "radius", "compartment", "lvl2_ids"} <= set(sk)
+    check(sk["lvl2_ids"], [ID])
