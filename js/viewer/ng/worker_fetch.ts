@@ -2,6 +2,7 @@
 // link to the page: routed requests go to the main thread over a MessagePort, which hands them to
 // the kernel (see routing.ts). The port, the routing table and the async-computation worker's
 // URL arrive in the first message the page posts to this worker, before any of neuroglancer's.
+import { emptyLeaves, LeavesOracle } from "./leaves";
 import { describeRequest, shouldRoute, toResponse, type KernelRequest, type KernelResponse } from "./routing";
 
 interface Table {
@@ -62,7 +63,19 @@ export function cwAsyncWorkerUrl(): string {
   return asyncWorkerUrl;
 }
 
+const leaves = new LeavesOracle();
+
 export async function fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const url = input instanceof Request ? input.url : String(input);
+  // most per-chunk leaves requests are for chunks the root does not reach (see leaves.ts)
+  const headers = init?.headers ?? (input instanceof Request ? input.headers : undefined);
+  if (await leaves.isEmpty(url, (u) => routedOrDirect(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))))) {
+    return emptyLeaves(url);
+  }
+  return routedOrDirect(input, init);
+}
+
+async function routedOrDirect(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const url = input instanceof Request ? input.url : String(input);
   if (!shouldRoute(url, table)) return globalThis.fetch(input, init);
   if (!port) throw new TypeError(`Failed to fetch ${url}: the worker has no link to the page yet`);

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from . import credentials as creds
 from .fetching import FETCH_THREADS
-from .leaves import LeavesShortcut
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,6 @@ class KernelProxy:
         self.via_kernel = via_kernel
         self.served: dict[str, int] = {}  # requests answered per origin (tests and diagnostics)
         self.bytes_served = 0
-        self.leaves = LeavesShortcut(self._request)  # empty graphene leaves answered here
 
     def routed(self, url: str) -> bool:
         """Whether the kernel answers requests for ``url``."""
@@ -92,9 +90,6 @@ class KernelProxy:
         """Make the request for the browser; ``({status, statusText, headers}, body)``."""
         if not self.routed(url):
             raise PermissionError(f"the kernel does not answer requests for {origin_of(url) or url!r}")
-        return self.leaves.answer(url, method, headers) or self._request(url, method, headers, body)
-
-    def _request(self, url: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None) -> tuple[dict, bytes]:
         origin = origin_of(url)
         out_headers = {k: v for k, v in (headers or {}).items() if k.lower() not in _DROP_REQUEST}
         out_headers = {k: v for k, v in out_headers.items() if not (k.lower() == "authorization" and PLACEHOLDER_TOKEN in v)}
