@@ -86,17 +86,22 @@ export function reaches(chunks: Int32Array, bounds: number[][], layout: Layout):
  *
  * Example:
  *   const oracle = new LeavesOracle();
- *   if (await oracle.isEmpty(url, (u) => fetch(u, { headers }).then((r) => r.json()))) return emptyLeaves(url);
+ *   if (oracle.isEmpty(url, (u) => fetch(u, { headers }).then((r) => r.json()))) return emptyLeaves(url);
  */
 export class LeavesOracle {
-  private layouts = new Map<string, Promise<Layout | null>>();
-  private roots = new Map<string, Promise<Int32Array | null>>();
+  // undefined while the answer is on its way: requests meanwhile go to the server, so a root whose
+  // L2 list is slow to come (a big neuron on a busy server) is never drawn later than without this
+  private layouts = new Map<string, Layout | null | undefined>();
+  private roots = new Map<string, Int32Array | null | undefined>();
   /** Requests answered without a fetch (tests, diagnostics). */
   answered = 0;
+  /** Settles when the last lookup started has (tests). */
+  ready: Promise<void> = Promise.resolve();
 
   /** True when `url` is a leaves request of a chunk the root surely does not reach; `getJson`
-   *  fetches what that takes (the graphene info, the root's L2 ids) the way `url` would be. */
-  async isEmpty(url: string, getJson: GetJson): Promise<boolean> {
+   *  fetches what that takes (the graphene info, the root's L2 ids) the way `url` would be.
+   *  Never waits for them: until they are in, the answer is false. */
+  isEmpty(url: string, getJson: GetJson): boolean {
     const q = url.indexOf("?");
     if (q < 0) return false;
     const m = LEAVES.exec(url.slice(0, q));
@@ -107,38 +112,39 @@ export class LeavesOracle {
     const [, base, node] = m;
     const root = BigInt(node);
     if (root >= 1n << 64n) return false;
-    const layout = await this.layout(base, getJson);
+    const layout = this.layout(base, getJson);
     if (!layout || layerOf(root, layout) <= 2) return false;
-    const chunks = await this.chunks(base, node, layout, getJson);
+    const chunks = this.chunks(base, node, layout, getJson);
     if (!chunks || reaches(chunks, bounds, layout)) return false;
     this.answered++;
     return true;
   }
 
-  private layout(base: string, getJson: GetJson): Promise<Layout | null> {
-    let p = this.layouts.get(base);
-    if (!p) {
+  private layout(base: string, getJson: GetJson): Layout | null | undefined {
+    if (!this.layouts.has(base)) {
+      this.layouts.set(base, undefined);
       const info = `${base.replace("/segmentation/api/v1/table/", "/segmentation/table/")}/info`;
-      p = getJson(info).then(layoutOf, () => null);
-      this.layouts.set(base, p);
+      this.ready = getJson(info).then(layoutOf, () => null).then((layout) => void this.layouts.set(base, layout));
     }
-    return p;
+    return this.layouts.get(base);
   }
 
-  private chunks(base: string, node: string, layout: Layout, getJson: GetJson): Promise<Int32Array | null> {
+  private chunks(base: string, node: string, layout: Layout, getJson: GetJson): Int32Array | null | undefined {
     const key = `${base}|${node}`;
-    let p = this.roots.get(key);
-    if (p) {
+    if (this.roots.has(key)) {
+      const chunks = this.roots.get(key);
       this.roots.delete(key); // most recently used last
-    } else {
-      p = getJson(`${base}/node/${node}/leaves?int64_as_str=1&stop_layer=2`).then(
-        (reply) => l2Chunks(reply, layout),
-        () => null,
-      );
-      if (this.roots.size >= KEPT_ROOTS) this.roots.delete(this.roots.keys().next().value as string);
+      this.roots.set(key, chunks);
+      return chunks;
     }
-    this.roots.set(key, p);
-    return p;
+    if (this.roots.size >= KEPT_ROOTS) this.roots.delete(this.roots.keys().next().value as string);
+    this.roots.set(key, undefined);
+    this.ready = getJson(`${base}/node/${node}/leaves?int64_as_str=1&stop_layer=2`)
+      .then((reply) => l2Chunks(reply, layout), () => null)
+      .then((chunks) => {
+        if (this.roots.has(key)) this.roots.set(key, chunks);
+      });
+    return undefined;
   }
 }
 

@@ -69,7 +69,7 @@ export async function fetch(input: RequestInfo | URL, init?: RequestInit): Promi
   const url = input instanceof Request ? input.url : String(input);
   // most per-chunk leaves requests are for chunks the root does not reach (see leaves.ts)
   const headers = init?.headers ?? (input instanceof Request ? input.headers : undefined);
-  if (await leaves.isEmpty(url, (u) => routedOrDirect(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))))) {
+  if (leaves.isEmpty(url, (u) => routedOrDirect(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))))) {
     return emptyLeaves(url);
   }
   return routedOrDirect(input, init);
