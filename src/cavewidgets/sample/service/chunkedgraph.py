@@ -20,7 +20,8 @@ from flask import Blueprint, Response, request
 
 from . import history
 from .app import ServiceError, parse_json
-from .graph import Graph, to_us, us_to_datetime
+from .graph import Graph
+from .timestamps import to_us, us_to_datetime
 from .pcg_request import (
     bool_arg,
     bounds_arg,
