@@ -100,7 +100,11 @@ class TableEngine:
         self.table = pa.table(arrays)
         self.con = cursor()
         self.con.register("t", self.table)
+        self._init_view_state()
 
+    def _init_view_state(self) -> None:
+        """The view over all ``self.n`` rows, unsorted and unfiltered, with empty caches (both
+        engines start here once their columns are known)."""
         self._sorts: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
         self._view: np.ndarray | None = AllRows(self.n)
@@ -320,6 +324,11 @@ class TableEngine:
         con.register("t", table)
         order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         con.close()
+        return self._keep_order(key, order)
+
+    def _keep_order(self, key: str, order: np.ndarray) -> np.ndarray:
+        """Cache a finished sort (the cache is emptied when it holds all the slots its memory
+        budget allows) and mark it no longer in flight; returns ``order``."""
         with self._lock:
             if len(self._sorts) >= cache_slots(order.nbytes, 8):
                 self._sorts.clear()
