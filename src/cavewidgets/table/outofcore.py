@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .duck import fetch_order, ipc_bytes, quote
-from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, TableEngine
+from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TableEngine
 from .values import ColumnInfo
 from .sources import ROW, Source
 
@@ -198,12 +198,7 @@ class SourceEngine(TableEngine):
     def page(self, start: int, count: int, selected: np.ndarray, colors: Any = None) -> bytes:
         """Arrow IPC stream of view rows [start, start+count), as :meth:`TableEngine.page`;
         ``colors`` is ``(column, {value: css})`` (computed for the page's rows only)."""
-        start = max(0, int(start))
-        count = max(0, min(int(count), 5000))
-        if self._view is None and self._pending is not None and not self._pending.done() and start + count <= TOP_N:
-            rows = self._top_rows(start, count)
-        else:
-            rows = self.view[start : start + count]
+        rows = self._page_rows(start, count)
         color_column = colors[0] if isinstance(colors, tuple) else None
         wanted = self.display_names + ([color_column] if color_column and color_column not in self.display_names else [])
         taken = self.fetch(rows, wanted)
