@@ -118,35 +118,15 @@ def query_whole(client, table: str, *, version: int | None = None, timestamp=Non
 
         syn = query_whole(client, "synapses_pni_2", version=2, select_columns=["id", "pre_pt_root_id"])
     """
-    mat = client.materialize
     if (version is None) == (timestamp is None):
         raise ValueError("pass exactly one of version= (query_table) or timestamp= (live_live_query)")
     for key in ("offset", "limit", "get_counts", "random_sample"):
         if kwargs.get(key) is not None:
             raise ValueError(f"query_whole loads every row: {key}= does not apply")
+    fetch = _fetcher(client, table, version, timestamp, kwargs)
+    count = _counter(client, table, version, kwargs)
     report = progress or (lambda loaded, total: None)
     page_taken = on_page or (lambda page, kw: None)
-
-    def fetch(lo: int | None, hi: int | None) -> tuple[pd.DataFrame, bool, dict]:
-        kw = _with_id_range(kwargs, lo, hi, table if timestamp is not None else None)
-        with server_limits(client) as limits:
-            if timestamp is not None:
-                df = mat.live_live_query(table, timestamp, log_warning=False, **kw)
-            else:
-                df = mat.query_table(table, materialization_version=version, log_warning=False, **kw)
-        return df, limits.limited, kw
-
-    def count(lo: int | None, hi: int | None) -> int:
-        kw = _with_id_range(kwargs, lo, hi, None)
-        kw.pop("desired_resolution", None)
-        kw.pop("split_positions", None)
-        kw.pop("select_columns", None)
-        counted = mat.query_table(table, materialization_version=version, get_counts=True,
-                                  log_warning=False, **kw)
-        if "count" not in counted.columns:  # caveclient joins a reference table, and joins never count
-            raise ValueError(f"{table!r} cannot be counted (a reference table is joined to its target "
-                             "table, and join queries have no count): pass merge_reference=False")
-        return int(counted["count"].iloc[0])
 
     total = count(None, None) if version is not None else None
     first, limited, first_kw = fetch(None, None)
@@ -158,7 +138,6 @@ def query_whole(client, table: str, *, version: int | None = None, timestamp=Non
         raise TruncatedQueryError(
             f"{table!r}: the service returned only its row cap of {len(first):,} rows and the result has "
             "no 'id' column to page on; select 'id' too, or narrow the query")
-    cap = len(first)
     parts: list[pd.DataFrame] = []
     loaded = 0
 
@@ -170,17 +149,62 @@ def query_whole(client, table: str, *, version: int | None = None, timestamp=Non
         report(loaded, total)
 
     if version is not None:
-        # the capped page's id span seeds the ranges, so the count-guided splits work at the
-        # scale where the ids are (they rarely start near 0)
-        a, b = int(first["id"].min()), int(first["id"].max()) + 1
-        below, middle = count(0, a), count(a, b)
-        above, h = total - below - middle, min(b + max(b - a, 1), _ID_MAX)
-        while h < _ID_MAX and count(b, h) < above:
-            h = min(b + 2 * (h - b), _ID_MAX)
-        for lo, hi, n in ((0, a, below), (a, b, middle), (b, h, above)):
-            _by_counts(fetch, count, take, lo, hi, n, cap)
+        _page_around(fetch, count, take, first, total)
     else:
         _by_medians(fetch, take, 0, _ID_MAX, first)
+    return _joined(table, parts, first, total)
+
+
+def _fetcher(client, table: str, version: int | None, timestamp, kwargs: dict):
+    """``fetch(lo, hi) -> (page, limited, kw)``: one query of the ids in ``[lo, hi)`` (None: open)."""
+    mat = client.materialize
+
+    def fetch(lo: int | None, hi: int | None) -> tuple[pd.DataFrame, bool, dict]:
+        kw = _with_id_range(kwargs, lo, hi, table if timestamp is not None else None)
+        with server_limits(client) as limits:
+            if timestamp is not None:
+                df = mat.live_live_query(table, timestamp, log_warning=False, **kw)
+            else:
+                df = mat.query_table(table, materialization_version=version, log_warning=False, **kw)
+        return df, limits.limited, kw
+
+    return fetch
+
+
+def _counter(client, table: str, version: int | None, kwargs: dict):
+    """``count(lo, hi) -> int``: rows with ids in ``[lo, hi)`` at ``version`` (counts are not capped)."""
+    mat = client.materialize
+
+    def count(lo: int | None, hi: int | None) -> int:
+        kw = _with_id_range(kwargs, lo, hi, None)
+        for key in ("desired_resolution", "split_positions", "select_columns"):
+            kw.pop(key, None)  # they shape rows; a count query refuses them
+        counted = mat.query_table(table, materialization_version=version, get_counts=True,
+                                  log_warning=False, **kw)
+        if "count" not in counted.columns:  # caveclient joins a reference table, and joins never count
+            raise ValueError(f"{table!r} cannot be counted (a reference table is joined to its target "
+                             "table, and join queries have no count): pass merge_reference=False")
+        return int(counted["count"].iloc[0])
+
+    return count
+
+
+def _page_around(fetch, count, take, first: pd.DataFrame, total: int) -> None:
+    """Load everything at a version in count-sized ranges below, inside and above ``first``'s ids."""
+    cap = len(first)
+    # the capped page's id span seeds the ranges, so the count-guided splits work at the
+    # scale where the ids are (they rarely start near 0)
+    a, b = int(first["id"].min()), int(first["id"].max()) + 1
+    below, middle = count(0, a), count(a, b)
+    above, h = total - below - middle, min(b + max(b - a, 1), _ID_MAX)
+    while h < _ID_MAX and count(b, h) < above:
+        h = min(b + 2 * (h - b), _ID_MAX)
+    for lo, hi, n in ((0, a, below), (a, b, middle), (b, h, above)):
+        _by_counts(fetch, count, take, lo, hi, n, cap)
+
+
+def _joined(table: str, parts: list[pd.DataFrame], first: pd.DataFrame, total: int | None) -> pd.DataFrame:
+    """The pages as one frame, refused when they miss rows or overlap."""
     out = pd.concat(parts, ignore_index=True) if parts else first.iloc[:0]
     if total is not None and len(out) != total:
         raise TruncatedQueryError(f"{table!r}: loaded {len(out):,} rows but the service counts {total:,}")

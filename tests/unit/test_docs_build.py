@@ -4,10 +4,12 @@ name it documents has a docstring with an example."""
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import subprocess
 import sys
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,32 @@ def test_docs_build_strict_without_warnings(tmp_path):
         html = (site / page / "index.html").read_text()
         assert f"images/{image}.png" in html, page
         assert (site / "images" / f"{image}.png").stat().st_size > 5_000
+    _check_rendered_notebooks(site)
+
+
+def _check_rendered_notebooks(site: Path) -> None:
+    """Every notebook in notebooks/ is a page with its saved outputs, and no page carries widget
+    state or the widget manager (the notebooks are saved without widget state; a page that embeds
+    it grows by the widgets' bundles)."""
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 4
+    for notebook in notebooks:
+        page = site / "notebooks" / notebook.stem / "index.html"
+        html = page.read_text()
+        assert "jp-Notebook" in html and "jp-OutputArea-output" in html, notebook.name
+        for line in _printed_lines(notebook):  # the saved outputs, not re-run ones (execute: false)
+            assert html_escape(line, quote=False) in html, (notebook.name, line)
+        assert "application/vnd.jupyter.widget-state+json" not in html, notebook.name
+        assert "@jupyter-widgets/html-manager" not in html, notebook.name
+        # the JupyterLab stylesheet mkdocs-jupyter inlines is ~575 KB; outputs add little on top
+        assert page.stat().st_size < 1_000_000, (notebook.name, page.stat().st_size)
+
+
+def _printed_lines(notebook: Path) -> list[str]:
+    """The first line of each stream output saved in ``notebook`` (what its cells printed)."""
+    cells = json.loads(notebook.read_text())["cells"]
+    texts = ["".join(o["text"]) for c in cells for o in c.get("outputs", []) if o["output_type"] == "stream"]
+    return [t.splitlines()[0] for t in texts if t.strip()]
 
 
 def test_screenshots_are_commit_friendly():

@@ -150,10 +150,7 @@ def flat_connectome(client, root_ids, *, version: int | None = None, out=None, m
     from ..reports.connectivity import check_roots_exist, check_version, clean_root_ids
 
     t0 = time.perf_counter()
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
-    if isinstance(min_weight, bool) or not isinstance(min_weight, (int, np.integer)) or min_weight < 1:
-        raise ValueError(f"min_weight must be a positive int, got {min_weight!r}")
+    _check_options(scope, min_weight)
     roots, dropped = clean_root_ids(_root_column(root_ids))
     target = _check_target(out, overwrite) if out is not None else None
     plain = unwrap(client)
@@ -167,14 +164,7 @@ def flat_connectome(client, root_ids, *, version: int | None = None, out=None, m
 
     synapses, resolution = loader.synapses(roles.synapse, roots, scope, remove_autapses=remove_autapses,
                                            include_zeros=include_zeros)
-    annotations = {}
-    if roles.cell_type:
-        annotations["cell_types"] = cell_types(loader.table(roles.cell_type)[0])
-    if roles.proofreading:
-        annotations["proofreading"] = proofreading_status(loader.table(roles.proofreading)[0])
-    if roles.soma:
-        somas, soma_resolution = loader.table(roles.soma)
-        annotations["somas"] = soma_positions(somas, soma_resolution)
+    annotations, soma_resolution = _load_annotations(loader, roles)
     query_seconds = time.perf_counter() - t0
 
     frames = build_frames(synapses, resolution, roots, annotations, min_weight)
@@ -194,6 +184,28 @@ def flat_connectome(client, root_ids, *, version: int | None = None, out=None, m
     if target is not None:
         _write(flat, target)
     return flat
+
+
+def _check_options(scope: str, min_weight) -> None:
+    """Refuse a bad ``scope`` or ``min_weight`` before any query is sent."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if isinstance(min_weight, bool) or not isinstance(min_weight, (int, np.integer)) or min_weight < 1:
+        raise ValueError(f"min_weight must be a positive int, got {min_weight!r}")
+
+
+def _load_annotations(loader, roles) -> tuple[dict, list | None]:
+    """The per-body annotation frames of the roles the datastack has, and the soma table's voxel
+    resolution (None without one); cell types, proofreading, somas are queried in that order."""
+    annotations, soma_resolution = {}, None
+    if roles.cell_type:
+        annotations["cell_types"] = cell_types(loader.table(roles.cell_type)[0])
+    if roles.proofreading:
+        annotations["proofreading"] = proofreading_status(loader.table(roles.proofreading)[0])
+    if roles.soma:
+        somas, soma_resolution = loader.table(roles.soma)
+        annotations["somas"] = soma_positions(somas, soma_resolution)
+    return annotations, soma_resolution
 
 
 def _root_column(root_ids):

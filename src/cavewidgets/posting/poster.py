@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .._storage import file_lock
+from .content_keys import plain_value, row_key, server_row_key
 from .drafts import DraftStore, now_iso
 
 # how far back from an attempt's start a server row may be stamped and still be that attempt's
@@ -175,7 +176,7 @@ class AnnotationPoster:
             for k in unknown:
                 problems.append((i, d["uid"], k, f"not a field of schema {md['schema_type']} "
                                                   f"(fields: {', '.join(plain) or 'none'})"))
-            row.update({k: _plain(v) for k, v in fields.items() if k in plain})
+            row.update({k: plain_value(v) for k, v in fields.items() if k in plain})
             ends = [d["position_nm"]] + ([d["end_nm"]] if d.get("end_nm") else [])
             if not points:
                 problems.append((i, d["uid"], "-", f"schema {md['schema_type']} has no point field"))
@@ -334,10 +335,10 @@ class AnnotationPoster:
         # content key -> server ids, lowest first: identical drafts claim one row each, in order
         available: dict[str, list[int]] = {}
         for r in sorted(server, key=lambda r: int(r["id"]), reverse=True):
-            available.setdefault(_canonical_server(r), []).append(int(r["id"]))
+            available.setdefault(server_row_key(r), []).append(int(r["id"]))
         claimed_drafts, claimed_ids = [], []
         for d, row in zip(rest, rows):
-            ids = available.get(_canonical_row(row))
+            ids = available.get(row_key(row))
             if ids:
                 claimed_drafts.append(d)
                 claimed_ids.append(ids.pop())
@@ -421,43 +422,6 @@ def _missing_field(err) -> str:
     if err.validator == "required":
         return str(err.message).split("'")[1] if "'" in str(err.message) else "-"
     return "-"
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _canonical_row(row: dict) -> str:
-    """Content key of a schema row (point positions in voxels, plain fields), order-independent."""
-    out = {}
-    for k, v in row.items():
-        if isinstance(v, dict) and "position" in v:
-            out[k] = [int(round(float(x))) for x in v["position"]]
-        elif k not in ("id", "valid"):
-            out[k] = v
-    return json.dumps(out, sort_keys=True, default=str)
-
-
-def _canonical_server(row: dict) -> str:
-    """The content key of a row read back with ``get_annotation``: points as ``<pt>_position``
-    ([x, y, z]), ``<pt>_position_x/_y/_z`` or ``{<pt>: {"position": ...}}``; bookkeeping dropped."""
-    out = {}
-    for k, v in row.items():
-        if isinstance(v, dict) and "position" in v:
-            out[k] = [int(round(float(x))) for x in v["position"]]
-        elif k.endswith("_position_x") and k[:-2] + "_y" in row and k[:-2] + "_z" in row:
-            base = k[: -len("_position_x")]
-            out[base] = [int(round(float(row[f"{base}_position_{a}"]))) for a in "xyz"]
-        elif k.endswith("_position") and isinstance(v, (list, tuple)) and len(v) == 3:
-            out[k[: -len("_position")]] = [int(round(float(x))) for x in v]
-    for k, v in row.items():
-        if k in ("id", "valid", "created", "deleted", "superceded_id") or isinstance(v, dict) \
-                or k.endswith(("_position", "_position_x", "_position_y", "_position_z", "_root_id", "_supervoxel_id")):
-            continue
-        out[k] = _plain(v) if not (isinstance(v, float) and np.isnan(v)) else None
-    return json.dumps(out, sort_keys=True, default=str)
 
 
 def _parse(text: str) -> _dt.datetime:

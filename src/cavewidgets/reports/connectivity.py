@@ -67,10 +67,7 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     """
     t0 = time.perf_counter()
     roots, dropped = clean_root_ids(root_ids)
-    if not isinstance(by, str) or not by:
-        raise TypeError(f"by must be a column name such as 'cell_type', got {by!r}")
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-        raise ValueError(f"top must be a positive int, got {top!r}")
+    _check_options(by, top)
     tracked = track(client, source="report")
     mat = tracked.materialize
     version = check_version(mat, version)
@@ -86,6 +83,39 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
     candidates = [cell_type_table]
     if cell_type_table is None:
         cell_type_table, candidates = find_cell_type_table(client, version)
+    outputs, inputs, types, somas = _query_selection(client, tracked, roots, version, synapse_table,
+                                                     soma_table, cell_type_table, by)
+    query_seconds = time.perf_counter() - t0
+
+    outputs = _drop_autapses(outputs)
+    inputs = _drop_autapses(inputs)
+    type_of = cell_types_by_root(types, by)
+    tables = _report_tables(roots, type_of, types, somas, outputs, inputs, by, top)
+    context = {"all_types": types, "by": by, "type_of": type_of, "outputs": outputs, "inputs": inputs}
+    meta = {
+        "datastack": getattr(client, "datastack_name", None), "version": version,
+        "timestamp": pd.Timestamp(timestamp).isoformat(), "by": by, "cell_type_table": cell_type_table,
+        "cell_type_candidates": candidates,
+        "synapse_table": synapse_table, "soma_table": soma_table, "n_neurons": len(roots),
+        "duplicates_dropped": dropped, "n_output_synapses": len(outputs), "n_input_synapses": len(inputs),
+        "query_seconds": round(query_seconds, 3),
+    }
+    return ConnectivityReport(tables, context, meta, started=t0)
+
+
+def _check_options(by, top) -> None:
+    """Refuse a bad ``by`` or ``top`` before any query is sent."""
+    if not isinstance(by, str) or not by:
+        raise TypeError(f"by must be a column name such as 'cell_type', got {by!r}")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be a positive int, got {top!r}")
+
+
+def _query_selection(client, tracked, roots, version: int, synapse_table: str, soma_table: str | None,
+                     cell_type_table: str, by: str):
+    """The four queries of a report, in the order the provenance log records them: output and
+    input synapses, cell types, somas (None without a soma table)."""
+    mat = tracked.materialize
     root_list = [int(r) for r in roots]
     columns = _synapse_columns(client, synapse_table)
     # a report built on the first QUERY_LIMIT_SIZE rows would be wrong without a sign: refuse
@@ -106,30 +136,20 @@ def connectivity_report(client, root_ids, *, version: int | None = None, by: str
         somas = mat.query_table(soma_table, filter_in_dict={"pt_root_id": root_list},
                                 desired_resolution=[1000, 1000, 1000], split_positions=True,
                                 materialization_version=version)
-    query_seconds = time.perf_counter() - t0
+    return outputs, inputs, types, somas
 
-    outputs = _drop_autapses(outputs)
-    inputs = _drop_autapses(inputs)
-    type_of = cell_types_by_root(types, by)
+
+def _report_tables(roots, type_of, types, somas, outputs, inputs, by: str, top: int) -> dict[str, pd.DataFrame]:
+    """The report's tables, every per-neuron one in the order of ``cells``."""
     cells = _cells_table(roots, type_of, types, somas, outputs, inputs, by)
     order = cells["root_id"].to_numpy()
-    tables = {
+    return {
         "cells": cells,
         "connectome": flat_connectome(outputs, roots),
         "outputs_by_type": partners_by_type(outputs, "pre_pt_root_id", "post_pt_root_id", type_of, order),
         "inputs_by_type": partners_by_type(inputs, "post_pt_root_id", "pre_pt_root_id", type_of, order),
         "top_partners": top_partners(outputs, inputs, type_of, order, top),
     }
-    context = {"all_types": types, "by": by, "type_of": type_of, "outputs": outputs, "inputs": inputs}
-    meta = {
-        "datastack": getattr(client, "datastack_name", None), "version": version,
-        "timestamp": pd.Timestamp(timestamp).isoformat(), "by": by, "cell_type_table": cell_type_table,
-        "cell_type_candidates": candidates,
-        "synapse_table": synapse_table, "soma_table": soma_table, "n_neurons": len(roots),
-        "duplicates_dropped": dropped, "n_output_synapses": len(outputs), "n_input_synapses": len(inputs),
-        "query_seconds": round(query_seconds, 3),
-    }
-    return ConnectivityReport(tables, context, meta, started=t0)
 
 
 def find_cell_type_table(client, version: int | None = None) -> tuple[str, list[str]]:

@@ -100,7 +100,11 @@ class TableEngine:
         self.table = pa.table(arrays)
         self.con = cursor()
         self.con.register("t", self.table)
+        self._init_view_state()
 
+    def _init_view_state(self) -> None:
+        """The view over all ``self.n`` rows, unsorted and unfiltered, with empty caches (both
+        engines start here once their columns are known)."""
         self._sorts: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
         self._view: np.ndarray | None = AllRows(self.n)
@@ -320,6 +324,11 @@ class TableEngine:
         con.register("t", table)
         order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         con.close()
+        return self._keep_order(key, order)
+
+    def _keep_order(self, key: str, order: np.ndarray) -> np.ndarray:
+        """Cache a finished sort (the cache is emptied when it holds all the slots its memory
+        budget allows) and mark it no longer in flight; returns ``order``."""
         with self._lock:
             if len(self._sorts) >= cache_slots(order.nbytes, 8):
                 self._sorts.clear()
@@ -386,15 +395,19 @@ class TableEngine:
         rows = self.con.execute(f"SELECT {ROW} FROM {v} WHERE __m ORDER BY {self._sort_terms} LIMIT {start + count}").fetchnumpy()[ROW]
         return np.asarray(rows, dtype=np.int64)[start:]
 
-    def page(self, start: int, count: int, selected: np.ndarray, colors: np.ndarray | None = None) -> bytes:
-        """Arrow IPC stream of view rows [start, start+count) with ``__row``, ``__sel`` and,
-        when ``colors`` (one CSS colour or None per row) is given, ``__color``."""
+    def _page_rows(self, start, count) -> np.ndarray:
+        """Row numbers of view rows [start, start+count) (at most 5,000). While a sort is still
+        running, the first ``TOP_N`` rows come from a LIMIT query instead of waiting for it."""
         start = max(0, int(start))
         count = max(0, min(int(count), 5000))
         if self._view is None and self._pending is not None and not self._pending.done() and start + count <= TOP_N:
-            rows = self._top_rows(start, count)
-        else:
-            rows = self.view[start : start + count]
+            return self._top_rows(start, count)
+        return self.view[start : start + count]
+
+    def page(self, start: int, count: int, selected: np.ndarray, colors: np.ndarray | None = None) -> bytes:
+        """Arrow IPC stream of view rows [start, start+count) with ``__row``, ``__sel`` and,
+        when ``colors`` (one CSS colour or None per row) is given, ``__color``."""
+        rows = self._page_rows(start, count)
         split = getattr(self, "_split", {})
         stored = [n for n in self.display_names if n not in self._lazy and n not in split]
         taken = self.table.select(stored + [ROW]).take(pa.array(rows))

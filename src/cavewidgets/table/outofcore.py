@@ -17,8 +17,6 @@ Example::
 from __future__ import annotations
 
 import re
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,9 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .duck import cache_slots, fetch_order, ipc_bytes, quote
-from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, TableEngine
-from .values import AllRows, ColumnInfo
+from .duck import fetch_order, ipc_bytes, quote
+from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TableEngine
+from .values import ColumnInfo
 from .sources import ROW, Source
 
 _INT = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
@@ -102,21 +100,8 @@ class SourceEngine(TableEngine):
         self.con.close()
         self.con = self._connect()
         self.display_names = [c.name for c in self.columns]
-
-        self._sorts: dict[str, np.ndarray] = {}
-        self._masks: dict[str, np.ndarray] = {}
-        self._view: np.ndarray | None = AllRows(self.n)
-        self._pending: Future | None = None
-        self._view_mask: np.ndarray | None = None
-        self._sort_terms = ""
-        self._sort_columns: list[str] = []
-        self._column_masks: dict[str, np.ndarray] = {}
-        self._conditions: dict[str, tuple[str, list]] = {}
-        self._lower_cache: dict[str, tuple] = {}
-        self._sorter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cavewidgets-sort")
-        self._lock = threading.Lock()
-        self._inflight: dict[str, Future] = {}
-        self.view_rows = self.n
+        self._init_view_state()
+        self._conditions: dict[str, tuple[str, list]] = {}  # the filters as SQL, one per column
 
     def _connect(self):
         con = self.source.connect()
@@ -183,12 +168,7 @@ class SourceEngine(TableEngine):
             order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         finally:
             con.close()
-        with self._lock:
-            if len(self._sorts) >= cache_slots(order.nbytes, 8):
-                self._sorts.clear()
-            self._sorts[key] = order
-            self._inflight.pop(key, None)
-        return order
+        return self._keep_order(key, order)
 
     def _top_rows(self, start: int, count: int) -> np.ndarray:
         where, params = self._where()
@@ -218,12 +198,7 @@ class SourceEngine(TableEngine):
     def page(self, start: int, count: int, selected: np.ndarray, colors: Any = None) -> bytes:
         """Arrow IPC stream of view rows [start, start+count), as :meth:`TableEngine.page`;
         ``colors`` is ``(column, {value: css})`` (computed for the page's rows only)."""
-        start = max(0, int(start))
-        count = max(0, min(int(count), 5000))
-        if self._view is None and self._pending is not None and not self._pending.done() and start + count <= TOP_N:
-            rows = self._top_rows(start, count)
-        else:
-            rows = self.view[start : start + count]
+        rows = self._page_rows(start, count)
         color_column = colors[0] if isinstance(colors, tuple) else None
         wanted = self.display_names + ([color_column] if color_column and color_column not in self.display_names else [])
         taken = self.fetch(rows, wanted)

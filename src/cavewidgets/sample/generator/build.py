@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -77,83 +78,100 @@ def _nuclei(cells, scale):
 def build_into(out: Path, *, scale: str, progress: bool, t0: datetime, version: str) -> dict:
     """Write the whole sample (everything but ``COMPLETE``) into the empty directory ``out``;
     returns the seconds each step took."""
-    import time
-
-    from tqdm.auto import tqdm
-
     sc = SCALES[scale]
-    res = np.array(sc.resolution, np.float64)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(sc.seed).spawn(8)]
-    bar = tqdm(total=len(STEPS), desc="building sample", disable=not progress, unit="step")
+    clock = _StepClock(progress)
 
-    timings: dict[str, float] = {}
-    clock = [time.perf_counter(), None]
-
-    def step(name):
-        now = time.perf_counter()
-        if clock[1] is not None:
-            timings[clock[1]] = round(now - clock[0], 2)
-        clock[0], clock[1] = now, name
-        bar.set_postfix_str(name)
-
-    step("cells")
+    clock.step("cells")
     cells, caps = make_cells(sc, rngs[0])
-    bar.update()
-    step("rasterize")
+    clock.step("rasterize")
     cells_vol = remove_specks(rasterize(caps, sc.shape, sc.resolution))
     nuc = _nuclei(cells, sc)
     nucleus_mask = (nuc > 0) & (nuc == cells_vol)
     del nuc
-    bar.update()
-    step("chunkedgraph")
+    clock.step("chunkedgraph")
     h = build_hierarchy(cells_vol, sc)
-    bar.update()
     # the image and both volumes are written in a worker thread while the main thread computes
     # the L2 cache, edits and tables: both sides spend their time in C code that releases the GIL
     pool = ThreadPoolExecutor(max_workers=1)
     volumes = pool.submit(_write_volumes, out, sc, cells_vol, nucleus_mask, h.sv_volume, rngs[3])
     try:
-        step("l2 cache")
+        clock.step("l2 cache")
         attrs = l2_attributes(h.l2_cc, len(h.l2_ids), sc.resolution)
         add_bridges(h, attrs["rep_coord_nm"])
-        bar.update()
-        step("edits")
+        clock.step("edits")
         versions = [t0 + timedelta(days=7), t0 + timedelta(days=28)]
         neurons = {c.label for c in cells if c.classification_system != "nonneuron"}
         hist, edges = make_history(h, rngs[1], t0, sc.n_merge_errors, sc.n_split_errors, neurons,
-                                   attrs["rep_coord_nm"] / res)
-        bar.update()
-        step("tables")
-        soma_l2 = {}
-
-        def root_at_cell(label, ts):
-            # root containing the cell's largest L2 node at time ts
-            if label not in soma_l2:
-                nodes = np.flatnonzero(h.l2_cell == label)
-                soma_l2[label] = int(nodes[np.argmax(attrs["size_nm3"][nodes])])
-            node = soma_l2[label]
-            for r, m in hist.root_members.items():
-                if hist.root_created[r] <= ts and (hist.root_expired[r] is None or hist.root_expired[r] > ts):
-                    if node in m:
-                        return r
-            raise AssertionError("every L2 node has a root at every time after T0")
-
-        ctx = SimpleNamespace(scale=sc, res=res, cells=cells, caps=caps, cells_vol=cells_vol, sv_volume=h.sv_volume,
-                              t0=t0, t_static=t0 - timedelta(days=3), versions=versions, root_at_cell=root_at_cell)
-        if sc.kind == "fly":
-            from .fly import make_fly_tables
-
-            frames, table_meta = make_fly_tables(ctx, rngs[2])
-        else:
-            frames, table_meta = make_tables(ctx, rngs[2])
-        bar.update()
+                                   attrs["rep_coord_nm"] / np.array(sc.resolution, np.float64))
+        clock.step("tables")
+        frames, table_meta = _make_tables(sc, cells, caps, cells_vol, h, attrs, hist, t0, versions, rngs[2])
     finally:
         pool.shutdown(wait=True)  # never leave the worker writing into a directory being removed
-    step("image and volumes (rest)")
-    timings.update(volumes.result())  # re-raises the worker's exception, if any
-    bar.update(2)
-    step("write tables")
-    cg = out / "chunkedgraph"
+    clock.step("image and volumes (rest)")
+    clock.timings.update(volumes.result())  # re-raises the worker's exception, if any
+    clock.step("write tables", done=2)
+    _write_chunkedgraph(out / "chunkedgraph", h, attrs, edges, hist)
+    _write_tables(out / "tables", frames, table_meta)
+    (out / "datastack.json").write_text(json.dumps(_datastack(sc, versions, version, t0, len(h.l2_ids)), indent=1))
+    clock.step("meshes")
+    _write_meshes(out, progress)
+    clock.step(None)
+    return clock.timings
+
+
+class _StepClock:
+    """The build's progress bar and the seconds each named step took (a step ends when the next begins)."""
+
+    def __init__(self, progress: bool):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=len(STEPS), desc="building sample", disable=not progress, unit="step")
+        self.timings: dict[str, float] = {}
+        self._start, self._name = time.perf_counter(), None
+
+    def step(self, name: str | None, done: int = 1) -> None:
+        """Begin step ``name`` (None: the build is over), counting ``done`` steps as finished."""
+        now = time.perf_counter()
+        if self._name is not None:
+            self.timings[self._name] = round(now - self._start, 2)
+            self.bar.update(done)
+        self._start, self._name = now, name
+        if name is None:
+            self.bar.close()
+        else:
+            self.bar.set_postfix_str(name)
+
+
+def _make_tables(sc, cells, caps, cells_vol, h, attrs, hist, t0: datetime, versions: list, rng) -> tuple[dict, dict]:
+    """The annotation tables (MICrONS- or fly-shaped) and their metadata."""
+    soma_l2 = {}
+
+    def root_at_cell(label, ts):
+        # root containing the cell's largest L2 node at time ts
+        if label not in soma_l2:
+            nodes = np.flatnonzero(h.l2_cell == label)
+            soma_l2[label] = int(nodes[np.argmax(attrs["size_nm3"][nodes])])
+        node = soma_l2[label]
+        for r, m in hist.root_members.items():
+            if hist.root_created[r] <= ts and (hist.root_expired[r] is None or hist.root_expired[r] > ts):
+                if node in m:
+                    return r
+        raise AssertionError("every L2 node has a root at every time after T0")
+
+    ctx = SimpleNamespace(scale=sc, res=np.array(sc.resolution, np.float64), cells=cells, caps=caps,
+                          cells_vol=cells_vol, sv_volume=h.sv_volume, t0=t0, t_static=t0 - timedelta(days=3),
+                          versions=versions, root_at_cell=root_at_cell)
+    if sc.kind == "fly":
+        from .fly import make_fly_tables
+
+        return make_fly_tables(ctx, rng)
+    return make_tables(ctx, rng)
+
+
+def _write_chunkedgraph(cg: Path, h, attrs: dict, edges: np.ndarray, hist) -> None:
+    """The chunkedgraph files: supervoxels, L2 nodes with their cache attributes, L2 edges, roots,
+    root membership and the edit operations (DATA_LAYOUT.md)."""
     cg.mkdir(parents=True)
     _write(pa.table({"sv_id": _u64(h.sv_ids), "l2_id": _u64(h.l2_ids[h.sv_l2])}), cg / "supervoxels.parquet")
     l2 = {"l2_id": _u64(h.l2_ids)}
@@ -171,14 +189,18 @@ def build_into(out: Path, *, scale: str, progress: bool, t0: datetime, version: 
     _write(pa.Table.from_pandas(hist.roots, preserve_index=False), cg / "roots.parquet")
     _write(pa.table({"root_id": _u64(hist.root_l2.root_id), "l2_id": _u64(hist.root_l2.l2_id)}), cg / "root_l2.parquet")
     _write(_operations_table(hist.operations), cg / "operations.parquet")
-    tdir = out / "tables"
+
+
+def _write_tables(tdir: Path, frames: dict, table_meta: dict) -> None:
+    """One parquet file per annotation table, and their metadata."""
     tdir.mkdir()
     for name, df in frames.items():
         _write(df, tdir / f"{name}.parquet")
     (tdir / "metadata.json").write_text(json.dumps(table_meta, indent=1))
-    (out / "datastack.json").write_text(json.dumps(_datastack(sc, versions, version, t0, len(h.l2_ids)), indent=1))
-    bar.update()
-    step("meshes")
+
+
+def _write_meshes(out: Path, progress: bool) -> None:
+    """Mesh the sample; skipped when the meshes module is absent, an import error inside it is raised."""
     try:
         from . import meshes
     except ModuleNotFoundError as err:
@@ -186,16 +208,10 @@ def build_into(out: Path, *, scale: str, progress: bool, t0: datetime, version: 
             raise
     else:
         meshes.write_meshes(out, progress)
-    bar.update()
-    step(None)
-    bar.close()
-    return timings
 
 
 def _write_volumes(out: Path, sc, cells_vol, nucleus_mask, sv_volume, rng) -> dict:
     """EM-like image and supervoxel segmentation as precomputed; returns the seconds taken."""
-    import time
-
     t = time.perf_counter()
     img = em_image(cells_vol, nucleus_mask, rng)
     t_img = time.perf_counter()

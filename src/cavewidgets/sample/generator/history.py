@@ -68,22 +68,9 @@ def make_history(h: Hierarchy, rng: np.random.Generator, t0: datetime, n_merge: 
     split_cells, split_cuts = _false_splits(h, rng, n_split, neuron_labels, used, cell_nodes)
     initial = _initial_members(h, cell_nodes, merge_pairs, split_cells, split_cuts)
     perm = rng.permutation(len(initial))  # root ids are not ordered by cell label
-
-    segment = [ROOT_SEGMENT_START + int(rng.integers(0, 50_000))]
-
-    def new_root_id() -> int:
-        segment[0] += int(rng.integers(1, 3000))
-        return int(encode_ids(N_LAYERS, 0, 0, 0, segment[0]))
-
-    members, created, expired, made_by = {}, {}, {}, {}
-    owner = np.zeros(len(h.l2_ids), np.uint64)
+    roots = _Roots(rng, len(h.l2_ids))
     for i in perm:
-        r = new_root_id()
-        members[r] = initial[i]
-        created[r] = t0
-        expired[r] = None
-        made_by[r] = None
-        owner[initial[i]] = r
+        roots.new(initial[i], t0, None)
 
     # operations: one split per false merge, one merge per cut of a false split
     ops = [("split", p) for p in merge_pairs] + [("merge", (c, k)) for c in split_cells for k in range(len(split_cuts[c]))]
@@ -91,51 +78,97 @@ def make_history(h: Hierarchy, rng: np.random.Generator, t0: datetime, n_merge: 
     days = np.sort(rng.uniform(*edit_window_days, len(ops)))
     op_rows = []
     op_id = 100_000 + int(rng.integers(0, 5000))
-    l2_ids = h.l2_ids
     for (kind, arg), day in zip(ops, days):
         ts = t0 + timedelta(days=float(day), seconds=int(rng.integers(0, 3600)))
         op_id += int(rng.integers(1, 40))
         if kind == "split":
-            a, b = arg
-            before = int(owner[cell_nodes[a][0]])
-            removed = pair_contacts[(a, b)]
-            parts = [cell_nodes[a], cell_nodes[b]]
-            src, snk = removed[0][0], removed[0][1]
-            if h.l2_cell[src] != a:
-                src, snk = snk, src
-            befores = [before]
-            added_e, removed_e = np.zeros((0, 2), np.int64), removed
+            edit = _split_edit(h, roots, cell_nodes, pair_contacts[arg], *arg)
         else:
-            c, k = arg
-            x, y = split_cuts[c][k]
-            befores = sorted({int(owner[x]), int(owner[y])})
-            parts = [np.sort(np.concatenate([members[r] for r in befores]))]
-            src, snk = x, y
-            added_e, removed_e = np.array([[x, y]]), np.zeros((0, 2), np.int64)
-        afters = []
-        for p in parts:
-            r = new_root_id()
-            members[r], created[r], expired[r], made_by[r] = p, ts, None, op_id
-            owner[p] = r
-            afters.append(r)
-        for r in befores:
-            expired[r] = ts
-        op_rows.append({
-            "operation_id": op_id, "timestamp": ts, "is_merge": kind == "merge",
-            "user_id": USERS[int(rng.integers(len(USERS)))],
-            "before_root_ids": [np.uint64(r) for r in befores], "after_root_ids": [np.uint64(r) for r in afters],
-            "source_coords": [[float(v) for v in rep_vox[src]]], "sink_coords": [[float(v) for v in rep_vox[snk]]],
-            "removed_edges": [[l2_ids[i], l2_ids[j]] for i, j in removed_e],
-            "added_edges": [[l2_ids[i], l2_ids[j]] for i, j in added_e],
-        })
+            edit = _merge_edit(roots, *split_cuts[arg[0]][arg[1]])
+        afters = [roots.new(p, ts, op_id) for p in edit.parts]
+        for r in edit.befores:
+            roots.expired[r] = ts
+        # the user is drawn after the new roots' ids: the order every earlier build used
+        op_rows.append(_operation_row(edit, op_id, ts, afters, USERS[int(rng.integers(len(USERS)))],
+                                      rep_vox, h.l2_ids))
+    return _history(h, roots, op_rows, cell_nodes, merge_pairs, split_cells, pair_contacts)
 
-    roots = _roots_frame(members, created, expired, made_by)
-    rl = [(np.full(len(m), r, np.uint64), l2_ids[m]) for r, m in members.items()]
+
+class _Roots:
+    """Every root made so far (members, lifetime, the operation that made it) and each L2 node's
+    current root. Root ids grow by random steps drawn from the history's ``rng``."""
+
+    def __init__(self, rng: np.random.Generator, n_l2: int):
+        self.rng = rng
+        self.segment = ROOT_SEGMENT_START + int(rng.integers(0, 50_000))
+        self.members, self.created, self.expired, self.made_by = {}, {}, {}, {}
+        self.owner = np.zeros(n_l2, np.uint64)
+
+    def new(self, nodes: np.ndarray, ts: datetime, op_id: int | None) -> int:
+        """A new root of ``nodes`` made at ``ts`` by ``op_id`` (None: the initial segmentation)."""
+        self.segment += int(self.rng.integers(1, 3000))
+        r = int(encode_ids(N_LAYERS, 0, 0, 0, self.segment))
+        self.members[r], self.created[r], self.expired[r], self.made_by[r] = nodes, ts, None, op_id
+        self.owner[nodes] = r
+        return r
+
+
+@dataclass
+class _Edit:
+    """One proofreading edit before it is applied: the roots it ends, the L2 nodes of the roots it
+    makes, its source/sink L2 nodes and the edges it removes or adds (dense L2 indices)."""
+
+    is_merge: bool
+    befores: list
+    parts: list
+    src: int
+    snk: int
+    added: np.ndarray
+    removed: np.ndarray
+
+
+def _split_edit(h: Hierarchy, roots: _Roots, cell_nodes: dict, contacts: np.ndarray, a: int, b: int) -> _Edit:
+    """The split that fixes the false merge of cells ``a`` and ``b``: every contact edge removed."""
+    src, snk = contacts[0][0], contacts[0][1]
+    if h.l2_cell[src] != a:
+        src, snk = snk, src
+    return _Edit(False, [int(roots.owner[cell_nodes[a][0]])], [cell_nodes[a], cell_nodes[b]], src, snk,
+                 np.zeros((0, 2), np.int64), contacts)
+
+
+def _merge_edit(roots: _Roots, x: int, y: int) -> _Edit:
+    """The merge that fixes one cut ``(x, y)`` of a false split: the cut edge added back."""
+    befores = sorted({int(roots.owner[x]), int(roots.owner[y])})
+    parts = [np.sort(np.concatenate([roots.members[r] for r in befores]))]
+    return _Edit(True, befores, parts, x, y, np.array([[x, y]]), np.zeros((0, 2), np.int64))
+
+
+def _operation_row(edit: _Edit, op_id: int, ts: datetime, afters: list, user: str, rep_vox: np.ndarray,
+                   l2_ids: np.ndarray) -> dict:
+    """The edit as a row of ``operations.parquet`` (the shape of PyChunkedGraph's change log)."""
+    return {
+        "operation_id": op_id, "timestamp": ts, "is_merge": edit.is_merge,
+        "user_id": user,
+        "before_root_ids": [np.uint64(r) for r in edit.befores], "after_root_ids": [np.uint64(r) for r in afters],
+        "source_coords": [[float(v) for v in rep_vox[edit.src]]], "sink_coords": [[float(v) for v in rep_vox[edit.snk]]],
+        "removed_edges": [[l2_ids[i], l2_ids[j]] for i, j in edit.removed],
+        "added_edges": [[l2_ids[i], l2_ids[j]] for i, j in edit.added],
+    }
+
+
+def _history(h: Hierarchy, roots: _Roots, op_rows: list, cell_nodes: dict, merge_pairs: list, split_cells: list,
+             pair_contacts: dict) -> tuple[History, np.ndarray]:
+    """The finished history, and the edges to store: the cells' own plus the contacts of the
+    falsely merged pairs (the merged roots spanned them until their split)."""
+    l2_ids = h.l2_ids
+    frame = _roots_frame(roots.members, roots.created, roots.expired, roots.made_by)
+    rl = [(np.full(len(m), r, np.uint64), l2_ids[m]) for r, m in roots.members.items()]
     root_l2 = pd.DataFrame({"root_id": np.concatenate([a for a, _ in rl]), "l2_id": np.concatenate([b for _, b in rl])})
-    latest = {c: int(owner[nodes[0]]) for c, nodes in cell_nodes.items()}
+    latest = {c: int(roots.owner[nodes[0]]) for c, nodes in cell_nodes.items()}
     extra = [pair_contacts[p] for p in merge_pairs]
     stored_edges = np.unique(np.concatenate([h.edges] + [np.sort(e, axis=1) for e in extra]), axis=0)
-    hist = History(roots, root_l2, pd.DataFrame(op_rows), latest, members, created, expired, merge_pairs, split_cells)
+    hist = History(frame, root_l2, pd.DataFrame(op_rows), latest, roots.members, roots.created, roots.expired,
+                   merge_pairs, split_cells)
     return hist, stored_edges
 
 

@@ -169,10 +169,6 @@ def write_meshes(data_dir, progress: bool = True, *, l2_cc=None, l2_ids=None, wo
 
         n = write_meshes(data_dir, progress=False)
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
-
     data_dir = Path(data_dir)
     meta = json.loads((data_dir / "datastack.json").read_text())
     seg_dir = data_dir / meta.get("segmentation_dir", "precomputed/segmentation")
@@ -184,8 +180,28 @@ def write_meshes(data_dir, progress: bool = True, *, l2_cc=None, l2_ids=None, wo
     if l2_cc is None:
         l2_cc, l2_ids = _labels_from_disk(data_dir, seg_dir)
     l2_ids = np.asarray(l2_ids, dtype=np.uint64)
+    group, rep = _groups(data_dir, l2_ids, cg)
 
-    # groups: L2 nodes in one block that were always in the same root
+    out_dir = seg_dir / MESH_DIR
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    factor = np.array(_DOWNSAMPLE, np.int64)
+    labels = _pool(np.concatenate([[0], group + 1]).astype(np.uint32)[l2_cc], _DOWNSAMPLE)  # 0 stays background
+    block = chunk_size * np.array(_BLOCK_CHUNKS) // factor
+    _STATE.update(labels=labels, resolution=resolution * factor, offset_nm=offset * resolution,
+                  block=block, shape=np.array(labels.shape, np.int64))
+    try:
+        g_file, g_off, g_size = _mesh_blocks(out_dir / "initial" / "2", len(rep), progress, workers)
+    finally:
+        _STATE.clear()
+    _write_index(out_dir / INDEX_FILE, l2_ids, group, rep, g_file, g_off, g_size)
+    (out_dir / "info").write_text(json.dumps(mesh_info(chunk_size)))
+    return int((g_off >= 0).sum())
+
+
+def _groups(data_dir: Path, l2_ids: np.ndarray, cg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per L2 node its fragment group (L2 nodes in one meshing block that were always in the same
+    root), and per group its seg id (the group's smallest L2 id)."""
     bits, layer_bits = int(cg["spatial_bit_masks"]["2"]), int(cg.get("n_bits_for_layer_id", 8))
     shift, mask = 64 - layer_bits - bits, np.uint64((1 << bits) - 1)
     chunk = np.stack([((l2_ids >> np.uint64(shift - i * bits)) & mask).astype(np.int64) for i in range(3)], 1)
@@ -195,24 +211,19 @@ def write_meshes(data_dir, progress: bool = True, *, l2_cc=None, l2_ids=None, wo
     _, group = np.unique(keys, axis=0, return_inverse=True)
     group = group.reshape(-1)
     rep = np.full(group.max() + 1 if len(group) else 0, np.iinfo(np.uint64).max, np.uint64)
-    np.minimum.at(rep, group, l2_ids)  # a group's seg id: its smallest L2 id
-    lut = np.concatenate([[0], group + 1]).astype(np.uint32)
+    np.minimum.at(rep, group, l2_ids)
+    return group, rep
 
-    factor = np.array(_DOWNSAMPLE, np.int64)
-    labels = _pool(lut[l2_cc], _DOWNSAMPLE)
-    block = chunk_size * np.array(_BLOCK_CHUNKS) // factor
-    shape = np.array(labels.shape, np.int64)
+
+def _mesh_blocks(blob_dir: Path, n_groups: int, progress: bool, workers: int | None):
+    """Mesh every block of ``_STATE``'s labels into one shard file per block; returns per group
+    its file, byte offset (-1: no fragment) and size."""
+    from tqdm.auto import tqdm
+
+    block, shape = _STATE["block"], _STATE["shape"]
     starts = [(x, y, z) for x in range(0, shape[0], block[0]) for y in range(0, shape[1], block[1])
               for z in range(0, shape[2], block[2])]
-    _STATE.update(labels=labels, resolution=resolution * factor, offset_nm=offset * resolution,
-                  block=block, shape=shape)
-
-    out_dir = seg_dir / MESH_DIR
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    blob_dir = out_dir / "initial" / "2"
     blob_dir.mkdir(parents=True)
-    n_groups = len(rep)
     g_file = np.full(n_groups, "", dtype=object)
     g_off = np.full(n_groups, -1, np.int64)
     g_size = np.zeros(n_groups, np.int64)
@@ -241,7 +252,13 @@ def write_meshes(data_dir, progress: bool = True, *, l2_cc=None, l2_ids=None, wo
         if pool is not None:
             pool.terminate()  # every result is in (or an error is on its way up)
             pool.join()
-        _STATE.clear()
+    return g_file, g_off, g_size
+
+
+def _write_index(path: Path, l2_ids, group, rep, g_file, g_off, g_size) -> None:
+    """``fragments.parquet``: per L2 node (sorted by id) the fragment that holds its surface."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     has = g_off[group] >= 0  # L2 nodes too small to survive meshing have no fragment
     order = np.argsort(l2_ids[has], kind="stable")
@@ -254,6 +271,4 @@ def write_meshes(data_dir, progress: bool = True, *, l2_cc=None, l2_ids=None, wo
         "offset": pa.array(g_off[g]),
         "size": pa.array(g_size[g]),
     })
-    pq.write_table(table, out_dir / INDEX_FILE)
-    (out_dir / "info").write_text(json.dumps(mesh_info(chunk_size)))
-    return int((g_off >= 0).sum())
+    pq.write_table(table, path)

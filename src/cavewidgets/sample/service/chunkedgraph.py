@@ -20,7 +20,8 @@ from flask import Blueprint, Response, request
 
 from . import history
 from .app import ServiceError, parse_json
-from .graph import Graph, to_us, us_to_datetime
+from .graph import Graph
+from .timestamps import to_us, us_to_datetime
 from .pcg_request import (
     bool_arg,
     bounds_arg,
@@ -359,13 +360,18 @@ def _lineage_times() -> tuple[float, float]:
     return timestamp_arg("timestamp_past", default="0"), timestamp_arg("timestamp_future")
 
 
-@bp.post(V1 + "/lineage_graph_multiple")
-def lineage_graph_multiple(table_id):
+def _lineage_request(table_id) -> tuple[Graph, np.ndarray, float, float]:
+    """The graph, the distinct root ids of the JSON body (404 for an unknown one) and the
+    (past, future) window of a many-roots lineage request."""
     graph = graph_for_table(table_id)
     roots = ids_from_json_body("root_ids")
     _known_roots_or_404(graph, roots)
-    past, future = _lineage_times()
-    return json_response(history.lineage_graph(graph, np.unique(roots), past, future))
+    return graph, np.unique(roots), *_lineage_times()
+
+
+@bp.post(V1 + "/lineage_graph_multiple")
+def lineage_graph_multiple(table_id):
+    return json_response(history.lineage_graph(*_lineage_request(table_id)))
 
 
 @bp.get(V1 + "/root/<root_id>/lineage_graph")
@@ -378,11 +384,7 @@ def lineage_graph_one(table_id, root_id):
 
 @bp.get(V1 + "/past_id_mapping")
 def past_id_mapping(table_id):
-    graph = graph_for_table(table_id)
-    roots = ids_from_json_body("root_ids")
-    _known_roots_or_404(graph, roots)
-    past, future = _lineage_times()
-    return json_response(history.past_future_id_mapping(graph, np.unique(roots), past, future))
+    return json_response(history.past_future_id_mapping(*_lineage_request(table_id)))
 
 
 @bp.get(V1 + "/operation_details")

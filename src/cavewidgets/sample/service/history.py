@@ -41,6 +41,20 @@ def _root_info(graph: Graph, root: int) -> tuple[float, int, float | None]:
     )
 
 
+def _generation(frontier: list[int], seen: set[int], step, links: set, new_end: int) -> list[int]:
+    """One round of a lineage walk: ``step(root)`` gives each unseen root's links (old, new); the
+    link ends at ``new_end`` (0: the older root, walking back; 1: the newer) are the next round."""
+    following = []
+    for root in frontier:
+        if root in seen:
+            continue
+        seen.add(root)
+        for link in step(root):
+            links.add(link)
+            following.append(link[new_end])
+    return following
+
+
 def lineage_graph(graph: Graph, root_ids, timestamp_past: float, timestamp_future: float) -> dict:
     """networkx ``node_link_data`` of the lineage DiGraph (edges old -> new root), as PCG's
     ``lineage_graph``: walks back until a node older than ``timestamp_past`` and forward until
@@ -63,33 +77,26 @@ def lineage_graph(graph: Graph, root_ids, timestamp_past: float, timestamp_futur
             nodes[root] = node
         return created, op, expired
 
+    def older(root: int) -> list[tuple[int, int]]:
+        created, op, _ = add(root)
+        if created < timestamp_past or op < 0:  # the boundary node, or a root of the initial segmentation
+            return []
+        return [(parent, root) for parent in graph.parents_of(root)]
+
+    def newer(root: int) -> list[tuple[int, int]]:
+        created, _, expired = add(root)
+        if created > timestamp_future or expired is None:  # the boundary node, or a latest root
+            return []
+        return [(root, child) for child in graph.children_of(root)]
+
+    # one generation back, then one forward, per round: the order in which nodes are listed
     past = [int(r) for r in root_ids]
     future = list(past)
-    seen_past, seen_future = set(), set()
+    seen_past: set[int] = set()
+    seen_future: set[int] = set()
     while past or future:
-        next_past = []
-        for root in past:
-            if root in seen_past:
-                continue
-            seen_past.add(root)
-            created, op, _ = add(root)
-            if created < timestamp_past or op < 0:
-                continue
-            for parent in graph.parents_of(root):
-                links.add((parent, root))
-                next_past.append(parent)
-        next_future = []
-        for root in future:
-            if root in seen_future:
-                continue
-            seen_future.add(root)
-            created, _, expired = add(root)
-            if created > timestamp_future or expired is None:
-                continue
-            for child in graph.children_of(root):
-                links.add((root, child))
-                next_future.append(child)
-        past, future = next_past, next_future
+        past = _generation(past, seen_past, older, links, new_end=0)
+        future = _generation(future, seen_future, newer, links, new_end=1)
     for a, b in links:  # endpoints reached through a link are nodes too
         add(a)
         add(b)

@@ -53,6 +53,13 @@ def _save(kind: str, raw: bytes, state_id: int | None = None) -> int:
     return state_id
 
 
+def _saved(kind: str, url_part: str, state_id: int | None = None) -> Response:
+    """Save the request's JSON body; the answer is its URL as a JSON string, as the real server
+    answers (caveclient reads the id off its end)."""
+    state_id = _save(kind, _body_json(), state_id)
+    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/{url_part}{state_id}")
+
+
 def _load(kind: str, state_id: int) -> Response:
     path = _store(kind) / f"{state_id}.json"
     if state_id > MAX_STATE_ID or not path.exists():
@@ -68,14 +75,12 @@ def version():
 @bp.post("/api/v1/post")
 @bp.post("/post")
 def post_state():
-    state_id = _save("states", _body_json())
-    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/{state_id}")
+    return _saved("states", "")
 
 
 @bp.post("/api/v1/post/<int:state_id>")
 def post_state_with_id(state_id: int):
-    _save("states", _body_json(), state_id)
-    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/{state_id}")
+    return _saved("states", "", state_id)
 
 
 @bp.get("/api/v1/<int:state_id>")
@@ -88,14 +93,12 @@ def get_state(state_id: int):
 
 @bp.post("/api/v1/property/post")
 def post_property():
-    prop_id = _save("properties", _body_json())
-    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/property/{prop_id}")
+    return _saved("properties", "property/")
 
 
 @bp.post("/api/v1/property/post/<int:prop_id>")
 def post_property_with_id(prop_id: int):
-    _save("properties", _body_json(), prop_id)
-    return jsonify(f"{request.host_url.rstrip('/')}/nglstate/api/v1/property/{prop_id}")
+    return _saved("properties", "property/", prop_id)
 
 
 @bp.get("/api/v1/property/<int:prop_id>/info")

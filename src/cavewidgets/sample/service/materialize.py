@@ -16,7 +16,7 @@ import pyarrow as pa
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .app import ServiceError, request_json
-from .graph import to_us
+from .timestamps import to_us
 from .info import check_datastack
 from .query import add_warnings, arrow_response, run_query
 from .tables import get_store

@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 
 from .annotation_store import get_db
 from .app import ServiceError, app_singleton, data_dir
-from .graph import get_graph, to_us
+from .graph import get_graph
+from .timestamps import to_us
 
 _NEVER = np.iinfo(np.int64).max
 FRONT_COLUMNS = ["id", "created", "superceded_id", "valid"]
