@@ -1,7 +1,7 @@
 """Module structure: every module imports, no import cycles, no borrowed private names.
 
 The graph is built from the source with ``ast`` (imports inside functions count too: a lazy
-import that hides a cycle is still a cycle). ``viewer/`` is left out while it is being reworked.
+import that hides a cycle is still a cycle).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "cavewidgets"
-SKIP = ("cavewidgets.viewer",)
 
 
 def _module_name(path: Path) -> str:
@@ -25,8 +24,7 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, Path]:
-    found = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: path for name, path in found.items() if not name.startswith(SKIP)}
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
 MODULES = _modules()
@@ -128,12 +126,18 @@ def test_every_module_imports(module):
     importlib.import_module(module)
 
 
+#: neuroglancer's ``TrackableState`` offers no public compare-and-set of its raw JSON state; the
+#: viewer holds its (re-entrant) lock to read, merge and set it atomically
+FOREIGN_LOCKS = {("cavewidgets.viewer.batch", "shared._lock"), ("cavewidgets.viewer.merge", "shared._lock")}
+
+
 def test_no_module_reaches_into_another_objects_lock():
     """``other._lock`` outside ``other``'s class bypasses the owner's API (``LOG.txn()`` and the like)."""
     reached = []
     for module, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and "lock" in node.attr.lower()
-                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                    and (module, ast.unparse(node)) not in FOREIGN_LOCKS):
                 reached.append(f"{module}:{node.lineno} {ast.unparse(node)}")
     assert not reached, "\n".join(reached)

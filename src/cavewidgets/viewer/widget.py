@@ -7,6 +7,10 @@ the requests for kernel-hosted data all travel over the widget's comm (:mod:`.ch
 :mod:`.proxy`), so the viewer works wherever the browser reaches only the notebook server:
 Colab, JupyterHub, Binder, VS Code remote. This class mirrors what users care about into
 traitlets, on the kernel's thread.
+
+Long file: the Viewer's public surface (traits with their validators, segments, position, zoom,
+sharing, display and closing) is one class users read top to bottom; state batching, annotations,
+keys and picking already live in their own mixins.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ import anywidget
 import numpy as np
 import traitlets as t
 
-from .._checks import check_callback, check_height, choice_trait
+from .._checks import check_height, choice_trait
 from .._ids import parse_root_id, parse_root_ids
 from . import annotations as ann
-from . import capture, credentials, fallback, keys
+from . import capture, credentials, fallback, keys, picking
 from . import state as st
 from .channel import Channel, bundle
 from .proxy import KernelProxy, is_loopback
@@ -96,7 +100,7 @@ def _check_zoom(nm_per_pixel) -> None:
         raise ValueError(f"zoom must be a positive number of nm per screen pixel, got {nm_per_pixel!r}")
 
 
-class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.AnyWidget):
+class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, picking.PickMethods, anywidget.AnyWidget):
     """Neuroglancer in the notebook, two-way: ``segments``, ``position``, ``layout``, ``state``.
 
     Example::
@@ -411,60 +415,6 @@ class Viewer(StateMethods, ann.AnnotationMethods, keys.KeyMethods, anywidget.Any
             except Exception:
                 self._resolution = None
         return self._resolution
-
-    # ---------- events ----------
-    def on_select(self, callback: Callable[[int, tuple | None], Any], remove: bool = False) -> None:
-        """Call ``callback(root_id, position_nm)`` when the user selects a segment in the browser
-        (once per newly shown id). ``position_nm`` is where the user double-clicked, in nm; for
-        a segment shown another way (the layer panel) it is the view centre."""
-        check_callback(callback, "Viewer", "on_select")
-        if remove:
-            self._select_callbacks = [c for c in self._select_callbacks if c is not callback]
-        else:
-            self._select_callbacks.append(callback)
-
-    def _install_pick(self) -> None:
-        """Double-click in any panel toggles the segment under the mouse, as neuroglancer's own
-        ``select`` does, but through Python so the click position is known: graphene
-        supervoxels are resolved to their root with the CAVEclient (else by the browser)."""
-        self._ng.actions.add("cw-select", self._on_pick_action)
-        with self._ng.config_state.txn() as c:
-            c.input_event_bindings.data_view["dblclick0"] = "cw-select"
-
-    def _on_pick_action(self, action_state) -> None:  # the comm's thread: no blocking
-        from neuroglancer.viewer_config_state import SegmentIdMapEntry
-
-        layer = self._seg_layer
-        selected = action_state.selected_values.get(layer) if layer else None
-        value = getattr(selected, "value", None)
-        if isinstance(value, SegmentIdMapEntry):
-            value = value.value if value.value is not None else value.key
-        if not value:
-            return
-        voxel = action_state.mouse_voxel_coordinates
-        raw = self._raw_state()
-        pos = None
-        if voxel is not None:
-            scales = st._scales_nm(raw, self._fallback_resolution(), len(voxel))
-            pos = tuple(float(v) * sc for v, sc in zip(voxel, scales))
-        threading.Thread(target=self._toggle_pick, args=(int(value), pos, st.is_graphene_layer(raw, layer)), daemon=True).start()
-
-    def _toggle_pick(self, segment: int, pos: tuple | None, graphene: bool) -> None:
-        root = segment
-        if graphene and st.is_supervoxel(segment) and self._client is not None:
-            try:
-                root = int(self._client.chunkedgraph.get_root_id(segment))
-            except Exception:  # the browser's graphene source resolves it instead
-                log.debug("root lookup for %s failed", segment, exc_info=True)
-        self._picks[root] = pos
-        layer = self._seg_layer
-
-        def toggle(s):
-            current = st.segments_of(s, layer)
-            return st.with_segments(s, current - {root} if root in current else current | {root}, layer)
-
-        if not self._closed:
-            self._update(toggle)
 
     def _sync_from_ng(self) -> None:
         """Mirror neuroglancer's state into the traits (kernel thread; after a batch, not in it)."""
