@@ -36,7 +36,8 @@ Two paces (``--pace``), each its own scenario in the results: ``busy``, trials b
 (0.15-0.35 s apart, so each change meets a view still loading the previous change's data: the
 worst case, where the state shares the one channel, and the page's main thread, with the data);
 ``settled`` (scenarios named ``"<layout>, settled"``), each measurement starting from a view at
-rest (``viewer.isReady()`` and 0.3 s more): a user running a cell after looking at the view.
+rest (``viewer.isReady()`` and ``SETTLE_S`` = 1.5 s more, as isReady does not wait for a graphene
+layer's per-chunk leaves): a user running a cell after looking at the view.
 
 For ours, each Python → browser trial also records how many data answers the kernel sent the
 page in the second before the state ([answers, cw:fetched messages, bytes]): the comm is one
@@ -774,14 +775,19 @@ def sync(args, results: dict, nb, views: dict, started: float) -> None:
             print(*row, sep="\t")
 
 
+#: how long a settled trial waits after the view is ready: neuroglancer's isReady() does not wait
+#: for a graphene layer's per-chunk leaves, which keep loading for a while after a segment change
+SETTLE_S = 1.5
+
+
 def settle_view(view: View, timeout: float = 60) -> bool:
-    """Wait until ``view`` has loaded everything it shows (neuroglancer's readiness test) and a
-    moment more: the viewer at rest, as when a user runs a cell after looking at the view."""
+    """Wait until ``view`` has loaded everything it shows (neuroglancer's readiness test) and
+    ``SETTLE_S`` more: the viewer at rest, as when a user runs a cell after looking at the view."""
     try:
         view.wait("(viewer) => viewer.isReady()", timeout=timeout, polling=100)
     except Exception:
         return False
-    time.sleep(0.3)
+    time.sleep(SETTLE_S)
     return True
 
 
@@ -827,7 +833,7 @@ def trials(args, results: dict, nb, views: dict, scenario: str, settled: bool, r
         runs[tool]["main_thread_stalls"] = {"page": "JupyterLab (the widget)" if tool.startswith("cavewidgets") else "neuroglancer's own page",
                                             "over_100ms": len(lags), "total_s": round(sum(lags) / 1000, 1), "max_ms": max(lags, default=0),
                                             "share_of_wall": round(sum(lags) / 1000 / wall, 2)}
-        runs[tool]["pace"] = "settled: each measurement from a view at rest (isReady)" if settled else "busy: back to back, 0.15-0.35 s apart"
+        runs[tool]["pace"] = f"settled: each measurement from a view at rest (isReady, then {SETTLE_S} s)" if settled else "busy: back to back, 0.15-0.35 s apart"
         if settled:
             runs[tool]["settle_timeouts"] = unsettled[tool]
         results["tools"][f"{tool} ({scenario})"] = runs[tool]
