@@ -47,6 +47,7 @@ class MorphologyView {
     this.listeners.on("change:data_version", () => this.fetchGeometry());
     this.listeners.on("change:status", () => this.updateOverlay());
     this.listeners.on("change:error", () => this.updateOverlay());
+    this.listeners.on("change:empty_text", () => this.updateOverlay());
     this.listeners.on("change:title", () => ui.updateTitle(scene.data));
     this.listeners.on("change:height", () => {
       ui.box.style.height = `${model.get("height")}px`;

@@ -91,6 +91,7 @@ export class MorphologyOverlay {
       actions.colorBy();
     });
     cb.append(el("span", undefined, "colour by"), colorBy);
+    cb.style.display = "none"; // shown once a skeleton gives it choices
     bar.append(cb);
     const reset = el("button", "cw-morph-button cw-morph-reset", "reset view");
     reset.addEventListener("click", () => actions.reset());
@@ -109,6 +110,7 @@ export class MorphologyOverlay {
   /** The colour-by choices of a new neuron: compartment and its node columns (none without a skeleton). */
   setColorChoices(data: Decoded | null): void {
     const meta = data?.skeleton ? data.meta.skeleton : undefined;
+    (this.colorBy.parentElement as HTMLElement).style.display = meta ? "" : "none";
     if (!meta) {
       this.colorBy.replaceChildren();
       return;
@@ -144,7 +146,7 @@ export class MorphologyOverlay {
     if (error) this.showError(error);
     else if (webgl) this.errorBox.style.display = "none";
     if (!hasData && !text && !error) {
-      this.overlay.textContent = "No neuron shown: call panel.show(root_id).";
+      this.overlay.textContent = this.model.get("empty_text") || "No neuron shown: call panel.show(root_id).";
       this.overlay.style.display = "block";
     }
   }

@@ -16,6 +16,7 @@ export interface PanelTraits {
   status: string;
   error: string;
   title: string;
+  empty_text: string;
   data_version: number;
   highlight_index: number;
   wheel: WheelMode;

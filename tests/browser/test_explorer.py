@@ -31,6 +31,28 @@ def explorer_nb(lab, isolated_browser):
     nb.close()
 
 
+def test_every_part_fits_its_place_and_the_empty_panel_says_what_to_do(explorer_nb):
+    """Found walking through the notebooks: the table was wider than its half, so its Columns
+    button and last columns were cut off; the empty 3D panel took half its place and told
+    Explorer users to call panel.show; the viewer stretched black below neuroglancer."""
+    page = explorer_nb.page
+    geometry = page.evaluate("""() => {
+        const ex = document.querySelector('.cavewidgets-explorer');
+        const rect = (sel) => { const r = ex.querySelector(sel).getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; };
+        return {table: rect('.cw-table'), box: (() => { const r = ex.querySelector('.cw-table').parentElement.getBoundingClientRect(); return [r.left, r.right]; })(),
+                columns: rect('.cw-table button:last-of-type'), viewer: rect('.cw-viewer'), ng: rect('.cw-viewer-ng'),
+                panel: rect('.cw-morph'), panelBox: (() => { const r = ex.querySelector('.cw-morph').closest('.widget-box').getBoundingClientRect(); return [r.left, r.right]; })(),
+                columnsText: ex.querySelector('.cw-table button:last-of-type').textContent,
+                overlay: ex.querySelector('.cw-morph-overlay').textContent};
+    }""")
+    assert geometry["columnsText"] == "Columns"
+    assert geometry["table"][1] <= geometry["box"][1] + 1, geometry  # the table fits its half
+    assert geometry["columns"][1] <= geometry["box"][1] + 1, geometry  # its Columns button is in view
+    assert geometry["panel"][1] - geometry["panel"][0] >= 0.95 * (geometry["panelBox"][1] - geometry["panelBox"][0]), geometry
+    assert geometry["viewer"][3] - geometry["ng"][3] < 15, geometry  # not stretched black to the table's bottom
+    assert geometry["overlay"].startswith("Click a row")
+
+
 def test_clicking_a_row_shows_its_root_in_viewer_and_panel_with_one_colour(explorer_nb):
     nb = explorer_nb
     page = nb.page

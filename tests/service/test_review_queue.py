@@ -53,6 +53,13 @@ def test_interrupted_review_resumes_in_a_new_kernel(sample_service, sample_clien
     assert len(rows) == 5 and set(rows["id"]) == set(decisions["annotation_id"].astype(int))
     assert sorted(rows["tag"]) == sorted(["clean", "merge error", "clean", "split error", "needs work"])
     assert "5 of 5 reviewed" in queue._header.value  # noqa: SLF001 - the progress header
+    # finished: the last neuron is not left on show as if it were still to review; going back shows it
+    assert queue.wait_for_panel(180) is True
+    assert queue.viewer.segments == set() and queue.panel.root_id is None
+    assert "finished" in queue.panel.empty_text
+    queue.previous()
+    assert queue.wait_for_panel(180) is True
+    assert queue.viewer.segments == {proofread_roots[-1]} and queue.panel.root_id == proofread_roots[-1]
 
 
 def test_changed_decision_replaces_the_posted_row(sample_client, proofread_roots, tmp_path):

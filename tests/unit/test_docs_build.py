@@ -75,6 +75,16 @@ def test_screenshots_are_commit_friendly():
         assert image.stat().st_size < 200_000, image
 
 
+def test_walkthrough_page_shows_small_pictures_that_exist():
+    page = (DOCS / "walkthrough.md").read_text()
+    shown = re.findall(r"\(images/walkthrough/([\w.-]+\.png)\)", page)
+    assert len(shown) >= 10 and "TIMINGS" not in page
+    on_disk = {p.name for p in (DOCS / "images" / "walkthrough").glob("*.png")}
+    assert set(shown) == on_disk, "pictures the page does not show, or shows but are missing"
+    for name in shown:
+        assert 5_000 < (DOCS / "images" / "walkthrough" / name).stat().st_size <= 150_000, name
+
+
 def test_every_public_name_has_a_docstring_with_an_example():
     import cavewidgets
     import cavewidgets.sample

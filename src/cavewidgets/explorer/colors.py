@@ -3,14 +3,16 @@
 Example::
 
     book = ColorBook()
-    book.color(864691135808684573)   # '#e6194b', and the same answer every time after
+    book.color(864691135808684573)   # '#4363d8', and the same answer every time after
 """
 
 from __future__ import annotations
 
-# Sasha Trubetskoy's distinct colours, minus the ones that vanish on neuroglancer's black
-PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
-           "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#aaffc3", "#ffd8b1")
+# Sasha Trubetskoy's distinct colours, minus the ones that vanish on neuroglancer's black. The
+# first ones are neither the 3D panel's synapse colours (inputs green, outputs red: a red mesh hid
+# its outputs) nor pale on the panel's white background.
+PALETTE = ("#4363d8", "#f58231", "#911eb4", "#f032e6", "#008080", "#9a6324", "#46f0f0", "#e6194b",
+           "#3cb44b", "#ffe119", "#bcf60c", "#fabebe", "#e6beff", "#fffac8", "#aaffc3", "#ffd8b1")
 
 
 class ColorBook:

@@ -144,6 +144,7 @@ class Explorer(DraftsMixin, widgets.VBox):
             frame, key="id" if "id" in frame.columns and frame["id"].is_unique else None, height=height)
         self.viewer = Viewer(client, height=height)
         self.panel = MorphologyPanel(client, height=max(MIN_HEIGHT, height - 60), timestamp=self.timestamp)
+        self.panel.empty_text = "Click a row (or double-click a neuron in the viewer) to see it here in 3D."
         self._column_picker = widgets.Dropdown(options=self._roots, value=self.root_column,
                                                description="root ids:", layout=widgets.Layout(width="300px"),
                                                disabled=len(self._roots) < 2)
@@ -152,10 +153,16 @@ class Explorer(DraftsMixin, widgets.VBox):
         self._loader = LatestLoader(self._show_in_panel)
 
         # boxes carry the flex layout: Viewer.layout is neuroglancer's panel layout, not ipywidgets'
-        def box(part, flex):
-            return widgets.Box([part], layout=widgets.Layout(flex=flex, min_width="320px", overflow="hidden"))
+        def box(part, flex, **layout):
+            return widgets.Box([part], layout=widgets.Layout(flex=flex, min_width="320px", overflow="hidden", **layout))
 
-        top = widgets.HBox([box(self.table, "1 1 45%"), box(self.viewer, "1 1 55%")], layout=widgets.Layout(width="100%"))
+        # the table shrinks to its box and scrolls inside it (wider, it was cut off with its
+        # Columns button); the viewer keeps its height instead of stretching black to the table's
+        self.table.layout.width = "100%"
+        self.table.layout.min_width = "0"
+        self.panel.layout.width = "100%"  # empty, it shrank to half its box
+        top = widgets.HBox([box(self.table, "1 1 45%"), box(self.viewer, "1 1 55%", align_items="flex-start")],
+                           layout=widgets.Layout(width="100%"))
         bottom = widgets.HBox([box(self.panel, "1 1 75%"), self._drafts_box], layout=widgets.Layout(width="100%"))
         super().__init__([widgets.HBox([self.header, self._column_picker]), top, bottom], **kwargs)
         self.add_class("cavewidgets-explorer")

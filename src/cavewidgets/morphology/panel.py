@@ -84,6 +84,8 @@ class MorphologyPanel(RequestHandlerMixin, anywidget.AnyWidget):
     error = t.Unicode("").tag(sync=True)
     #: the root id shown, as decimal text (the exact int is ``root_id``)
     title = t.Unicode("").tag(sync=True)
+    #: what the view says while no neuron is shown (a widget that embeds the panel says how to pick one)
+    empty_text = t.Unicode("No neuron shown: call panel.show(root_id).").tag(sync=True)
     #: bumps whenever new geometry is ready: views then request it
     data_version = t.Int(0).tag(sync=True)
     #: row of ``synapses`` to mark and centre on (-1: none)

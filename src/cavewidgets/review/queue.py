@@ -286,7 +286,10 @@ class ReviewQueue(widgets.VBox):
             self.viewer.on_key("keyj", lambda _k: self._handle_key("j"))
             self.viewer.on_key("keyk", lambda _k: self._handle_key("k"))
             self.panel = MorphologyPanel(self.client, height=height)
-            self._loader = LatestLoader(lambda root: self.panel.show(root, synapses=False, progress=False))
+            self.panel.empty_text = "Queue finished: every neuron was shown (◀ Previous or go to revisits one)."
+            # root 0 (no segment) clears the panel, in order with the loads before it
+            self._loader = LatestLoader(lambda root: self.panel.show(root, synapses=False, progress=False)
+                                        if root else self.panel.clear())
             parts = [widgets.HBox([widgets.Box([self.viewer], layout=widgets.Layout(flex="1 1 55%")),
                                    widgets.Box([self.panel], layout=widgets.Layout(flex="1 1 45%"))])]
         else:
@@ -323,6 +326,9 @@ class ReviewQueue(widgets.VBox):
                 except Exception:  # noqa: BLE001 - no position: the viewer stays where it is
                     log.debug("no position for %s", root, exc_info=True)
             self._loader.request(root)
+        elif self.viewer is not None:  # finished: the last neuron shown would look like one still to review
+            self.viewer.segments = set()
+            self._loader.request(0)
         self._refresh()
 
     def wait_for_panel(self, timeout: float = 120.0) -> bool:
