@@ -18,6 +18,7 @@ answer. ``faults`` is a list of ``(method, path_substring, action)`` consumed in
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -25,8 +26,10 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
-import requests
+# hop-by-hop and length headers: the proxy sets its own
+_SKIP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
 class FaultyProxy:
@@ -71,13 +74,11 @@ class FaultyProxy:
                         proxy._kill()
                     self._drop()
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}  # keep Host: the service builds URLs from it
                 with proxy._lock:
                     proxy.forwarded.append((self.command, self.path))
                 try:
-                    r = requests.request(self.command, proxy.upstream + self.path, data=body, headers=headers,
-                                         allow_redirects=False, timeout=120)
-                except requests.RequestException:  # the service is down: so is the connection
+                    status, headers, content = proxy._forward(self.command, self.path, self.headers, body)
+                except (OSError, http.client.HTTPException):  # the service is down: so is the connection
                     self._drop()
                     return
                 if action in ("lost", "reset", "restart_after", "kill_after"):
@@ -90,13 +91,12 @@ class FaultyProxy:
                 if action == "slow":
                     time.sleep(proxy.slow_seconds)
                 try:
-                    self.send_response(r.status_code)
-                    for k, v in r.headers.items():
-                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
-                            self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(r.content)))
+                    self.send_response(status)
+                    for k, v in headers:
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(content)))
                     self.end_headers()
-                    self.wfile.write(r.content)
+                    self.wfile.write(content)
                 except OSError:  # the client gave up waiting (a "slow" answer)
                     self.close_connection = True
 
@@ -107,6 +107,26 @@ class FaultyProxy:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _forward(self, method: str, path: str, headers, body: bytes | None):
+        """One request to the service on a new connection, body and headers as they came (Host
+        kept: the service builds URLs from it); returns ``(status, headers, body)`` as received
+        (repeated headers such as ``Warning`` stay separate, the body stays encoded)."""
+        up = urlsplit(self.upstream)
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers.items():
+                if k.lower() not in _SKIP:
+                    conn.putheader(k, v)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            r = conn.getresponse()
+            content = r.read()
+            return r.status, [(k, v) for k, v in r.getheaders() if k.lower() not in _SKIP], content
+        finally:
+            conn.close()
 
     def _take(self, method: str, path: str) -> str | None:
         with self._lock:

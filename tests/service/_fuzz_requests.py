@@ -52,7 +52,7 @@ class Req:
     params: dict | None = None
     data: bytes | str | None = None
     headers: dict = dataclasses.field(default_factory=dict)
-    auth: str = "header"  # header, cookie, query (all valid), missing, wrong
+    auth: str = "header"  # header, cookie, query (all valid), missing, wrong, malformed (not "Bearer ...")
     bad: bool = False  # built to be wrong: a 4xx
     status: frozenset | None = None  # exact statuses allowed, when known
     public: bool = False  # no token needed (precomputed files)
@@ -209,6 +209,8 @@ def send(session: requests.Session, base: str, token: str, req: Req, family: str
         params["middle_auth_token"] = token
     elif req.auth == "wrong":
         headers["Authorization"] = f"Bearer {token[::-1]}x"
+    elif req.auth == "malformed":  # the right token, the wrong scheme
+        headers["Authorization"] = f"Token {token}"
     resp = session.request(req.method, base + req.path, params=params, data=req.data, headers=headers,
                            cookies=cookies, timeout=120, allow_redirects=False)
     SENT[family] += 1
@@ -240,13 +242,15 @@ def _expected(req: Req) -> frozenset | None:
         return frozenset({204})  # CORS preflights are answered before anything else
     if req.auth in ("missing", "wrong") and not (req.public and req.method in ("GET", "HEAD")):
         return frozenset({401})
+    if req.auth == "malformed" and not (req.public and req.method in ("GET", "HEAD")):
+        return frozenset({400})  # middle_auth_client: "Authorization header must begin with 'Bearer'"
     return req.status
 
 
 # ---------------------------------------------------------------------------------- dressing
 
 
-AUTH_MODES = st.sampled_from(["header"] * 10 + ["cookie", "query", "missing", "wrong"])
+AUTH_MODES = st.sampled_from(["header"] * 10 + ["cookie", "query", "missing", "wrong", "malformed"])
 
 
 @st.composite
@@ -644,9 +648,10 @@ def precomputed_requests(draw) -> Req:
     headers = draw(st.sampled_from([{}, {"Range": "bytes=0-10"}, {"Range": "bytes=99999999-"}, {"Range": "bytes=abc"},
                                     {"Range": "bytes=5-1"}, {"If-None-Match": "*"}, {"Accept-Encoding": "gzip, br"}]))
     path = "/precomputed/" + "/".join(parts)
-    # raw '..' is resolved by the client (then the path may leave /precomputed: 401 without a token)
+    # raw '..' is resolved by the client (then the path may leave /precomputed: 401 without a
+    # token, 400 with a malformed Authorization header)
     return Req(draw(st.sampled_from(["GET", "GET", "HEAD"])), path, headers=headers, public=True,
-               status=frozenset({404, 401}) if escapes else None)
+               status=frozenset({404, 401, 400}) if escapes else None)
 
 
 @st.composite

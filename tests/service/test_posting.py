@@ -299,3 +299,25 @@ def test_two_posters_on_one_drafts_file_post_each_draft_once(sample_service, nuc
         assert proxy.posts("/post_two/annotations") == 1
     finally:
         proxy.close()
+
+
+def test_ensure_table_asks_once_for_a_table_that_is_there_and_names_a_missing_one(sample_client):
+    """Every post asks for its table: one request (the metadata) when it is there; a missing
+    table (real CAVE's metadata route then fails) is a ValueError naming it."""
+    poster = AnnotationPoster(sample_client)
+    poster.ensure_table("ensure_once", create=True, schema="bound_tag", description="ensure_table test")
+    sent = []
+    session = sample_client.annotation.session
+
+    def hook(response, *args, **kwargs):
+        sent.append(f"{response.request.method} {response.url}")
+
+    session.hooks["response"].append(hook)
+    try:
+        md = poster.ensure_table("ensure_once", create=False, schema="bound_tag", description=None)
+    finally:
+        session.hooks["response"].remove(hook)
+    assert md["schema_type"] == "bound_tag"
+    assert len(sent) == 1 and sent[0].startswith("GET ") and sent[0].endswith("/table/ensure_once"), sent
+    with pytest.raises(ValueError, match="'no_such_table' does not exist"):
+        poster.ensure_table("no_such_table", create=False, schema=None, description=None)

@@ -217,10 +217,10 @@ def test_an_oversized_body_is_a_413_before_it_is_read(fuzz_service, user_table, 
 
 
 def test_big_junk_bodies_are_a_400_and_big_batches_a_413(http, user_table):
-    junk = http.post(f"{http.url}/nglstate/api/v1/post", data=b"\xff" * (20 * 2**20))
+    junk = http.post(f"{http.url}/nglstate/api/v1/post", data=b"\xff" * (9 * 2**20))  # under the 10 MiB cap
     assert_sane(junk)
     assert junk.status_code == 400
-    ids = http.post(f"{http.url}{SEG}/roots", json={"node_ids": ["x"] * 2_000_000})
+    ids = http.post(f"{http.url}{SEG}/roots", json={"node_ids": ["x"] * 1_500_000})
     assert_sane(ids)
     assert ids.status_code == 400
     rows = [{"pt": {"position": [1, 2, 3]}, "tag": "x"}] * 10_001  # AnnotationEngine's insertion limit
@@ -372,3 +372,17 @@ def test_after_fuzzing_the_service_answers_right_and_lost_nothing(fuzz_service, 
     assert sorted(live["id"]) == sorted(user_table)
     assert sorted(live["tag"]) == [r["tag"] for r in TAG_ROWS]
     assert cave.annotation.get_annotation_count("fuzz_tags") == len(TAG_ROWS)
+
+
+def test_the_token_is_read_as_middle_auth_client_reads_it(fuzz_service):
+    """An ``Authorization`` header that is not ``Bearer <token>`` is a 400, even with the right
+    token; the header wins over the ``middle_auth_token`` query parameter, which wins over the
+    cookie (middle_auth_client ``decorators.py`` ``auth_required``)."""
+    url, token = f"{fuzz_service.url}/info/api/v2/datastack/full/{DS}", fuzz_service.token
+    scheme = requests.get(url, headers={"Authorization": f"Token {token}"}, timeout=60)
+    assert scheme.status_code == 400 and "must begin with 'Bearer'" in scheme.json()["message"]
+    wrong_cookie = {"middle_auth_token": "x"}
+    assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, cookies=wrong_cookie, timeout=60).ok
+    assert requests.get(url, params={"middle_auth_token": token}, cookies=wrong_cookie, timeout=60).ok
+    assert requests.get(url, params={"middle_auth_token": "x"}, cookies={"middle_auth_token": token},
+                        timeout=60).status_code == 401

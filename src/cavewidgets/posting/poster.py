@@ -128,19 +128,28 @@ class AnnotationPoster:
     def ensure_table(self, table: str, *, create: bool, schema: str | None, description: str | None,
                      voxel_resolution=None) -> dict:
         """The table's metadata, creating the table first when asked to."""
+        import requests
+
         if not isinstance(table, str) or not table.strip():
             raise ValueError(f"table must be a non-empty table name, got {table!r}")
-        if not self.table_exists(table):
-            if not create:
-                raise ValueError(f"annotation table '{table}' does not exist in {self.datastack}; "
-                                 f"pass create=True, schema='bound_tag' (or another schema) to create it")
-            schema = schema or "bound_tag"
-            if schema not in self.client.schema.get_schemas():
-                raise ValueError(f"unknown schema {schema!r}; see client.schema.get_schemas()")
-            res = voxel_resolution or [self.client.info.viewer_resolution()[i] for i in range(3)]
-            self.client.annotation.create_table(
-                table, schema, description or f"created by cavewidgets from {self.datastack} drafts",
-                voxel_resolution=[float(v) for v in res])
+        try:  # one request when the table is there (every post asks): fewer requests to fail
+            return self._table_metadata(table, schema, create)
+        except requests.exceptions.HTTPError:
+            if self.table_exists(table):  # it is there: the error was something else
+                raise
+        if not create:
+            raise ValueError(f"annotation table '{table}' does not exist in {self.datastack}; "
+                             f"pass create=True, schema='bound_tag' (or another schema) to create it")
+        schema = schema or "bound_tag"
+        if schema not in self.client.schema.get_schemas():
+            raise ValueError(f"unknown schema {schema!r}; see client.schema.get_schemas()")
+        res = voxel_resolution or [self.client.info.viewer_resolution()[i] for i in range(3)]
+        self.client.annotation.create_table(
+            table, schema, description or f"created by cavewidgets from {self.datastack} drafts",
+            voxel_resolution=[float(v) for v in res])
+        return self._table_metadata(table, schema, create)
+
+    def _table_metadata(self, table: str, schema: str | None, create: bool) -> dict:
         md = self.client.annotation.get_table_metadata(table)
         if schema is not None and create is False and md.get("schema_type") != schema:
             raise ValueError(f"table '{table}' has schema {md.get('schema_type')!r}, not {schema!r}")
@@ -292,6 +301,7 @@ class AnnotationPoster:
             session.headers.update(ann.session.headers)
             session.cookies.update(ann.session.cookies)
             session.verify = ann.session.verify
+            session.trust_env, session.proxies = ann.session.trust_env, dict(ann.session.proxies)  # the user's proxy setup
             try:
                 r = session.post(url, data=json.dumps({"annotations": rows}, cls=BaseEncoder),
                                  headers={"Content-Type": "application/json"}, timeout=POST_TIMEOUT)

@@ -241,8 +241,9 @@ def serve(port: int | None = None, data_dir=None, token: str | None = None, work
     path = resolve_data_dir(data_dir)
     token = token or new_token()
     server, app = make_server(path, token, port, work_dir, quiet=True, query_limit=query_limit)
-    thread = threading.Thread(target=server.serve_forever, name=f"cavewidgets-sample-{server.server_port}",
-                              daemon=True)
+    # stop() waits for the serving loop to look at its flag: every 0.1 s, not socketserver's 0.5
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              name=f"cavewidgets-sample-{server.server_port}", daemon=True)
     thread.start()
     handle = ServiceHandle(server, thread, token, path, Path(app.config["WORK_DIR"]), app=app)
     credentials.share_with_cloudvolume(handle.url, token)

@@ -29,10 +29,12 @@ from flask import Flask, Response, current_app, g, has_request_context, jsonify,
 from werkzeug.exceptions import HTTPException
 
 
-#: the largest request body the service reads (a 413 above it, before reading it). caveclient's
-#: biggest bodies are raw uint64 ids (8 bytes each) and 10,000-row annotation batches; real CAVE
-#: sits behind an ingress with its own body limit
-MAX_BODY_BYTES = 256 * 2**20
+#: the largest request body the service reads (a 413 above it, before reading it): real CAVE's
+#: ingress-nginx refuses bodies above ``proxy-body-size: 10m`` (CAVEdeployment
+#: ``kubetemplates/ingress.yml``; cave-helm-charts' ``proxyBodySize`` default) with its own 413
+#: before a service sees them. caveclient's biggest bodies are raw uint64 ids (8 bytes each: 1.3
+#: million fit) and 10,000-row annotation batches (~1 MB)
+MAX_BODY_BYTES = 10 * 2**20
 
 # Read-only static data (image, segmentation, meshes) is public, like the MICrONS bucket:
 # cloud-volume reads the graphene ``data_dir`` with a plain HTTP client that carries no token.
@@ -92,11 +94,18 @@ def new_token() -> str:
 
 
 def request_token() -> str | None:
-    """The token a request carries, the ways CAVE accepts one."""
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.cookies.get("middle_auth_token") or request.args.get("middle_auth_token")
+    """The token a request carries, the ways CAVE accepts one, in middle_auth_client's order
+    (``decorators.py`` ``auth_required``): the header over the query parameter over the cookie."""
+    auth = request.headers.get("Authorization")
+    if auth is not None and auth.startswith("Bearer "):
+        return auth.split(" ")[1]
+    return request.args.get("middle_auth_token") or request.cookies.get("middle_auth_token")
+
+
+def bad_auth_header() -> bool:
+    """An ``Authorization`` header that is not ``Bearer <token>``: middle_auth_client answers 400."""
+    auth = request.headers.get("Authorization")
+    return auth is not None and not auth.startswith("Bearer ")
 
 
 _SINGLETON_LOCK = threading.Lock()
@@ -232,6 +241,8 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
             return None  # static volume files: cloud-volume's http reader sends no token
         if request.method in ("GET", "HEAD") and request.path in PUBLIC_PATHS:
             return None
+        if bad_auth_header():
+            return _cors(jsonify(error="bad_auth_header", message="Authorization header must begin with 'Bearer'")), 400
         if request_token() != current_app.config["TOKEN"]:
             return _cors(jsonify(error="unauthorized", message="missing or invalid token")), 401
         return None
