@@ -36,14 +36,18 @@ def ipc_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def cache_slots(nbytes: int, most: int) -> int:
-    """How many cached orders (or masks) of this size to keep: ``most``, fewer for huge tables.
+def cache_slots(nbytes: int, most: int, budget: int | None = None) -> int:
+    """How many cached orders (or masks) of this size to keep: ``most``, fewer for huge tables;
+    with a ``budget`` (bytes), as many as fit in it, at least one.
 
     Example::
 
-        cache_slots(order.nbytes, 8)
+        cache_slots(order.nbytes, 8)                     # 2 to 8
+        cache_slots(order.nbytes, 8, budget=frame_bytes // 8)
     """
-    return max(2, min(most, CACHE_BYTES // max(1, nbytes)))
+    if budget is None:
+        return max(2, min(most, CACHE_BYTES // max(1, nbytes)))
+    return max(1, min(most, budget // max(1, nbytes)))
 
 
 def fetch_order(con: duckdb.DuckDBPyConnection, sql: str, n: int) -> np.ndarray:
