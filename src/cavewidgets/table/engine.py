@@ -250,7 +250,9 @@ class TableEngine:
             if pa.types.is_dictionary(col.type):
                 arr = col.combine_chunks()
                 words = pc.utf8_lower(arr.dictionary.cast(pa.string()))
-                indices = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+                # the frame's own codes when nothing is missing (zero-copy); -1 for missing ones
+                indices = arr.indices.to_numpy(zero_copy_only=False) if arr.indices.null_count == 0 \
+                    else pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
                 cached = ("dictionary", words, indices)
             else:
                 cached = ("plain", pc.utf8_lower(pc.cast(col, pa.string())), None)
@@ -265,10 +267,8 @@ class TableEngine:
         hits = pc.fill_null(pc.match_substring(words, needle), False).to_numpy(zero_copy_only=False)
         if kind == "plain":
             return np.asarray(hits, dtype=bool)
-        mask = np.zeros(self.n, dtype=bool)
-        valid = indices >= 0
-        mask[valid] = hits[indices[valid]]  # match the few category names, not every row
-        return mask
+        # match the few category names, not every row; code -1 (missing) picks the appended False
+        return np.append(np.asarray(hits, dtype=bool), False)[indices]
 
     def _search_mask(self, text: str) -> np.ndarray:
         text = text.strip()
@@ -300,11 +300,17 @@ class TableEngine:
         return mask
 
     def _sql_mask(self, where: str, params: list) -> np.ndarray:
-        mask = np.zeros(self.n, dtype=bool)
-        # batch by batch: a filter that keeps most rows never holds all their numbers at once
-        sql = f"SELECT {ROW} FROM t WHERE {where}"
+        # the condition of every row, in row order (DuckDB keeps a scan's order), batch by batch
+        # into the mask: no row numbers, and a parallel scan
+        mask = np.empty(self.n, dtype=bool)
+        sql = f"SELECT coalesce({where}, false) FROM {FRAME}"
+        filled = 0
         for batch in (self.con.sql(sql, params=params) if params else self.con.sql(sql)).to_arrow_reader(1 << 18):
-            mask[batch.column(0).to_numpy(zero_copy_only=False)] = True
+            part = batch.column(0).to_numpy(zero_copy_only=False)
+            mask[filled : filled + len(part)] = part
+            filled += len(part)
+        if filled != self.n:
+            raise RuntimeError(f"filter scanned {filled} of {self.n} rows")
         return mask
 
     def _filter_mask(self, column: str, spec: dict) -> np.ndarray:
