@@ -80,3 +80,25 @@ def test_browsing_a_frame_copies_none_of_its_columns():
     assert max(growth[s] for s in ("filter", "page", "search", "select")) <= 0.45, growth
     # plus the sort order (4 bytes a row, 10%) and DuckDB's sort, which spills past its limit
     assert growth["sort"] <= 0.75, growth
+
+
+def test_row_bits_read_like_the_bool_mask_they_replace():
+    import numpy as np
+
+    from cavewidgets.table.values import RowBits
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 7, 8, 9, 1000, 100_003):
+        rows = rng.choice(n, size=min(n, 50), replace=False) if n else np.zeros(0, dtype=np.int64)
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        bits = RowBits(n, rows)
+        asked = rng.integers(0, n, size=500) if n else np.zeros(0, dtype=np.int64)
+        assert np.array_equal(bits[asked], mask[asked]) and bits[asked].dtype == bool
+        assert np.array_equal(bits[asked.astype(np.int32)], mask[asked])
+        for r in rows[:5]:
+            assert bits[int(r)] is True and bits[np.int64(r)] is True
+        if n:
+            assert bits[-1] == mask[-1]
+            with pytest.raises(IndexError):
+                bits[n]
