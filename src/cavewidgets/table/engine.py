@@ -300,17 +300,12 @@ class TableEngine:
         return mask
 
     def _sql_mask(self, where: str, params: list) -> np.ndarray:
-        # the condition of every row, in row order (DuckDB keeps a scan's order), batch by batch
-        # into the mask: no row numbers, and a parallel scan
-        mask = np.empty(self.n, dtype=bool)
-        sql = f"SELECT coalesce({where}, false) FROM {FRAME}"
-        filled = 0
+        mask = np.zeros(self.n, dtype=bool)
+        # by row number, batch by batch: a streamed result does not keep the scan's order, and a
+        # filter that keeps most rows never holds all their numbers at once
+        sql = f"SELECT {ROW} FROM t WHERE {where}"
         for batch in (self.con.sql(sql, params=params) if params else self.con.sql(sql)).to_arrow_reader(1 << 18):
-            part = batch.column(0).to_numpy(zero_copy_only=False)
-            mask[filled : filled + len(part)] = part
-            filled += len(part)
-        if filled != self.n:
-            raise RuntimeError(f"filter scanned {filled} of {self.n} rows")
+            mask[batch.column(0).to_numpy(zero_copy_only=False)] = True
         return mask
 
     def _filter_mask(self, column: str, spec: dict) -> np.ndarray:

@@ -150,14 +150,6 @@ class SourceEngine(TableEngine):
             return self._text_condition(column, spec["text"])
         return self._condition(column, spec)
 
-    def _sql_mask(self, where: str, params: list) -> np.ndarray:
-        mask = np.zeros(self.n, dtype=bool)
-        # batch by batch: a filter that keeps most rows never holds all their numbers at once
-        sql = f"SELECT {ROW} FROM t WHERE {where}"
-        for batch in (self.con.sql(sql, params=params) if params else self.con.sql(sql)).to_arrow_reader(1 << 18):
-            mask[batch.column(0).to_numpy(zero_copy_only=False)] = True
-        return mask
-
     def _contains_mask(self, column: str, needle: str) -> np.ndarray:
         return self._sql_mask(*self._text_condition(column, needle))
 
