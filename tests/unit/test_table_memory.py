@@ -7,8 +7,8 @@ open. Compared between a 1M- and a 3M-row synapse-shaped frame (``benchmarks/tab
 what the extra 2M rows cost, as a fraction of what they take in the frame. Fixed costs (DuckDB's
 database, its per-query buffers, the widget) cancel out; a copy of any column does not: storing
 row numbers (4 bytes a row) or int64 category codes (8) shows as 10-20% of the frame's 41.
-Before this test (an Arrow copy with those columns): 0.30 at open, 0.63 through search, 1.15
-with a sort; with the in-place engine: 0.03-0.05, 0.35 and 0.46.
+Before this test (an Arrow copy with those columns): 0.29-0.31 at open, 0.59-0.63 through
+search, 1.12-1.15 with a sort; with the in-place engine: 0.04, 0.17 and 0.50.
 """
 
 from __future__ import annotations
