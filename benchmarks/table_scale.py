@@ -37,6 +37,16 @@ Example::
 
     .venv/bin/python benchmarks/table_scale.py                       # writes benchmarks/results/table_scale.json
     .venv/bin/python benchmarks/table_scale.py --rows 2000000 --parquet-rows 2000000 --tools cavewidgets
+
+``--memory``: only TableBrowser(DataFrame), at ``--memory-rows`` (1M and 10M), the kernel's exact
+peak RSS per step (VmHWM, reset before each step) beyond the RSS once the frame exists, one fresh
+process per run; ``--before-src DIR`` runs another source tree (e.g. ``git archive`` of main) in
+turn with this one, ``--repeat`` times, and medians both; also records what one DuckDB database
+costs a process (a fixed part of the overhead). Writes ``benchmarks/results/table_memory.json``.
+
+Example::
+
+    .venv/bin/python benchmarks/table_scale.py --memory --repeat 3 --before-src /tmp/before/src
 """
 
 from __future__ import annotations
@@ -124,10 +134,43 @@ class Meter:
                 "rss_after_mb": round((self.proc.memory_info().rss - self.base) / 1e6, 1), **extra}
 
 
-def run_cavewidgets(source, n: int) -> dict:
+class PeakMeter(Meter):
+    """Meter with the kernel's own peak (VmHWM, reset per step through /proc/self/clear_refs): exact,
+    where sampling every 2 ms can miss a short spike. Linux only."""
+
+    def __init__(self):
+        self.base = _status("VmRSS")
+        self.peak = self.base
+        self.steps, self.step_peaks_mb = {}, {}
+
+    def step(self, name: str, fn):
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # VmHWM := VmRSS
+        out = super().step(name, fn)
+        hwm = _status("VmHWM")
+        self.peak = max(self.peak, hwm)
+        self.step_peaks_mb[name] = round((hwm - self.base) / 1e6, 1)
+        return out
+
+    def result(self, **extra) -> dict:
+        return {"steps_s": self.steps, "step_peak_overhead_mb": self.step_peaks_mb,
+                "overhead_mb": round((self.peak - self.base) / 1e6, 1),
+                "rss_after_mb": round((_status("VmRSS") - self.base) / 1e6, 1), **extra}
+
+
+def _status(field: str) -> int:
+    """A /proc/self/status memory field, in bytes."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def run_cavewidgets(source, n: int, meter=None) -> dict:
     from cavewidgets import TableBrowser
 
-    m = Meter()
+    m = (meter or Meter)()
     b = m.step("open_first_page", lambda: (b := TableBrowser(source, key="id"), b._rpc_page(0, 100))[0])
     m.step("sort_first_page", lambda: (b.sort_by("size", ascending=False), b._rpc_page(0, 100)))
     m.step("sort_full_order", lambda: b._engine.view)
@@ -187,6 +230,22 @@ def run_perspective(df) -> dict:
 
 
 def worker(tool: str, rows: int, parquet: str | None) -> dict:
+    if tool == "memory":  # the DataFrame engine's memory, exactly (see --memory)
+        df = frame(rows)
+        frame_mb = round(df.memory_usage(deep=True).sum() / 1e6, 1)
+        out = run_cavewidgets(df, rows, PeakMeter)
+        import cavewidgets
+
+        out.update(frame_mb=frame_mb, overhead_fraction=round(out["overhead_mb"] / frame_mb, 3),
+                   source=str(Path(cavewidgets.__file__).parent))
+        return out
+    if tool == "duckdb":  # what one DuckDB database costs a process, whatever its tables
+        import duckdb
+
+        base = _status("VmRSS")
+        con = duckdb.connect()
+        con.execute("SELECT 1").fetchall()
+        return {"duckdb_database_mb": round((_status("VmRSS") - base) / 1e6, 1)}
     if tool == "cavewidgets-parquet":
         return run_cavewidgets(parquet, rows)
     df = frame(rows)
@@ -199,6 +258,45 @@ def worker(tool: str, rows: int, parquet: str | None) -> dict:
     return out
 
 
+def _run_worker(tool: str, rows: int, parquet: str, src: str | None = None) -> dict:
+    env = dict(os.environ)
+    if src:  # another checkout's source (e.g. main before a change), for a before/after pair
+        env["PYTHONPATH"] = src
+    cmd = [sys.executable, __file__, "--worker", tool, "--rows", str(rows), "--parquet", str(parquet)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    return json.loads(lines[-1][7:]) if lines else {"error": out.stderr[-2000:]}
+
+
+def memory_main(args) -> None:
+    """``--memory``: peak RSS overhead and step times of TableBrowser(DataFrame), one fresh process
+    per (size, source tree, repeat), the trees interleaved so both see the same machine load."""
+    trees = {"after": None} if not args.before_src else {"before": args.before_src, "after": None}
+    results = {"loadavg_at_start": list(os.getloadavg()), "cores": len(os.sched_getaffinity(0)),
+               "duckdb_database": _run_worker("duckdb", 0, ""), "runs": {}}
+    for rows in [int(r) for r in args.memory_rows.split(",")]:
+        for repeat in range(args.repeat):
+            for label, src in trees.items():
+                out = _run_worker("memory", rows, "", src)
+                results["runs"].setdefault(f"{label}_{rows}", []).append(out)
+                print(label, rows, repeat, json.dumps(out), flush=True)
+    results["medians"] = {key: _medians(runs) for key, runs in results["runs"].items()}
+    results["loadavg_at_end"] = list(os.getloadavg())
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _medians(runs: list[dict]) -> dict:
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": runs[-1].get("error", "")[-300:]}
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    return {"overhead_mb": med([r["overhead_mb"] for r in ok]),
+            "overhead_fraction": med([r["overhead_fraction"] for r in ok]),
+            "frame_mb": ok[0]["frame_mb"],
+            "steps_s": {k: med([r["steps_s"][k] for r in ok]) for k in ok[0]["steps_s"]},
+            "step_peak_overhead_mb": {k: med([r["step_peak_overhead_mb"][k] for r in ok]) for k in ok[0]["step_peak_overhead_mb"]}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -206,11 +304,20 @@ def main() -> None:
     ap.add_argument("--tools", default="cavewidgets,cavewidgets-parquet,quak,perspective")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--parquet", help=argparse.SUPPRESS)
-    ap.add_argument("--out", default=str(HERE / "results" / "table_scale.json"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--memory", action="store_true",
+                    help="peak RSS overhead of TableBrowser(DataFrame) per step (VmHWM), at --memory-rows")
+    ap.add_argument("--memory-rows", default="1000000,10000000")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--before-src", help="with --memory: also run this source tree (PYTHONPATH), interleaved")
     args = ap.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args.rows, args.parquet), default=str), flush=True)
         return
+    if args.memory:
+        args.out = args.out or str(HERE / "results" / "table_memory.json")
+        return memory_main(args)
+    args.out = args.out or str(HERE / "results" / "table_scale.json")
 
     results = {"rows": args.rows, "parquet_rows": args.parquet_rows, "loadavg_at_start": list(os.getloadavg()),
                "cores": len(os.sched_getaffinity(0)), "tools": {}}
@@ -224,10 +331,7 @@ def main() -> None:
                 results["parquet_write_s"] = round(time.perf_counter() - t0, 1)
                 results["parquet_mb_on_disk"] = round(parquet.stat().st_size / 1e6, 1)
                 results["parquet_mb_in_pandas"] = round(rows * 41 / 1e6, 1)
-            cmd = [sys.executable, __file__, "--worker", tool, "--rows", str(rows), "--parquet", str(parquet)]
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-            results["tools"][tool] = json.loads(lines[-1][7:]) if lines else {"error": out.stderr[-2000:]}
+            results["tools"][tool] = _run_worker(tool, rows, str(parquet))
             print(tool, json.dumps(results["tools"][tool]), flush=True)
     results["loadavg_at_end"] = list(os.getloadavg())
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

@@ -222,3 +222,24 @@ def test_first_pages_of_a_new_sort_match_the_full_order(synapses):
     # and the top-N query itself, deterministically (on a small frame the background sort may win the race)
     assert b._engine._top_rows(1900, 100).tolist() == b._engine.view[1900:2000].tolist()
     assert b._engine._top_rows(0, 100).tolist() == list(expected.index[:100])
+
+
+def test_row_numbers_and_masks_stay_exact_on_a_parallel_scan():
+    """A million rows are scanned by DuckDB in parallel, in many vectors: row numbers, filter
+    masks and sort orders must still name the right rows (a streamed result does not keep
+    the scan's order)."""
+    n = 1_000_000
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"size": rng.integers(0, 1000, n),
+                       "cell_type": pd.Categorical(rng.choice(["23P", "4P", "BC"], n)),
+                       "root": np.uint64(2**60) + rng.integers(0, 50, n).astype(np.uint64)})
+    from cavewidgets.table.engine import TableEngine
+
+    engine = TableEngine(df)
+    assert engine.con.execute("SELECT count(DISTINCT __row), min(__row), max(__row) FROM t").fetchone() == (n, 0, n - 1)
+    rows = engine.con.execute("SELECT __row, size FROM t WHERE __row % 99991 = 7").fetchall()
+    assert all(df["size"].iloc[r] == s for r, s in rows) and len(rows) == len(range(7, n, 99991))
+    engine.set_view(sort=[("size", False)], filters={"cell_type": ["23P"], "root": (2**60 + 10, 2**60 + 30)})
+    want = df[(df.cell_type == "23P") & (df.root >= np.uint64(2**60 + 10)) & (df.root <= np.uint64(2**60 + 30))]
+    want = want.sort_values("size", ascending=False, kind="stable").index.to_numpy()
+    assert np.array_equal(np.asarray(engine.view), want)

@@ -88,11 +88,23 @@ def _object_column(series: pd.Series) -> tuple[pa.Array, str]:
     return pa.array([_json_text(v) for v in values], type=pa.string()), "object"
 
 
+def _dictionary_array(series: pd.Series) -> pa.DictionaryArray:
+    """A categorical as an Arrow dictionary whose indices are the categorical's own codes (no copy)
+    when nothing is missing; Arrow's conversion (a copy with a null mask) otherwise."""
+    codes = series.array.codes
+    if len(codes) and codes.min() >= 0:
+        ref = pa.array(series.iloc[:0], from_pandas=True)  # the dictionary and types Arrow would pick
+        if ref.type.index_type == pa.from_numpy_dtype(codes.dtype):
+            indices = pa.array(codes, type=ref.type.index_type)
+            return pa.DictionaryArray.from_arrays(indices, ref.dictionary, ordered=ref.type.ordered)
+    return pa.array(series, from_pandas=True)
+
+
 def convert_column(series: pd.Series) -> tuple[pa.Array, str]:
     """Arrow array and display kind for one column, keeping ids exact (no float64 detour)."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        arr = pa.array(series, from_pandas=True)
+        arr = _dictionary_array(series)
         if len(dtype.categories) > MAX_DICTIONARY:
             arr = arr.cast(pa.string()) if pa.types.is_string(arr.type.value_type) else pa.array(series.astype(str))
             return arr, "string"

@@ -19,7 +19,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-MEMORY_LIMIT = "128MB"  # per DuckDB connection
+MEMORY_LIMIT = "48MB"  # the process's DuckDB database: a 10M-row sort spills past it (two at once still fit)
+FLUSH_THRESHOLD = "16MB"
 CACHE_BYTES = 100_000_000  # cached sort orders (and, apart, filter masks) beyond two each stay under this
 
 
@@ -36,14 +37,18 @@ def ipc_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def cache_slots(nbytes: int, most: int) -> int:
-    """How many cached orders (or masks) of this size to keep: ``most``, fewer for huge tables.
+def cache_slots(nbytes: int, most: int, budget: int | None = None) -> int:
+    """How many cached orders (or masks) of this size to keep: ``most``, fewer for huge tables;
+    with a ``budget`` (bytes), as many as fit in it, at least one.
 
     Example::
 
-        cache_slots(order.nbytes, 8)
+        cache_slots(order.nbytes, 8)                     # 2 to 8
+        cache_slots(order.nbytes, 8, budget=frame_bytes // 8)
     """
-    return max(2, min(most, CACHE_BYTES // max(1, nbytes)))
+    if budget is None:
+        return max(2, min(most, CACHE_BYTES // max(1, nbytes)))
+    return max(1, min(most, budget // max(1, nbytes)))
 
 
 def fetch_order(con: duckdb.DuckDBPyConnection, sql: str, n: int) -> np.ndarray:
@@ -96,4 +101,6 @@ def cursor() -> duckdb.DuckDBPyConnection:
             # a sort spills to disk past this instead of doubling the kernel's memory
             _DB.execute(f"SET temp_directory = '{tempfile.gettempdir()}'")
             _DB.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            # give freed sort memory back after each query instead of keeping it for the next
+            _DB.execute(f"SET allocator_flush_threshold = '{FLUSH_THRESHOLD}'")
         return _DB.cursor()

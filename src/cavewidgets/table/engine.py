@@ -1,4 +1,8 @@
-"""Kernel-side query engine of the TableBrowser: DuckDB over an Arrow copy of the frame.
+"""Kernel-side query engine of the TableBrowser: DuckDB over the frame's own columns.
+
+Numeric columns reach DuckDB as zero-copy Arrow views of the frame's numpy arrays; row numbers
+are numbered by DuckDB as it scans (no column of n row numbers), a category sorts by the Arrow
+dictionary's own indices (its codes), and masks are computed batch by batch.
 
 Sorting and filtering are computed separately and cached: a sort order is one permutation of
 all rows (computed once per sort spec), each filter is one boolean mask (computed once per
@@ -20,21 +24,33 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
-from .duck import cache_slots, cursor, fetch_order, ipc_bytes, quote
+from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, ipc_bytes, quote
 from .values import AllRows, ColumnInfo, json_safe, parse_literal
 
 ROW = "__row"
 CODES = "__codes:"  # + a category column's name: its category codes, the sort key (pandas' order)
+FRAME = "__frame"  # the registered Arrow table; ``t`` is it with row numbers
 MAX_PICK_VALUES = 500
 MAX_TEXT_CHARS = 300
 TOP_N = 2000  # pages within the first TOP_N rows of a new sort come from a top-N query
 
 
-def _add_codes(arrays: dict, name: str, kind: str, values) -> None:
-    """A category column sorts in category order, as pandas sorts it (not by the label text)."""
+def _add_codes(arrays: dict, name: str, kind: str) -> None:
+    """A category column sorts in category order, as pandas sorts it (not by the label text): by
+    the dictionary's indices, which are the categorical's codes (missing values are null)."""
     if kind == "category":
-        codes = np.asarray(pd.Categorical(values).codes, dtype=np.int64)
-        arrays[CODES + name] = pa.array(codes, mask=codes < 0)
+        arrays[CODES + name] = arrays[name].indices
+
+
+def numbered(table: str, row_type: str) -> str:
+    """SQL of ``table`` with its row numbers as ``__row``, numbered by DuckDB as it scans (a
+    streaming window: no array of n row numbers is ever stored).
+
+    Example::
+
+        con.execute(f"CREATE TEMP VIEW t AS {numbered('__frame', 'INTEGER')}")
+    """
+    return f"SELECT CAST(row_number() OVER () - 1 AS {row_type}) AS {ROW}, * FROM {table}"
 
 
 class TableEngine:
@@ -62,7 +78,7 @@ class TableEngine:
             if name not in columns:
                 arr, kind = convert_column(index.to_series(index=pd.RangeIndex(self.n)))
                 arrays[name] = arr
-                _add_codes(arrays, name, kind, index)
+                _add_codes(arrays, name, kind)
                 self.columns.append(ColumnInfo(name, kind, key=(key_name == name)))
 
         split = split_position_columns(columns, frame)
@@ -81,7 +97,7 @@ class TableEngine:
             else:
                 arr, kind = convert_column(series)
                 arrays[display] = arr
-                _add_codes(arrays, display, kind, series)
+                _add_codes(arrays, display, kind)
             self.kinds[display] = kind
             if name not in in_split:
                 self.columns.append(ColumnInfo(display, kind, key=(display == key_name)))
@@ -94,12 +110,13 @@ class TableEngine:
         self.display_names = [c.name for c in self.columns]
         # split positions are not copied into one column: sorted by their parts, combined per page
         self._split = {base: trio for base, trio in split.items()}
-        # row numbers in 4 bytes when they fit: the row column and every cached order are n long
+        # row numbers in 4 bytes when they fit: every cached order is n long
         self._row_dtype = np.int32 if self.n < 2**31 else np.int64
-        arrays[ROW] = pa.array(np.arange(self.n, dtype=self._row_dtype))
-        self.table = pa.table(arrays)
-        self.con = cursor()
-        self.con.register("t", self.table)
+        self._row_type = "INTEGER" if self.n < 2**31 else "BIGINT"
+        # cached sort orders stay within an eighth of the frame (a 10M-row order is 40 MB)
+        self._budget = min(CACHE_BYTES, max(1 << 22, int(frame.memory_usage(deep=False).sum()) // 8))
+        self.table = pa.table(arrays) if arrays else pa.table({"__empty": pa.nulls(self.n)})
+        self.con = self._connect(self.table)
         self._init_view_state()
 
     def _init_view_state(self) -> None:
@@ -141,8 +158,15 @@ class TableEngine:
         arr = positions_array(self.frame.iloc[:, i].to_numpy(dtype=object))
         with self._lock:
             self.table = self.table.append_column(name, arr)
-        self.con.unregister("t")
-        self.con.register("t", self.table)
+        self.con.unregister(FRAME)
+        self.con.register(FRAME, self.table)
+
+    def _connect(self, table: pa.Table):
+        """A cursor with the frame's Arrow table and the view ``t`` (the table with ``__row``)."""
+        con = cursor()
+        con.register(FRAME, table)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW t AS {numbered(FRAME, self._row_type)}")
+        return con
 
     def normalise_filter(self, column: str, spec: Any) -> dict | None:
         """Turn what a user passes (list, (min, max) tuple, scalar, or a spec dict) into a spec dict."""
@@ -230,7 +254,9 @@ class TableEngine:
             if pa.types.is_dictionary(col.type):
                 arr = col.combine_chunks()
                 words = pc.utf8_lower(arr.dictionary.cast(pa.string()))
-                indices = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+                # the frame's own codes when nothing is missing (zero-copy); -1 for missing ones
+                indices = arr.indices.to_numpy(zero_copy_only=False) if arr.indices.null_count == 0 \
+                    else pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
                 cached = ("dictionary", words, indices)
             else:
                 cached = ("plain", pc.utf8_lower(pc.cast(col, pa.string())), None)
@@ -245,10 +271,8 @@ class TableEngine:
         hits = pc.fill_null(pc.match_substring(words, needle), False).to_numpy(zero_copy_only=False)
         if kind == "plain":
             return np.asarray(hits, dtype=bool)
-        mask = np.zeros(self.n, dtype=bool)
-        valid = indices >= 0
-        mask[valid] = hits[indices[valid]]  # match the few category names, not every row
-        return mask
+        # match the few category names, not every row; code -1 (missing) picks the appended False
+        return np.append(np.asarray(hits, dtype=bool), False)[indices]
 
     def _search_mask(self, text: str) -> np.ndarray:
         text = text.strip()
@@ -268,18 +292,24 @@ class TableEngine:
         return mask
 
     def _mask(self, cache_key: str, compute) -> np.ndarray:
-        mask = self._masks.get(cache_key)
-        if mask is None:
-            mask = compute()
-            if len(self._masks) >= cache_slots(mask.nbytes, 64):
-                self._masks.clear()
-            self._masks[cache_key] = mask
+        # cached as bits (n/8 bytes): a mask is recomputed by a scan, unpacked in milliseconds
+        packed = self._masks.get(cache_key)
+        if packed is not None:
+            return np.unpackbits(packed, count=self.n).view(bool)
+        mask = compute()
+        packed = np.packbits(mask)
+        if len(self._masks) >= cache_slots(packed.nbytes, 64):
+            self._masks.clear()
+        self._masks[cache_key] = packed
         return mask
 
     def _sql_mask(self, where: str, params: list) -> np.ndarray:
-        rows = self.con.execute(f"SELECT {ROW} FROM t WHERE {where}", params).fetchnumpy()[ROW]
         mask = np.zeros(self.n, dtype=bool)
-        mask[rows] = True
+        # by row number, batch by batch: a streamed result does not keep the scan's order, and a
+        # filter that keeps most rows never holds all their numbers at once
+        sql = f"SELECT {ROW} FROM t WHERE {where}"
+        for batch in (self.con.sql(sql, params=params) if params else self.con.sql(sql)).to_arrow_reader(1 << 18):
+            mask[batch.column(0).to_numpy(zero_copy_only=False)] = True
         return mask
 
     def _filter_mask(self, column: str, spec: dict) -> np.ndarray:
@@ -290,14 +320,15 @@ class TableEngine:
         return self._mask(key, lambda: self._sql_mask(where, params))
 
     def _registered(self, mask: np.ndarray | None, columns: list[str]) -> str:
-        """Register the given columns plus a row mask as view ``v`` (zero-copy) for one query."""
+        """The given columns plus a row mask ``__m`` (zero-copy) as SQL with ``__row``, for one query."""
         with self._lock:
             table = self.table
         parts = [p for c in columns for p in self._split.get(c, [c])]
-        cols = {c: table.column(c) for c in dict.fromkeys(parts + [ROW])}
-        cols["__m"] = pa.array(np.ones(self.n, dtype=bool) if mask is None else mask)
-        self.con.register("v", pa.table(cols))
-        return "v"
+        cols = {c: table.column(c) for c in dict.fromkeys(parts)}
+        # an Arrow boolean is one bit a row: the mask's copy is n/8 bytes
+        cols["__m"] = pa.array(mask) if mask is not None else pa.repeat(pa.scalar(True), self.n)
+        self.con.register("__v", pa.table(cols))
+        return f"({numbered('__v', self._row_type)})"
 
     def _sort_exprs(self, column: str) -> list[str]:
         if column in getattr(self, "_split", {}):
@@ -320,8 +351,8 @@ class TableEngine:
         # runs on the sorter thread with its own connection (DuckDB releases the GIL while sorting)
         with self._lock:
             table = self.table
-        con = cursor()
-        con.register("t", table)
+            self._make_room()
+        con = self._connect(table)
         order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         con.close()
         return self._keep_order(key, order)
@@ -330,11 +361,15 @@ class TableEngine:
         """Cache a finished sort (the cache is emptied when it holds all the slots its memory
         budget allows) and mark it no longer in flight; returns ``order``."""
         with self._lock:
-            if len(self._sorts) >= cache_slots(order.nbytes, 8):
-                self._sorts.clear()
             self._sorts[key] = order
             self._inflight.pop(key, None)
         return order
+
+    def _make_room(self) -> None:
+        """Drop cached orders before a new one is computed (not after): the old ones must not
+        share the memory peak of the sort."""
+        if len(self._sorts) >= cache_slots(self.n * np.dtype(self._row_dtype).itemsize, 8, self._budget):
+            self._sorts.clear()
 
     # ---------- the view ----------
     def set_view(self, sort=(), filters=None, search: str = "") -> int:
@@ -410,10 +445,12 @@ class TableEngine:
         rows = self._page_rows(start, count)
         split = getattr(self, "_split", {})
         stored = [n for n in self.display_names if n not in self._lazy and n not in split]
-        taken = self.table.select(stored + [ROW]).take(pa.array(rows))
+        taken = self.table.select(stored).take(pa.array(rows))
         cols, names = [], []
         for name in self.display_names + [ROW]:
-            if name in self._lazy:
+            if name == ROW:
+                col = pa.array(np.asarray(rows, dtype=self._row_dtype))
+            elif name in self._lazy:
                 col = positions_array(self.frame.iloc[rows, self._lazy[name]].to_numpy(dtype=object))
             elif name in split:
                 xyz = np.stack([self.table.column(p).take(pa.array(rows)).to_numpy(zero_copy_only=False)

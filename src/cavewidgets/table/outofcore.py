@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .duck import fetch_order, ipc_bytes, quote
+from .duck import CACHE_BYTES, fetch_order, ipc_bytes, quote
 from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TableEngine
 from .values import ColumnInfo
 from .sources import ROW, Source
@@ -100,6 +100,8 @@ class SourceEngine(TableEngine):
         self.con.close()
         self.con = self._connect()
         self.display_names = [c.name for c in self.columns]
+        self._row_dtype = np.int32 if self.n < 2**31 else np.int64  # what fetch_order returns
+        self._budget = CACHE_BYTES  # the sort cache's share: nothing of the source is in memory
         self._init_view_state()
         self._conditions: dict[str, tuple[str, list]] = {}  # the filters as SQL, one per column
 
@@ -163,6 +165,8 @@ class SourceEngine(TableEngine):
 
     # ---------- data ----------
     def _full_order(self, key: str, terms: str) -> np.ndarray:
+        with self._lock:
+            self._make_room()
         con = self._connect()  # the sorter thread's own connection
         try:
             order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)

@@ -58,6 +58,34 @@ class AllRows:
         return list(range(self.n))
 
 
+class RowBits:
+    """A set of row numbers of an n-row table as bits (n/8 bytes, not n), read like a bool array.
+
+    Example::
+
+        bits = RowBits(10, [2, 5])
+        bits[np.array([1, 2, 5])]   # array([False,  True,  True])
+        bits[5]                     # True
+    """
+
+    def __init__(self, n: int, rows=()):
+        mask = np.zeros(n, dtype=bool)
+        mask[np.asarray(rows, dtype=np.int64)] = True
+        self.n = n
+        self._bits = np.packbits(mask, bitorder="little")
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, rows):
+        at = np.asarray(rows, dtype=np.int64)
+        if np.any((at < -self.n) | (at >= self.n)):
+            raise IndexError(f"row out of range for {self.n} rows")
+        at = at % self.n if self.n else at
+        hit = (self._bits[at >> 3] >> (at & 7).astype(np.uint8)) & 1
+        return hit.astype(bool) if hit.ndim else bool(hit)
+
+
 def parse_literal(column: str, kind: str, value: Any) -> Any:
     """A filter value typed for a column of ``kind``; ``ValueError`` naming the column if it is not one.
 

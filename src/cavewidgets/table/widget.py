@@ -16,6 +16,7 @@ from .._transport import RequestHandlerMixin
 from .engine import TableEngine
 from .keys import FrameKeys
 from .layout import resolve_layout
+from .values import RowBits
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -140,7 +141,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         self._keys = key_values
         self._engine = engine
         self._selected_rows: list[int] = []
-        self._selected_mask = np.zeros(len(df), dtype=bool)
+        self._selected_mask = RowBits(len(df))  # one bit a row: a 10M-row table's selection is 1.25 MB
         self._updating_selection = False
         self._row_colors: np.ndarray | None = None
         super().__init__(height=height, **kwargs)
@@ -389,8 +390,7 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
         seen: set[int] = set()
         ordered = [r for r in rows if not (r in seen or seen.add(r))]
         self._selected_rows = ordered
-        self._selected_mask = np.zeros(len(self._df), dtype=bool)
-        self._selected_mask[ordered] = True
+        self._selected_mask = RowBits(len(self._df), ordered)
         self._updating_selection = True
         try:
             with self.hold_trait_notifications():
