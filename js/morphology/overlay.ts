@@ -166,6 +166,9 @@ export class MorphologyOverlay {
 
   updateLegend(data: Decoded | null): void {
     const meta = data?.meta;
+    // a neuron shown without synapses (the review queue's) has no synapses to toggle
+    const synapses = this.toggles.get("show_synapses")?.parentElement;
+    if (synapses) synapses.style.display = data && !meta?.synapses ? "none" : "";
     this.legend.replaceChildren();
     const swatch = (color: string, text: string) => {
       const row = el("div", "cw-morph-legend-row");

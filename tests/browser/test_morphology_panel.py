@@ -221,3 +221,9 @@ def test_errors_show_in_the_panel_and_keep_the_view(shown):
     wait_rendered(page, 2)
     assert page.locator(".cw-morph .cw-morph-error").is_hidden()
     assert "inputs" not in page.inner_text(".cw-morph .cw-morph-legend")
+    # no synapses loaded: no synapses checkbox (it would do nothing); it is back with them
+    toggle = ".cw-morph input[data-trait='show_synapses']"
+    assert page.locator(toggle).is_hidden()
+    shown.exec("panel.show(root)", timeout=180)
+    wait_rendered(page, 3)
+    assert page.locator(toggle).is_visible()

@@ -103,3 +103,25 @@ def test_explorer_over_a_parquet_file_selects_like_over_the_frame(sample_client,
         ex.wait_for_panel(180)
     finally:
         ex.close()
+
+
+def test_the_root_column_leads_the_table(sample_client, tmp_path):
+    """A frame that is not a CAVE table (an index, an ``id`` first): the column that drives the
+    selection is shown first, and follows the root-column picker."""
+    import pandas as pd
+
+    syn = sample_client.materialize.query_table("synapses_pni_2", limit=50)
+    frame = pd.DataFrame({"id": syn["id"].to_numpy(), "size": syn["size"].to_numpy(),
+                          "pre_pt_root_id": syn["pre_pt_root_id"].to_numpy(),
+                          "post_pt_root_id": syn["post_pt_root_id"].to_numpy()},
+                         index=pd.Index(range(100, 150), name="row"))
+    ex = cavewidgets.Explorer(sample_client, frame, root_column="post_pt_root_id", drafts_dir=tmp_path)
+    try:
+        shown = ex.table.visible_columns
+        assert shown[0] == "post_pt_root_id" and sorted(shown) == sorted(set(shown))
+        assert {"id", "size", "pre_pt_root_id"} <= set(shown)
+        ex._column_picker.value = "pre_pt_root_id"
+        assert ex.table.visible_columns[0] == "pre_pt_root_id"
+        assert set(ex.table.visible_columns) == set(shown)
+    finally:
+        ex.close()

@@ -142,6 +142,7 @@ class Explorer(DraftsMixin, widgets.VBox):
         self.header = widgets.HTML()
         self.table = table_widget or TableBrowser(
             frame, key="id" if "id" in frame.columns and frame["id"].is_unique else None, height=height)
+        self._lead_with_root_column()
         self.viewer = Viewer(client, height=height)
         self.panel = MorphologyPanel(client, height=max(MIN_HEIGHT, height - 60), timestamp=self.timestamp)
         self.panel.empty_text = "Click a row (or double-click a neuron in the viewer) to see it here in 3D."
@@ -380,7 +381,15 @@ class Explorer(DraftsMixin, widgets.VBox):
 
     def _root_column_changed(self, change) -> None:
         self.root_column = change["new"]
+        self._lead_with_root_column()
         self._table_selected(None)
+
+    def _lead_with_root_column(self) -> None:
+        """The column that drives the selection is the table's first (an index or an ``id`` of a
+        frame that is not a CAVE table would otherwise come before it)."""
+        shown = self.table.visible_columns
+        if self.root_column is not None and self.root_column in shown and shown[0] != self.root_column:
+            self.table.visible_columns = [self.root_column] + [c for c in shown if c != self.root_column]
 
     # ------------------------------------------------------------------ freshness
 
