@@ -231,6 +231,17 @@ def _set_batch(size):
     poster_module.BATCH = size
 
 
+def _drafts_waiting(schedule, proxy, service, direct, table, directory) -> list[dict]:
+    """A fresh table, the schedule's one group of drafts saved in ``directory`` and its faults
+    armed: where the forked-kernel schedules start. Returns the drafts."""
+    _set_batch(schedule["batch"])
+    _new_table(service, direct, table)
+    made = _make(schedule["groups"][0])
+    DraftStore("minnie65_sample", directory=directory).add(made)
+    proxy.faults[:] = list(schedule["faults"])
+    return made
+
+
 # ---------------------------------------------------------------------------- in one kernel
 
 @st.composite
@@ -326,11 +337,7 @@ def kill_schedules(draw):
 @given(schedule=kill_schedules())
 def test_a_kernel_killed_at_a_generated_step(schedule, proxy, service, via_proxy, direct, kernel_client, scratch):
     table, directory = schedule["table"], _folder(scratch, "sched-kill-")
-    _set_batch(schedule["batch"])
-    _new_table(service, direct, table)
-    made = _make(schedule["groups"][0])
-    DraftStore("minnie65_sample", directory=directory).add(made)
-    proxy.faults[:] = list(schedule["faults"])
+    made = _drafts_waiting(schedule, proxy, service, direct, table, directory)
     pid = _fork_post(kernel_client, directory, table, schedule["kill_at"])
     proxy.victim = pid
     try:
@@ -360,11 +367,7 @@ def two_kernel_schedules(draw):
 def test_two_kernels_post_the_same_drafts_file_at_once(schedule, proxy, service, via_proxy, direct, kernel_client,
                                                        scratch):
     table, directory = schedule["table"], _folder(scratch, "sched-two-")
-    _set_batch(schedule["batch"])
-    _new_table(service, direct, table)
-    made = _make(schedule["groups"][0])
-    DraftStore("minnie65_sample", directory=directory).add(made)
-    proxy.faults[:] = list(schedule["faults"])
+    made = _drafts_waiting(schedule, proxy, service, direct, table, directory)
     first = _fork_post(kernel_client, directory, table)
     time.sleep(schedule["stagger"])
     second = _fork_post(kernel_client, directory, table)
