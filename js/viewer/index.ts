@@ -218,7 +218,14 @@ class ViewerView {
       this.host.append(target);
       this.mounted = runtime.mountViewer(target, makeBridge(this.transport, this.model, this.data));
       // for tests and debugging in the page
-      Object.assign(this.root, { cwViewer: this.mounted, cwFetchStats: this.data.stats });
+      // cwPing: one round trip over the widget channel; the kernel answers with when its handler
+      // ran, so a test can split a trip into page → kernel and kernel → page
+      const ping = async () => {
+        const sent = Date.now();
+        const { result } = await this.transport.request("ng_ping", {});
+        return { sent, kernel: (result as { t: number }).t * 1000, back: Date.now() };
+      };
+      Object.assign(this.root, { cwViewer: this.mounted, cwFetchStats: this.data.stats, cwPing: ping });
       const { result } = await this.transport.request("ng_hello", { client: this.mounted.clientId });
       if (this.disposed) return;
       // the hello answer is newer than anything pushed before it; later pushes follow it in order

@@ -2,7 +2,7 @@
 // link to the page: routed requests go to the main thread over a MessagePort, which hands them to
 // the kernel (see routing.ts). The port, the routing table and the async-computation worker's
 // URL arrive in the first message the page posts to this worker, before any of neuroglancer's.
-import { emptyLeaves, LeavesOracle } from "./leaves";
+import { LeavesOracle } from "./leaves";
 import { describeRequest, shouldRoute, toResponse, type KernelRequest, type KernelResponse } from "./routing";
 
 interface Table {
@@ -67,11 +67,10 @@ const leaves = new LeavesOracle();
 
 export async function fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const url = input instanceof Request ? input.url : String(input);
-  // most per-chunk leaves requests are for chunks the root does not reach (see leaves.ts)
+  // per-chunk leaves requests are answered here once the root's chunks are known (see leaves.ts)
   const headers = init?.headers ?? (input instanceof Request ? input.headers : undefined);
-  if (leaves.isEmpty(url, (u) => routedOrDirect(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))))) {
-    return emptyLeaves(url);
-  }
+  const local = leaves.answer(url, (u) => routedOrDirect(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))));
+  if (local) return local;
   return routedOrDirect(input, init);
 }
 

@@ -10,7 +10,8 @@ protocol travels over the widget's own comm (anywidget custom messages):
 - browser → kernel, as ``cw:req`` requests answered with ``cw:res``:
   ``ng_hello`` (both states now), ``ng_state`` (a browser edit with its base generation, merged
   by :class:`~.merge.MergingViewer` when it races a Python change), ``ng_action`` (double-click,
-  keys, screenshots), ``ng_credentials`` (a CAVE token, on request), ``ng_bundle`` (the
+  keys, screenshots), ``ng_ping`` (a round trip, answered with the kernel's time),
+  ``ng_credentials`` (a CAVE token, on request), ``ng_bundle`` (the
   neuroglancer module) and ``ng_thumbnail`` (the snapshot's picture, asked for with a
   ``cw:thumbnail`` message);
 - data requests the kernel answers (:mod:`.proxy`) travel in batches, ``ng_fetch`` one way and
@@ -31,6 +32,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -183,6 +185,10 @@ class Channel:
             self._wake.set()  # the browser gets the current state (its edit was too old to merge)
             return {"conflict": True}
         return {"g": generation}
+
+    def _do_ping(self, buffers):
+        """When the kernel handled this request (``time.time()``): tests split a round trip with it."""
+        return {"t": time.time()}
 
     def _do_action(self, buffers, action, state):
         self._ng.actions.invoke(action, json.loads(state))

@@ -1,5 +1,6 @@
 // Runs the Viewer's leaves oracle (js/viewer/ng/leaves.ts, bundled by the test) on the URLs given
-// on stdin against a live chunkedgraph; prints its decisions as JSON.
+// on stdin against a live chunkedgraph; prints, per URL, the supervoxel ids it answers with
+// itself (null: left to the server) as JSON.
 //   node leaves_oracle.mjs <bundle.mjs> <token> < urls.json
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -10,14 +11,15 @@ const urls = JSON.parse(readFileSync(0, "utf8"));
 const oracle = new LeavesOracle();
 const headers = { Authorization: `Bearer ${token}` };
 const getJson = (u) => fetch(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`))));
-const empty = [];
+const local = [];
 for (const u of urls) {
-  // the oracle never waits for its lookups (info, then the root's L2 ids): ask again once they are in
-  let e = oracle.isEmpty(u, getJson);
-  for (let i = 0; i < 2 && !e; i++) {
+  // the oracle never waits for its lookups (info, the root's L2 ids, then its supervoxels): ask
+  // again once they are in
+  let ids = oracle.leafIds(u, getJson);
+  for (let i = 0; i < 3 && ids === null; i++) {
     await oracle.ready;
-    e = oracle.isEmpty(u, getJson);
+    ids = oracle.leafIds(u, getJson);
   }
-  empty.push(e);
+  local.push(ids);
 }
-process.stdout.write(JSON.stringify({ empty, answered: oracle.answered }));
+process.stdout.write(JSON.stringify({ local, answered: oracle.answered, filled: oracle.filled }));
