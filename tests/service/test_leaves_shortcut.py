@@ -147,3 +147,21 @@ def test_requests_it_cannot_decide_are_left_to_the_server(oracle, graph):
     ]
     local, answered, filled = decide(oracle, graph["token"], urls)
     assert local == [None] * len(urls) and answered == filled == 0
+
+
+def test_a_request_waits_for_its_roots_lookups(oracle, graph):
+    """What the chunk worker calls: the first request of a root waits for the root's lookups
+    (the graphene info, its L2 ids, its supervoxels) and is answered from them, as the server
+    would; with no time to wait it goes to the server."""
+    size, offset, _ = _grid(graph["info"])
+    root = graph["roots"][2]
+    chunk = l2_chunks(graph, root)[0]
+    lo = [offset[i] + chunk[i] * size[i] for i in range(3)]
+    url = f"{graph['api']}/node/{root}/leaves?int64_as_str=1&bounds=" + "_".join(f"{a}-{a + s}" for a, s in zip(lo, size))
+    run = lambda wait: json.loads(subprocess.run(  # noqa: E731
+        ["node", str(JS.parent / "tests/service/js/leaves_oracle.mjs"), str(oracle), graph["token"], str(wait)],
+        input=json.dumps([url]), capture_output=True, text=True, timeout=300, check=True).stdout)[0]
+    waited = run(60_000)
+    assert waited["ids"] is not None and {int(x) for x in waited["ids"]} == leaves(graph, url) != set()
+    assert [a.split("?")[0].rsplit("/", 1)[-1] for a in waited["asked"]] == ["info", "leaves", "leaves"]
+    assert run(0)["ids"] is None

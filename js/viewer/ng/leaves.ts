@@ -22,14 +22,17 @@
 // PyChunkedGraph's `normalize_bounding_box` reads them (chunks from floor((lo - offset) / size)
 // to ceil((hi - offset) / size)). Other bounds keep one chunk of margin and are never answered
 // with supervoxels, so a rounding difference can only send a request to the server, never hide
-// a supervoxel. Anything else, and anything not known yet, is fetched as before: the worker never
-// waits for its own lookups.
+// a supervoxel. Anything else is fetched as before, and so is a request whose root's lookups are
+// not in after LOOKUP_WAIT_MS (a big neuron on a slow server is never drawn much later).
 
 const LEAVES = /^(.*\/segmentation\/api\/v1\/table\/[^/?#]+)\/node\/(\d{1,20})\/leaves$/;
 /** Roots whose L2 chunks (and supervoxels) are remembered. */
 export const KEPT_ROOTS = 256;
 /** Roots with at most this many L2 nodes get their supervoxels fetched once, whole. */
 export const FULL_LEAVES_MAX_L2 = 2000;
+/** How long a request waits for its root's lookups before it goes to the server anyway: about a
+ *  round trip, which the request itself would take (so it is not drawn later for waiting). */
+export const LOOKUP_WAIT_MS = 400;
 
 export interface Layout {
   layerBits: number;
@@ -134,6 +137,7 @@ export class LeavesOracle {
   // lookups are slow to come (a big neuron on a busy server) is never drawn later than without this
   private layouts = new Map<string, Layout | null | undefined>();
   private roots = new Map<string, RootChunks | null | undefined>();
+  private lookups = new Map<string, Promise<void>>(); // per base or root, while on its way
   /** Requests answered empty without a fetch (tests, diagnostics). */
   answered = 0;
   /** Requests answered with supervoxels without a fetch. */
@@ -141,12 +145,39 @@ export class LeavesOracle {
   /** Settles when the last lookup started has (tests). */
   ready: Promise<void> = Promise.resolve();
 
+  /** `waitMs`: how long `answer` waits for a root's lookups (tests set it). */
+  constructor(private waitMs = LOOKUP_WAIT_MS) {}
+
   /** The answer to `url` when it is a leaves request this oracle can answer, else null;
    *  `getJson` fetches what that takes (the graphene info, the root's L2 ids and supervoxels)
    *  the way `url` would be. Never waits for them: until they are in, the answer is null. */
-  answer(url: string, getJson: GetJson): Response | null {
-    const ids = this.leafIds(url, getJson);
+  async answer(url: string, getJson: GetJson): Promise<Response | null> {
+    const deadline = Date.now() + this.waitMs;
+    let ids = this.leafIds(url, getJson);
+    for (let wait = this.pendingFor(url); ids === null && wait && Date.now() < deadline; wait = this.pendingFor(url)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadline - Date.now());
+      });
+      await Promise.race([wait, late]);
+      clearTimeout(timer);
+      ids = this.leafIds(url, getJson);
+    }
     return ids === null ? null : leavesResponse(url, ids);
+  }
+
+  /** The lookup `url`'s answer waits for (its chunkedgraph's info, then its root's), if one is on its way. */
+  private pendingFor(url: string): Promise<void> | undefined {
+    const m = LEAVES.exec(url.split("?")[0]);
+    return m ? (this.lookups.get(m[1]) ?? this.lookups.get(`${m[1]}|${m[2]}`)) : undefined;
+  }
+
+  private track(key: string, lookup: Promise<void>): void {
+    const done: Promise<void> = lookup.finally(() => {
+      if (this.lookups.get(key) === done) this.lookups.delete(key); // not a later lookup's entry
+    });
+    this.lookups.set(key, done);
+    this.ready = done;
   }
 
   /** The supervoxel ids `answer` would send, or null (tests). */
@@ -187,7 +218,7 @@ export class LeavesOracle {
     if (!this.layouts.has(base)) {
       this.layouts.set(base, undefined);
       const info = `${base.replace("/segmentation/api/v1/table/", "/segmentation/table/")}/info`;
-      this.ready = getJson(info).then(layoutOf, () => null).then((layout) => void this.layouts.set(base, layout));
+      this.track(base, getJson(info).then(layoutOf, () => null).then((layout) => void this.layouts.set(base, layout)));
     }
     return this.layouts.get(base);
   }
@@ -205,16 +236,20 @@ export class LeavesOracle {
     const keep = (known: RootChunks | null) => {
       if (this.roots.has(key)) this.roots.set(key, known);
     };
-    this.ready = getJson(`${base}/node/${node}/leaves?int64_as_str=1&stop_layer=2`)
+    const l2Lookup = getJson(`${base}/node/${node}/leaves?int64_as_str=1&stop_layer=2`)
       .then((reply) => idChunks(reply, layout, 2), () => null)
       .then((l2) => {
         keep(l2 && { l2: l2.chunks });
         if (!l2 || l2.ids.length > FULL_LEAVES_MAX_L2) return;
         // the whole supervoxel list of a small root: every chunk of it is answered from here
-        return getJson(`${base}/node/${node}/leaves?int64_as_str=1`)
-          .then((reply) => idChunks(reply, layout, 1), () => null)
-          .then((svs) => keep({ l2: l2.chunks, svs }));
+        this.track(
+          key,
+          getJson(`${base}/node/${node}/leaves?int64_as_str=1`)
+            .then((reply) => idChunks(reply, layout, 1), () => null)
+            .then((svs) => keep({ l2: l2.chunks, svs })),
+        );
       });
+    this.track(key, l2Lookup);
     return undefined;
   }
 }

@@ -69,7 +69,7 @@ export async function fetch(input: RequestInfo | URL, init?: RequestInit): Promi
   const url = input instanceof Request ? input.url : String(input);
   // per-chunk leaves requests are answered here once the root's chunks are known (see leaves.ts)
   const headers = init?.headers ?? (input instanceof Request ? input.headers : undefined);
-  const local = leaves.answer(url, (u) => routedOrDirect(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))));
+  const local = await leaves.answer(url, (u) => routedOrDirect(u, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${r.status}`)))));
   if (local) return local;
   return routedOrDirect(input, init);
 }
