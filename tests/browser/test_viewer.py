@@ -354,6 +354,6 @@ def test_a_viewer_that_cannot_start_says_so_not_a_blank_box(viewer_nb):
     finally:
         nb.exec("_ch._bundle = _saved")
     box = nb.page.locator(".jp-OutputArea .cw-viewer").last
-    wait_until(lambda: box.get_attribute("data-status") == "error", timeout=30, what="the error state")
+    wait_until(lambda: box.get_attribute("data-status") == "error", timeout=90, what="the error state")
     text = box.locator(".cw-viewer-message").inner_text()
     assert "could not start" in text and "re-run the cell" in text
