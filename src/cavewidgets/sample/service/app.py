@@ -53,10 +53,11 @@ class ServiceError(Exception):
         raise ServiceError(404, "table 'foo' not found in version 3")
     """
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, body: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.body = body  # the reply's JSON object where a route answers its own shape
 
 
 def parse_json(raw: bytes | str, what: str = "request body"):
@@ -253,6 +254,8 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
 
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):
+        if err.body is not None:
+            return jsonify(err.body), err.status
         return jsonify(error=type(err).__name__, message=err.message), err.status
 
     @app.errorhandler(HTTPException)
