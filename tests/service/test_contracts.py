@@ -615,3 +615,44 @@ def test_skeleton_cache_contract(http, names, ids, sample_client):
     # method="gcs" needs a bucket token: a 501 saying so
     token = http("POST", f"{base}/bulk/get_skeleton_token/4", json={})
     assert token.status_code == 501 and "Google Cloud Storage" in token.json()["Error"]
+
+
+HTTP_DATE = Where("HTTP date", lambda v: isinstance(v, str) and bool(
+    re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", v)))
+
+
+def test_error_bodies_contract(http, names, ids, sample_client, sample_service):
+    """Each service's own error shape (cavewidgets/sample/service/errors.py), and caveclient's
+    exception text keeps the message."""
+    # seung-lab/PyChunkedGraph pychunkedgraph/app/common.py api_exception; graph/exceptions.py
+    # ChunkedGraphAPIError.__str__ "[code]: message"
+    unknown_sv = ids["sv"] + 2**40
+    r = http("GET", f"/segmentation/api/v1/table/{names['pcg']}/node/{unknown_sv}/root")
+    body = _json(r, 404)
+    check(body, {"timestamp": HTTP_DATE, "duration": NUMBER, "code": INT, "message": str})
+    assert body["code"] == 404 and body["message"].startswith("[404]: ") and str(unknown_sv) in body["message"]
+    with pytest.raises(requests.HTTPError) as err:
+        sample_client.chunkedgraph.get_root_id(unknown_sv)
+    assert str(unknown_sv) in str(err.value)
+    # CAVEconnectome/PCGL2Cache pcgl2cache/app/common.py: the same shape
+    r = http("POST", f"/l2cache/api/v1/table/{names['pcg']}/attributes", params={"attribute_names": "nope"},
+             json={"l2_ids": [ids["l2"]]})
+    check(_json(r, 400), {"timestamp": HTTP_DATE, "duration": NUMBER, "code": INT, "message": str})
+    # Flask-RESTx services (MaterializationEngine, AnnotationEngine, info, schema): {"message": ...}
+    r = http("POST", f"/materialize/api/v3/datastack/{names['ds']}/version/{names['version']}/table/no_such_table/query",
+             json={})
+    check(_json(r, 404), {"message": str})
+    with pytest.raises(requests.HTTPError) as err:
+        sample_client.materialize.query_table("no_such_table")
+    assert "no_such_table" in str(err.value)
+    r = http("GET", f"/annotation/api/v2/aligned_volume/{names['av']}/table/no_such_table/count")
+    check(_json(r, 404), {"message": str})
+    # middle_auth_client decorators.py MACAuthorizationError.to_response: {"error": api_code, "message"}
+    url = f"{sample_service.url}/materialize/api/v3/datastack/{names['ds']}/versions"
+    no_token = requests.get(url, headers={"X-Requested-With": "x"}, timeout=60)
+    assert no_token.status_code == 401 and no_token.json() == {"error": "no_token",
+                                                               "message": "Unauthorized - No Token Provided"}
+    bad = requests.get(url, headers={"Authorization": "Bearer " + "0" * 32}, timeout=60)
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_token"
+    scheme = requests.get(url, headers={"Authorization": "Token x"}, timeout=60)
+    assert scheme.status_code == 400 and scheme.json()["error"] == "bad_auth_header"
