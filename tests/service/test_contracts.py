@@ -533,7 +533,7 @@ FLATDICT = {"meta": SK_META, "edges": [[INT]], "mesh_to_skel_map": [INT], "root"
             "radius": [NUMBER], "compartment": [INT], "lvl2_ids": [ID]}
 
 
-def test_skeleton_formats_contract(http, names, ids):
+def test_skeleton_formats_contract(http, names, ids, sample_client):
     # SkeletonService service.py get_skeleton_by_datastack_and_rid: json/arrays through jsonify,
     # the compressed ones gzip-compressed, swc plain, precomputed cloudvolume's to_precomputed()
     base = f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/4/{ids['root']}"
@@ -562,6 +562,12 @@ def test_skeleton_formats_contract(http, names, ids):
     cv = cloudvolume.Skeleton.from_precomputed(raw.content, vertex_attributes=attrs)
     np.testing.assert_allclose(cv.vertices, np.asarray(full["vertices"]), rtol=1e-6)
     assert len(cv.edges) == len(full["edges"])
+    # neuroglancer's skeleton source: the info of a version and the format-less precomputed routes
+    info = _json(http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/info"))
+    assert info == {"@type": "neuroglancer_skeletons", "transform": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0],
+                    "vertex_attributes": attrs}
+    assert sample_client.skeleton.get_precomputed_skeleton_info(skvn=4)["vertex_attributes"][1]["data_type"] == "uint8"
+    assert http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/{ids['root']}").content == raw.content
     # the real service's errors on this route: {"Error": str(e)} with 400 (api.py)
     bad = http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/4/{ids['sv']}/flatdict")
     assert bad.status_code == 400 and "Invalid root id" in bad.json()["Error"] and set(bad.json()) == {"Error"}

@@ -176,7 +176,7 @@ REGRESSIONS = [
     # a malformed get_skeleton is the client's mistake, not a route the sample lacks (was 501)
     ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/1.5/flatdict", {}, 404, "must be integers"),
     ("GET", f"/skeletoncache/api/v1/{DS}/async/get_skeleton/x/1/flatdict", {}, 404, "must be integers"),
-    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/info", {}, 501, "is not part of it"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/meshwork/1", {}, 501, "is not part of it"),
     ("POST", f"{MAT}/query", {"data": '{"table": "nucleus_detection_v0", "timestamp": Infinity}', "headers": JSON},
      400, "not a finite number"),
     ("POST", f"{MAT}/query", {"data": '{"table": "nucleus_detection_v0", "timestamp": "-inf"}', "headers": JSON},

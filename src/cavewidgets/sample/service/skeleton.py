@@ -20,8 +20,9 @@ generation, cached bulk fetch) in :mod:`.skeleton_cache`. Errors are ``{"Error":
 the real routes answer them. The skeletons are :func:`cavewidgets.morphology.skeleton_from_l2`
 (pcg_skel's recipe) computed by the service from its own chunkedgraph and L2 cache, in nm, with
 compartments labelled from the neuron's synapses (1 soma, 2 axon, 3 dendrite, 0 where the
-synapses do not tell). Meshworks, H5 files and neuroglancer's precomputed ``info`` routes answer
-501 saying so.
+synapses do not tell). The ``precomputed/skeleton/info`` routes and the format-less
+``precomputed/skeleton/[{v}/]{root}`` ones make it a neuroglancer skeleton source, as the real one
+is. Meshworks and H5 files answer 501 saying so.
 
 Example::
 
@@ -39,7 +40,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from .app import ServiceError, app_singleton, datastack_meta
 from .graph import get_graph
 from .info import check_datastack
-from .skeleton_formats import FORMATS, encode, swc_text
+from .skeleton_formats import ATTRIBUTES, FORMATS, encode, swc_text
 
 bp = Blueprint("skeleton", __name__)
 
@@ -171,6 +172,25 @@ def get_skeleton(datastack, skvn, root_id, fmt):
     return _reply(body, kind)
 
 
+@bp.get(V1 + "/precomputed/skeleton/info", defaults={"skvn": 2})
+@bp.get(V1 + "/precomputed/skeleton/<int(signed=True):skvn>/info")
+def skeleton_info(datastack, skvn):
+    """``SkeletonResource__skeleton_version_info_B``: neuroglancer's skeleton ``info`` of a
+    version (1-4; v2, neuroglancer's, when none is named)."""
+    check_datastack(datastack)
+    if skvn not in ATTRIBUTES:
+        raise skeleton_error(400, f"Invalid skeleton version: v{skvn}. Valid versions: {SKELETON_VERSIONS}")
+    return jsonify({"@type": "neuroglancer_skeletons", "transform": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0],
+                    "vertex_attributes": ATTRIBUTES[skvn]})
+
+
+@bp.get(V1 + "/precomputed/skeleton/<int:root_id>", defaults={"skvn": 2})
+@bp.get(V1 + "/precomputed/skeleton/<int(signed=True):skvn>/<int:root_id>")
+def get_precomputed_skeleton(datastack, skvn, root_id):
+    """The routes neuroglancer reads a skeleton source through: the ``precomputed`` format."""
+    return get_skeleton(datastack, skvn, root_id, "precomputed")
+
+
 #: service.py: at most this many skeletons per synchronous bulk request (the rest are dropped)
 MAX_BULK_SYNCHRONOUS_SKELETONS = 10
 
@@ -248,5 +268,5 @@ def not_in_sample(rest):
                                   "root id must be integers (a root id at most 2**64 - 1)")
     raise skeleton_error(501, f"the sample's skeleton service answers get_skeleton, get_bulk_skeletons and the "
                               f"cache routes (exists, query_cache, get_refusal_list, gen_skeletons, "
-                              f"get_cached_skeletons), not meshworks or precomputed info; "
+                              f"get_cached_skeletons), not meshworks; "
                               f"/skeletoncache/api/v1/{rest[:200]} is not part of it")

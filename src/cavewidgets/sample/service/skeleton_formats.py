@@ -28,14 +28,14 @@ import json
 import numpy as np
 
 #: SkeletonService ``service.py`` ``SKELETON_VERSION_PARAMS``: the vertex attributes per version
-_ATTRIBUTES = {
+ATTRIBUTES = {
     1: [],
     2: [{"id": "radius", "data_type": "float32", "num_components": 1},
         {"id": "compartment", "data_type": "float32", "num_components": 1}],
     3: [{"id": "radius", "data_type": "float32", "num_components": 1},
         {"id": "compartment", "data_type": "uint8", "num_components": 1}],
 }
-_ATTRIBUTES[4] = _ATTRIBUTES[3]
+ATTRIBUTES[4] = ATTRIBUTES[3]
 _SWC_TYPE = {"soma": 1, "axon": 2, "dendrite": 3, "unknown": 0}
 #: the formats ``get_skeleton_by_datastack_and_rid`` asserts, less the ones that need a bucket
 #: or a meshwork (``h5``, ``meshwork``, ``meshwork_none``) and ``none`` (no body)
@@ -183,7 +183,7 @@ def precomputed(sk, version: int) -> bytes:
 
     import cloudvolume
 
-    attributes = _ATTRIBUTES[version]
+    attributes = ATTRIBUTES[version]
     props = {"radius": _radius(sk), "compartment": _compartments(sk, version)}
     cv = cloudvolume.Skeleton(vertices=sk.nodes[["x", "y", "z"]].to_numpy(np.float64), edges=_edges(sk),
                               space="voxel", radii=np.asarray(props["radius"]),
