@@ -11,8 +11,8 @@ values, views, table / join / live queries), annotation engine (tables, metadata
 post / get / update / delete annotations, limits), chunkedgraph (root, roots, leaves, L2 graph,
 is_latest, root timestamps, past ids, lineage, change log, segmentation info), meshing
 manifests, L2 cache, skeleton service (formats, neuroglancer source, cache routes), error
-bodies per service and middle_auth_client's token errors. Not covered: auth (no caveclient call we or the tutorials
-make reaches the auth service; tokens are saved locally) beyond the token checks every service runs.
+bodies per service and middle_auth_client's token errors. Not covered: the auth service (no
+caveclient call we or the tutorials make reaches it; tokens are saved locally).
 """
 
 from __future__ import annotations
