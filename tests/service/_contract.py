@@ -119,3 +119,17 @@ def _name(spec) -> str:
     if isinstance(spec, tuple):
         return " or ".join(_name(s) for s in spec)
     return getattr(spec, "__name__", repr(spec))
+
+
+def error_message(body) -> str | None:
+    """The message of an error reply as the real services write it: ``message`` (Flask-RESTx,
+    PyChunkedGraph, the engines) or SkeletonService's ``Error``; ``None`` when there is none.
+
+    Example::
+
+        error_message({"Error": "Invalid root id: 5 ..."})     # 'Invalid root id: 5 ...'
+    """
+    if not isinstance(body, dict):
+        return None
+    message = body.get("message", body.get("Error"))
+    return message if isinstance(message, str) else None

@@ -24,6 +24,7 @@ import urllib.parse
 
 import pyarrow as pa
 import requests
+from _contract import error_message
 from hypothesis import strategies as st
 
 DS = "minnie65_sample"
@@ -223,10 +224,10 @@ def send(session: requests.Session, base: str, token: str, req: Req, family: str
         assert not any(s in resp.content for s in SECRETS), f"a file outside precomputed/ for {what}"
     if status >= 400 and req.method != "HEAD":
         try:
-            message = resp.json()["message"]
-        except (ValueError, KeyError, TypeError):
-            raise AssertionError(f"{status} without a JSON message for {what}: {body[:400]}") from None
-        assert isinstance(message, str) and message, f"empty message for {what}"
+            message = error_message(resp.json())
+        except ValueError:
+            message = None
+        assert message, f"{status} without a JSON message for {what}: {body[:400]}"
     if status == 308 and "//" in urllib.parse.unquote(req.path):
         return resp  # werkzeug merges an empty path segment (a decoded %2F) by redirecting, as real CAVE's Flask does
     expected = _expected(req)
@@ -664,9 +665,9 @@ def skeleton_requests(draw, ids: Ids) -> Req:
     base = f"/skeletoncache/api/v1/{seg(draw(st.sampled_from([DS, DS, 'other', '..'])))}"
     kind = draw(st.integers(0, 3))
     if kind == 0:
-        # a format other than dict/swc on a well-formed path is a 501: the sample has none of those
+        # a real format on a well-formed path is a 4xx for these ids (none is a root)
         # (an id holding '/' takes the path off the route's shape: a 501 too)
-        known_shape = fmt in ("flatdict", "swccompressed") and "/" not in text
+        known_shape = fmt in ("flatdict", "swccompressed", "json") and "/" not in text
         return Req("GET", f"{base}/precomputed/skeleton/{seg(version)}/{seg(text)}/{seg(fmt)}",
                    status=frozenset(range(400, 500)) if known_shape else None)
     if kind == 1:

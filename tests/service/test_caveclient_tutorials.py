@@ -354,12 +354,20 @@ def test_skeletonization(client, nuclei):
     bulk = client.skeleton.get_bulk_skeletons(root_ids=roots)
     assert {int(k) for k in bulk} == set(roots)
     assert len(bulk[str(root_id)]["vertices"]) == len(sk["vertices"])
-    # the cache-management calls (refusal list, cache contents, skeletons_exist, async generation,
-    # fetch_skeletons) are not part of the sample: a 501 that says so, never a silent answer
+    # the cache-management calls: the sample makes any root's skeleton on request, so every root
+    # is "cached", none is refused and there is nothing left to generate
+    assert client.skeleton.skeletons_exist(root_ids=roots) == {r: True for r in roots}
+    listed = client.skeleton.get_cache_contents(root_id_prefixes=[str(r) for r in roots], limit=0)
+    assert listed["num_found"] == len(roots) and all(f"rid-{r}__" in " ".join(listed["files"]) for r in roots)
+    assert list(client.skeleton.get_refusal_list()["ROOT_ID"]) == ["ROOT_ID"]  # the header only
+    assert client.skeleton.generate_bulk_skeletons_async(roots, skeleton_version=4) == 0
+    fetched = client.skeleton.fetch_skeletons(roots)
+    np.testing.assert_array_equal(np.asarray(fetched[str(root_id)]["vertices"]), np.asarray(sk["vertices"]))
+    # fetch_skeletons(method="gcs") reads the real service's bucket: a 501 that says so
     with pytest.raises(requests.HTTPError) as not_here:
-        client.skeleton.get_refusal_list()
+        client.skeleton.fetch_skeletons(roots, method="gcs")
     assert not_here.value.response.status_code == 501
-    assert "get_skeleton and get_bulk_skeletons" in not_here.value.response.text
+    assert "Google Cloud Storage" in not_here.value.response.text
 
 
 def test_advanced_session_defaults(sample_service):

@@ -10,8 +10,9 @@ Covered: info, schema, state, materialization (versions, tables, metadata, count
 values, views, table / join / live queries), annotation engine (tables, metadata, count, create,
 post / get / update / delete annotations, limits), chunkedgraph (root, roots, leaves, L2 graph,
 is_latest, root timestamps, past ids, lineage, change log, segmentation info), meshing
-manifests, L2 cache, skeleton service. Not covered: auth (no caveclient call we or the tutorials
-make reaches the auth service; tokens are saved locally).
+manifests, L2 cache, skeleton service (formats, neuroglancer source, cache routes), error
+bodies per service and middle_auth_client's token errors. Not covered: the auth service (no
+caveclient call we or the tutorials make reaches it; tokens are saved locally).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ast
 import datetime as dt
 import gzip
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -510,5 +512,154 @@ def test_skeleton_contract(http, names, ids):
     r = http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/4/{ids['root']}/flatdict")
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/octet-stream"
     sk = json.loads(gzip.decompress(r.content))
-    assert {"meta", "edges", "mesh_to_skel_map", "root", "vertices", "radius", "compartment", "lvl2_ids"} <= set(sk)
-    check(sk["lvl2_ids"], [ID])
+    check(sk, FLATDICT)
+    assert b" " not in gzip.decompress(r.content)  # compressDictToBytes removes every space
+    assert len(sk["mesh_to_skel_map"]) == len(sk["lvl2_ids"]) and len(sk["radius"]) == len(sk["vertices"])
+    # _finalize_return_skeleton_version: v2 has float compartments and no lvl2_ids; 0 means v2
+    r2 = http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/0/{ids['root']}/flatdict")
+    v2 = json.loads(gzip.decompress(r2.content))
+    assert "lvl2_ids" not in v2 and v2["meta"]["skeleton_version"] == 2
+    check(v2["compartment"], [FLOAT])
+    assert v2["vertices"] == sk["vertices"]
+
+
+#: service.py ``_skeleton_to_flatdict`` (meta from ``_skeleton_metadata_to_json`` + skeleton_version)
+ANY = Where("any JSON value", lambda v: True)
+SK_META = {k: ANY for k in (
+    "root_id", "soma_pt_x", "soma_pt_y", "soma_pt_z", "soma_radius", "collapse_soma", "collapse_function",
+    "invalidation_d", "smooth_vertices", "compute_radius", "shape_function", "smooth_iterations",
+    "smooth_neighborhood", "smooth_r", "cc_vertex_thresh", "remove_zero_length_edges", "collapse_params",
+    "timestamp", "skeleton_type")} | {"meta": {"datastack": str, "space": str}, "skeleton_version": INT}
+FLATDICT = {"meta": SK_META, "edges": [[INT]], "mesh_to_skel_map": [INT], "root": INT, "vertices": [[NUMBER]],
+            "radius": [NUMBER], "compartment": [INT], "lvl2_ids": [ID]}
+
+
+def test_skeleton_formats_contract(http, names, ids, sample_client):
+    # SkeletonService service.py get_skeleton_by_datastack_and_rid: json/arrays through jsonify,
+    # the compressed ones gzip-compressed, swc plain, precomputed cloudvolume's to_precomputed()
+    base = f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/4/{ids['root']}"
+    full = _json(http("GET", f"{base}/json"))
+    assert full["jsonification_version"] == "1.0"
+    assert {"edges", "vertices", "vertex_properties", "root", "meta", "mesh_to_skel_map", "branch_points",
+            "end_points", "distance_to_root", "hops_to_root", "node_mask", "segment_map"} <= set(full)
+    check(full["meta"], {k: v for k, v in SK_META.items() if k != "skeleton_version"})
+    check(full["vertex_properties"], {"radius": [NUMBER], "compartment": [INT]})
+    arrays = _json(http("GET", f"{base}/arrays"))
+    assert arrays == {k: full[k] for k in ("vertices", "vertex_properties", "edges")}
+    for fmt, plain in (("jsoncompressed", full), ("arrayscompressed", arrays)):
+        r = http("GET", f"{base}/{fmt}")
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/octet-stream"
+        assert json.loads(gzip.decompress(r.content)) == plain
+    swc = http("GET", f"{base}/swc")
+    assert swc.headers["Content-Type"] == "application/octet-stream"
+    assert gzip.decompress(http("GET", f"{base}/swccompressed").content) == swc.content
+    assert len(swc.text.splitlines()) == len(full["vertices"])
+
+    import cloudvolume
+
+    raw = http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/2/{ids['root']}/precomputed")
+    attrs = [{"id": "radius", "data_type": "float32", "num_components": 1},
+             {"id": "compartment", "data_type": "float32", "num_components": 1}]
+    cv = cloudvolume.Skeleton.from_precomputed(raw.content, vertex_attributes=attrs)
+    np.testing.assert_allclose(cv.vertices, np.asarray(full["vertices"]), rtol=1e-6)
+    assert len(cv.edges) == len(full["edges"])
+    # neuroglancer's skeleton source: the info of a version and the format-less precomputed routes
+    info = _json(http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/info"))
+    assert info == {"@type": "neuroglancer_skeletons", "transform": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0],
+                    "vertex_attributes": attrs}
+    assert sample_client.skeleton.get_precomputed_skeleton_info(skvn=4)["vertex_attributes"][1]["data_type"] == "uint8"
+    assert http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/{ids['root']}").content == raw.content
+    # the real service's errors on this route: {"Error": str(e)} with 400 (api.py)
+    bad = http("GET", f"/skeletoncache/api/v1/{names['ds']}/precomputed/skeleton/4/{ids['sv']}/flatdict")
+    assert bad.status_code == 400 and "Invalid root id" in bad.json()["Error"] and set(bad.json()) == {"Error"}
+
+
+def test_skeleton_cache_contract(http, names, ids, sample_client):
+    # SkeletonService api.py + service.py: skeletons_exist, get_cache_contents, get_refusal_list,
+    # generate_skeletons_bulk_by_datastack_and_rids_async, get_cached_skeletons_bulk_by_datastack_and_rids
+    base = f"/skeletoncache/api/v1/{names['ds']}"
+    root, sv = ids["root"], ids["sv"]
+    one = _json(http("POST", f"{base}/precomputed/skeleton/exists",
+                     json={"root_ids": [root], "skeleton_version": 4, "verbose_level": 0}))
+    assert one is True  # one root: a bare bool
+    many = _json(http("POST", f"{base}/precomputed/skeleton/exists", json={"root_ids": [root, sv], "skeleton_version": 4}))
+    check(many, Map(ID_KEY, bool))
+    assert many == {str(root): True, str(sv): False}
+    assert _json(http("GET", f"{base}/precomputed/skeleton/exists/4/{root},{sv}")) == many
+    assert sample_client.skeleton.skeletons_exist(root_ids=[root, sv]) == {root: True, sv: False}
+
+    cache = _json(http("GET", f"{base}/precomputed/skeleton/query_cache/4/{root}/0"))
+    check(cache, {"num_found": INT, "files": [str]})
+    assert cache["files"] == [f"skeleton__v4__rid-{root}__ds-{names['ds']}__res-1x1x1__cs-True__cr-7500.h5.gz"]
+    assert _json(http("GET", f"{base}/precomputed/skeleton/query_cache/2/{root}/0")) == {"num_found": 0, "files": []}
+    prefix = str(root)[:6]
+    some = sample_client.skeleton.get_cache_contents(root_id_prefixes=prefix, limit=2)
+    assert len(some["files"]) == 2 and some["num_found"] >= 2 and all(f"rid-{prefix}" in f for f in some["files"])
+
+    refusal = http("GET", f"{base}/precomputed/skeleton/get_refusal_list")
+    assert refusal.headers["Content-Type"] == "application/octet-stream"
+    assert gzip.decompress(refusal.content) == b"DATASTACK_NAME,ROOT_ID\n"  # to_csv of the empty list
+    assert len(sample_client.skeleton.get_refusal_list()) == 1  # caveclient reads the header as a row
+
+    # the estimate: ceil(queued / 15 workers) * 60 s over roots that are not cached yet
+    est = http("POST", f"{base}/bulk/gen_skeletons", json={"root_ids": [root], "skeleton_version": 4})
+    assert est.status_code == 200 and float(est.text) == 0
+    unknown_root = (int(ids["root"]) >> 56 << 56) + 12345  # root layer, no such root
+    est = http("POST", f"{base}/bulk/gen_skeletons", json={"root_ids": [unknown_root, sv], "skeleton_version": 4})
+    assert float(est.text) == 60
+    assert sample_client.skeleton.generate_bulk_skeletons_async([root], skeleton_version=4) == 0
+
+    cached = _json(http("POST", f"{base}/bulk/get_cached_skeletons/4/flatdict",
+                        json={"root_ids": [root, unknown_root], "generate_missing": False}))
+    check(cached, Map(ID_KEY, Where("hex", lambda v: bool(re.fullmatch("[0-9a-f]+", v)))))
+    assert list(cached) == [str(root)]
+    check(json.loads(gzip.decompress(bytes.fromhex(cached[str(root)]))), FLATDICT)
+    too_many = http("POST", f"{base}/bulk/get_cached_skeletons/4/flatdict", json={"root_ids": [root] * 501})
+    assert too_many.status_code == 400 and "Maximum allowed is 500" in too_many.json()["Error"]
+    fetched = sample_client.skeleton.fetch_skeletons([root, unknown_root], output_format="swc")
+    assert list(fetched) == [str(root)] and len(fetched[str(root)]) == len(
+        json.loads(gzip.decompress(bytes.fromhex(cached[str(root)])))["vertices"])
+    # method="gcs" needs a bucket token: a 501 saying so
+    token = http("POST", f"{base}/bulk/get_skeleton_token/4", json={})
+    assert token.status_code == 501 and "Google Cloud Storage" in token.json()["Error"]
+
+
+HTTP_DATE = Where("HTTP date", lambda v: isinstance(v, str) and bool(
+    re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", v)))
+
+
+def test_error_bodies_contract(http, names, ids, sample_client, sample_service):
+    """Each service's own error shape (cavewidgets/sample/service/errors.py), and caveclient's
+    exception text keeps the message."""
+    # seung-lab/PyChunkedGraph pychunkedgraph/app/common.py api_exception; graph/exceptions.py
+    # ChunkedGraphAPIError.__str__ "[code]: message"
+    unknown_sv = ids["sv"] + 2**40
+    r = http("GET", f"/segmentation/api/v1/table/{names['pcg']}/node/{unknown_sv}/root")
+    body = _json(r, 404)
+    check(body, {"timestamp": HTTP_DATE, "duration": NUMBER, "code": INT, "message": str})
+    assert body["code"] == 404 and body["message"].startswith("[404]: ") and str(unknown_sv) in body["message"]
+    with pytest.raises(requests.HTTPError) as err:
+        sample_client.chunkedgraph.get_root_id(unknown_sv)
+    assert str(unknown_sv) in str(err.value)
+    # CAVEconnectome/PCGL2Cache pcgl2cache/app/common.py: the same shape
+    r = http("POST", f"/l2cache/api/v1/table/{names['pcg']}/attributes", params={"attribute_names": "nope"},
+             json={"l2_ids": [ids["l2"]]})
+    check(_json(r, 400), {"timestamp": HTTP_DATE, "duration": NUMBER, "code": INT, "message": str})
+    # Flask-RESTx services (MaterializationEngine, AnnotationEngine, info, schema): {"message": ...}
+    r = http("POST", f"/materialize/api/v3/datastack/{names['ds']}/version/{names['version']}/table/no_such_table/query",
+             json={})
+    check(_json(r, 404), {"message": str})
+    with pytest.raises(requests.HTTPError) as err:
+        sample_client.materialize.query_table("no_such_table")
+    assert "no_such_table" in str(err.value)
+    r = http("GET", f"/annotation/api/v2/aligned_volume/{names['av']}/table/no_such_table/count")
+    check(_json(r, 404), {"message": str})
+    # middle_auth_client decorators.py MACAuthorizationError.to_response: {"error": api_code, "message"}
+    url = f"{sample_service.url}/materialize/api/v3/datastack/{names['ds']}/versions"
+    no_token = requests.get(url, headers={"X-Requested-With": "x"}, timeout=60)
+    assert no_token.status_code == 401 and no_token.json() == {"error": "no_token",
+                                                               "message": "Unauthorized - No Token Provided"}
+    bad = requests.get(url, headers={"Authorization": "Bearer " + "0" * 32}, timeout=60)
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_token"
+    scheme = requests.get(url, headers={"Authorization": "Token x"}, timeout=60)
+    assert scheme.status_code == 400 and scheme.json()["error"] == "bad_auth_header"

@@ -134,3 +134,33 @@ def test_explorer_shows_the_whole_table_through_the_cap(capped, tmp_path):
         assert len(ex.table.data) == 356 and ex.table.data["id"].is_unique
     finally:
         ex.close()
+
+
+def test_a_join_without_a_unique_column_runs_as_sql_joins(sample_client, capped, caplog):
+    """MaterializationEngine runs any SQL join: a key on several rows of both sides gives each
+    combination (many-to-many), capped at QUERY_LIMIT_SIZE with the same Warning header."""
+    syn = sample_client.materialize.synapse_table
+    tables = [[syn, "post_pt_root_id"], [NUC, "pt_root_id"]]
+    nuclei = sample_client.materialize.query_table(NUC)
+    repeated = nuclei["pt_root_id"][nuclei["pt_root_id"].duplicated()].astype("uint64")
+    assert len(repeated) and not sample_client.materialize.query_table(syn, limit=1000)["post_pt_root_id"].is_unique
+    posts = sample_client.materialize.query_table(syn, filter_in_dict={"post_pt_root_id": repeated.unique().tolist()})
+    assert len(posts)  # the sample has synapses onto a root with two nucleus rows
+    # the expected rows from the two tables themselves, filtered to those roots on both sides
+    want = posts.merge(nuclei[nuclei["pt_root_id"].isin(repeated)], left_on="post_pt_root_id",
+                       right_on="pt_root_id", suffixes=("", "_nuc"))
+    got = sample_client.materialize.join_query(
+        tables, filter_in_dict={syn: {"post_pt_root_id": [int(r) for r in repeated.unique()]}},
+        suffixes={syn: "", NUC: "_nuc"})
+    assert len(got) == len(want) > len(posts)  # each synapse once per nucleus row of its root
+    key = ["id", "id_nuc"]
+    assert (got.sort_values(key)[key].to_numpy().tolist() == want.sort_values(key)[key].to_numpy().tolist())
+    assert (got["post_pt_root_id"].astype("uint64") == got["pt_root_id"].astype("uint64")).all()
+    # the cap and its warning, as on any query: the first CAP of the joined rows
+    with caplog.at_level("WARNING", logger="caveclient.base"):
+        capped_rows = capped.materialize.join_query(tables, suffixes={syn: "", NUC: "_nuc"})
+    assert len(capped_rows) == CAP
+    assert f'201 - "Limited query to {CAP} rows' in caplog.text
+    full = sample_client.materialize.query_table(syn).merge(nuclei, left_on="post_pt_root_id", right_on="pt_root_id",
+                                                            suffixes=("", "_nuc"))
+    assert set(map(tuple, capped_rows[key].to_numpy().tolist())) <= set(map(tuple, full[key].to_numpy().tolist()))

@@ -28,6 +28,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _contract import error_message
 from _fuzz_requests import (
     SENT,
     Ids,
@@ -116,8 +117,7 @@ def assert_sane(resp: requests.Response) -> None:
     assert resp.status_code < 500 or resp.status_code == 501, (resp.status_code, body[:500])
     assert "Traceback (most recent call last)" not in body, body[:500]
     if 400 <= resp.status_code and resp.request.method != "HEAD":
-        message = resp.json().get("message")
-        assert isinstance(message, str) and message, body[:500]
+        assert error_message(resp.json()), body[:500]
 
 
 # (method, path, requests kwargs, status now, a word of the message)
@@ -166,15 +166,17 @@ REGRESSIONS = [
     ("GET", "/nglstate/api/v1/" + "9" * 300, {}, 404, "not found"),
     ("POST", "/nglstate/api/v1/post/" + "9" * 300, {"json": {}}, 400, "out of range"),
     ("POST", "/nglstate/api/v1/property/post/" + str(2**63), {"json": {}}, 400, "out of range"),
-    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/{2**63}/flatdict", {}, 404, "invalid_rid"),
+    # SkeletonService answers ids that are no roots with a 400 {"Error": "Invalid root id: ..."}
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/{2**63}/flatdict", {}, 400, "Invalid root id"),
     ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/{2**64}/flatdict", {}, 400, "not a uint64"),
     ("GET", f"/skeletoncache/api/v1/{DS}/bulk/get_skeletons/4/flatdict/true/-5", {}, 400, "not a uint64"),
     # a supervoxel id: a valid node but no root (the skeleton builder raised a ValueError)
-    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/72057663092948993/flatdict", {}, 404, "invalid_rid"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/72057663092948993/flatdict", {}, 400,
+     "different level of the PCG"),
     # a malformed get_skeleton is the client's mistake, not a route the sample lacks (was 501)
     ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/4/1.5/flatdict", {}, 404, "must be integers"),
     ("GET", f"/skeletoncache/api/v1/{DS}/async/get_skeleton/x/1/flatdict", {}, 404, "must be integers"),
-    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/skeleton/info", {}, 501, "is not part of it"),
+    ("GET", f"/skeletoncache/api/v1/{DS}/precomputed/meshwork/1", {}, 501, "is not part of it"),
     ("POST", f"{MAT}/query", {"data": '{"table": "nucleus_detection_v0", "timestamp": Infinity}', "headers": JSON},
      400, "not a finite number"),
     ("POST", f"{MAT}/query", {"data": '{"table": "nucleus_detection_v0", "timestamp": "-inf"}', "headers": JSON},
@@ -191,7 +193,7 @@ def test_found_by_fuzzing_answers_4xx(http, user_table, method, path, kwargs, st
     resp = http.request(method, http.url + path, timeout=60, **kwargs)
     assert_sane(resp)
     assert resp.status_code == status, resp.text[:300]
-    assert word in resp.json()["message"]
+    assert word in error_message(resp.json())
 
 
 @pytest.mark.parametrize("path", ["/nglstate/api/v1/post", f"{SEG}/roots_binary", f"{ANN}/{TAGS}/annotations",
@@ -233,7 +235,8 @@ def test_bulk_skeletons_of_ids_beyond_int64_are_invalid_rids(http):
     """Found by fuzzing: the service's own caveclient turned them into int64 (OverflowError: 500)."""
     resp = http.get(f"{http.url}/skeletoncache/api/v1/{DS}/bulk/get_skeletons/4/flatdict/true/{2**63},{2**64 - 1}")
     assert_sane(resp)
-    assert resp.json() == {str(2**63): "invalid_rid", str(2**64 - 1): "invalid_rid"}
+    # neither is in the root layer: what the real service's layer check answers
+    assert resp.json() == {str(2**63): "invalid_layer_rid", str(2**64 - 1): "invalid_layer_rid"}
 
 
 def test_deleting_known_and_unknown_ids_deletes_the_known_ones(http, user_table):

@@ -47,10 +47,16 @@ def test_bulk_swc_and_unknown_things(sample_client, sample_service, auth, proofr
     swc = sample_client.skeleton.get_bulk_skeletons(roots, output_format="swc", skeleton_version=4)
     assert sorted(swc) == sorted(str(int(r)) for r in roots) and all(len(df) > 1 for df in swc.values())
     base = f"{sample_service.url}/skeletoncache/api/v1/{sample_service.datastack}"
-    # a root id that does not exist: "invalid_rid" in bulk, which caveclient leaves out
-    bulk = requests.get(f"{base}/bulk/get_skeletons/4/flatdict/true/{int(roots.iloc[0])},12345", headers=auth).json()
-    assert bulk["12345"] == "invalid_rid"
-    r = requests.get(f"{base}/precomputed/skeleton/9/{int(roots.iloc[0])}/flatdict", headers=auth)
-    assert r.status_code == 400 and "Invalid skeleton version" in r.json()["message"]
-    r = requests.get(f"{base}/precomputed/meshwork/{int(roots.iloc[0])}", headers=auth)
-    assert r.status_code == 501 and "get_skeleton and get_bulk_skeletons" in r.json()["message"]
+    # ids that are no roots: "invalid_layer_rid" (another layer) or "invalid_rid" (a root-layer id
+    # that does not exist) in bulk, which caveclient leaves out
+    root = int(roots.iloc[0])
+    no_root = (root >> 56 << 56) + 12345
+    bulk = requests.get(f"{base}/bulk/get_skeletons/4/flatdict/true/{root},12345,{no_root}", headers=auth).json()
+    assert bulk["12345"] == "invalid_layer_rid" and bulk[str(no_root)] == "invalid_rid"
+    r = requests.get(f"{base}/precomputed/skeleton/9/{root}/flatdict", headers=auth)
+    assert r.status_code == 400 and "Invalid skeleton version" in r.json()["Error"]
+    r = requests.get(f"{base}/precomputed/meshwork/{root}", headers=auth)
+    assert r.status_code == 501 and "not meshworks" in r.json()["Error"]
+    # at most 10 skeletons per synchronous bulk request (service.py MAX_BULK_SYNCHRONOUS_SKELETONS)
+    many = ",".join(str(no_root + i) for i in range(12))
+    assert len(requests.get(f"{base}/bulk/get_skeletons/4/flatdict/true/{many}", headers=auth).json()) == 10

@@ -53,10 +53,11 @@ class ServiceError(Exception):
         raise ServiceError(404, "table 'foo' not found in version 3")
     """
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, body: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.body = body  # the reply's JSON object where a route answers its own shape
 
 
 def parse_json(raw: bytes | str, what: str = "request body"):
@@ -218,7 +219,7 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
     to ``data_dir / "service"``. ``query_limit`` is the materialization row cap (default: the
     real ``QUERY_LIMIT_SIZE``, 200,000; tests pass a small one to run the same code path).
     """
-    from . import routes
+    from . import errors, routes
 
     app = Flask("cavewidgets.sample.service")
     app.config["DATA_DIR"] = str(data_dir)
@@ -235,6 +236,7 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
 
     @app.before_request
     def _check_token():
+        errors.mark_start()
         if request.method == "OPTIONS":
             return _cors(Response(status=204))
         if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIXES):
@@ -243,17 +245,23 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
             return None
         if bad_auth_header():
             return _cors(jsonify(error="bad_auth_header", message="Authorization header must begin with 'Bearer'")), 400
-        if request_token() != current_app.config["TOKEN"]:
-            return _cors(jsonify(error="unauthorized", message="missing or invalid token")), 401
+        # middle_auth_client's MACAuthorizationError bodies: no token, or one it does not know
+        token = request_token()
+        if not token:
+            return _cors(jsonify(error="no_token", message="Unauthorized - No Token Provided")), 401
+        if token != current_app.config["TOKEN"]:
+            return _cors(jsonify(error="invalid_token", message="Unauthorized - Token is Invalid or Expired")), 401
         return None
 
     @app.after_request
     def _add_cors(response):
         return _cors(response)
 
+    # error bodies in each service's own shape (errors.py); all keep the message caveclient shows
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):
-        return jsonify(error=type(err).__name__, message=err.message), err.status
+        body = err.body if err.body is not None else errors.error_body(err.status, err.message)
+        return jsonify(body), err.status
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
@@ -261,12 +269,12 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
         if err.code == 413:  # MAX_CONTENT_LENGTH: refused from the Content-Length, unread
             message = (f"request body of {request.content_length} bytes is larger than this service reads "
                        f"({MAX_BODY_BYTES} bytes)")
-        return jsonify(error=err.name, message=message), err.code
+        return jsonify(errors.error_body(err.code, message)), err.code
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # still a JSON message: caveclient shows it to the user
         current_app.logger.exception("unhandled error")
-        return jsonify(error=type(err).__name__, message=str(err)), 500
+        return jsonify(errors.unexpected_body(err)), 500
 
     routes.register(app)
     return app

@@ -176,20 +176,60 @@ def _check_filter_tables(body: dict, tnames: list[str]) -> None:
                     raise ServiceError(400, f"{key} names table '{t}', which is not in this query {tnames}")
 
 
-def _join(left: pa.Table, lcol: str, right: pa.Table, rcol: str, names: tuple) -> tuple:
-    """Inner-join row indices of ``left.lcol == right.rcol`` (one side must be unique)."""
+#: the most joined rows the sample builds for one query without a limit (``count=True``): each
+#: costs 16 bytes of indices; PostgreSQL would count them on disk
+MAX_JOIN_ROWS = 20_000_000
+
+
+def _join_codes(lk: pa.Array, rk: pa.Array, names: tuple, cols: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Both key columns as one set of integer codes (-1 for null, which joins nothing in SQL)."""
+    if rk.type != lk.type:
+        try:
+            rk = rk.cast(lk.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise ServiceError(400, f"cannot join {names[0]}.{cols[0]} ({lk.type}) with {names[1]}.{cols[1]} "
+                                    f"({rk.type}): operator does not exist") from None
+    try:
+        codes = pc.dictionary_encode(pa.concat_arrays([lk, rk])).indices
+    except pa.ArrowNotImplementedError:
+        raise ServiceError(400, f"cannot join on {names[0]}.{cols[0]} ({lk.type}): not a column SQL "
+                                "compares with =") from None
+    codes = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes[:len(lk)], codes[len(lk):]
+
+
+def _join(left: pa.Table, lcol: str, right: pa.Table, rcol: str, names: tuple,
+          need: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Inner-join row indices of ``left.lcol == right.rcol``: every matching pair, as SQL joins
+    (a key on several rows of both sides gives each combination), in left-row order; only the
+    first ``need`` pairs when given (the engine's LIMIT stops the join there too).
+
+    Example::
+
+        li, ri = _join(cells, "pt_root_id", synapses, "post_pt_root_id", ("cells", "synapses"))
+    """
     lk = _column(left, names[0], lcol)
     rk = _column(right, names[1], rcol)
-    if pc.count_distinct(rk).as_py() == len(rk):
-        idx = pc.index_in(lk, value_set=rk.combine_chunks())
-        li = np.flatnonzero(pc.is_valid(idx).to_numpy(zero_copy_only=False))
-        ri = idx.to_numpy(zero_copy_only=False)[li].astype(np.int64)
-        return li, ri
-    if pc.count_distinct(lk).as_py() == len(lk):
-        ri, li = _join(right, rcol, left, lcol, names[::-1])
-        order = np.argsort(ri, kind="stable")
-        return li[order], ri[order]
-    raise ServiceError(400, f"join {names[0]}.{lcol} = {names[1]}.{rcol} needs a unique column on one side")
+    lk = lk.combine_chunks() if isinstance(lk, pa.ChunkedArray) else lk
+    rk = rk.combine_chunks() if isinstance(rk, pa.ChunkedArray) else rk
+    lcodes, rcodes = _join_codes(lk, rk, names, (lcol, rcol))
+    order = np.argsort(rcodes, kind="stable")
+    sorted_r = rcodes[order]
+    lo = np.searchsorted(sorted_r, lcodes, "left")
+    counts = np.searchsorted(sorted_r, lcodes, "right") - lo
+    counts[lcodes < 0] = 0
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if len(ends) else 0
+    if need is not None and need < total:
+        last = int(np.searchsorted(ends, need, "left")) + 1  # the left rows that hold the first `need`
+        counts, lo, ends, total = counts[:last], lo[:last], ends[:last], need
+    elif total > MAX_JOIN_ROWS:
+        raise ServiceError(400, f"join {names[0]}.{lcol} = {names[1]}.{rcol} has {total} rows; the sample "
+                                f"builds at most {MAX_JOIN_ROWS} without a limit (filter the tables first)")
+    li = np.repeat(np.arange(len(counts)), counts)[:total]
+    within = np.arange(len(li)) - np.repeat(ends - counts, counts)[:total]
+    ri = order[np.repeat(lo, counts)[:total] + within]
+    return li, ri
 
 
 def run_query(store: TableStore, tables: list, body: dict, version: int | None = None,
@@ -212,11 +252,11 @@ def run_query(store: TableStore, tables: list, body: dict, version: int | None =
     frames = [apply_filters(store.snapshot(t, version=version, timestamp=timestamp), t, body) for t in tnames]
     frames[0] = _random_sample(frames[0], body.get("random_sample"))
     selected = _selected_columns(body, tnames, frames)
-    rows = _joined_rows(tables, tnames, frames)
+    offset, limit = _int_arg(body, "offset", 0), _int_arg(body, "limit", None)
+    rows = _joined_rows(tables, tnames, frames, None if limit is None else offset + limit)
     suffixes, desired = _suffixes(body, tnames), _desired_resolution(body)
     # offset/limit apply to the joined rows, before columns are materialized
     n = frames[0].num_rows if rows[0] is None else len(rows[0])
-    offset, limit = _int_arg(body, "offset", 0), _int_arg(body, "limit", None)
     keep = np.arange(n)[offset: (offset + limit) if limit is not None else None]
     return _output(store, tnames, frames, selected, rows, keep, suffixes, desired)
 
@@ -258,8 +298,9 @@ def _selected_columns(body: dict, tnames: list[str], frames: list[pa.Table]) -> 
     return selected
 
 
-def _joined_rows(tables: list, tnames: list[str], frames: list[pa.Table]) -> list:
-    """Row indices into each frame of the joined result (``[None]`` for a single table)."""
+def _joined_rows(tables: list, tnames: list[str], frames: list[pa.Table], need: int | None = None) -> list:
+    """Row indices into each frame of the joined result (``[None]`` for a single table); the
+    last join stops after ``need`` rows."""
     rows = [None] * len(frames)
     if len(frames) == 1:
         return rows
@@ -269,7 +310,8 @@ def _joined_rows(tables: list, tnames: list[str], frames: list[pa.Table]) -> lis
         left_col, right_col = tables[0][1], tables[i][1]
         if left_col is None or right_col is None:
             raise ServiceError(400, "join queries need a join column for every table")
-        li, ri = _join(frames[0].take(base_idx), left_col, frames[i], right_col, (tnames[0], tnames[i]))
+        li, ri = _join(frames[0].take(base_idx), left_col, frames[i], right_col, (tnames[0], tnames[i]),
+                       need if i == len(frames) - 1 else None)
         base_idx = base_idx[li]
         rows = [r[li] if r is not None else None for r in rows]
         rows[i] = ri

@@ -22,6 +22,7 @@ SERVICES = {
     "meshing": "/meshing",
     "precomputed": "/precomputed",
     "skeleton": "/skeletoncache",
+    "skeleton_cache": "/skeletoncache",
 }
 
 
