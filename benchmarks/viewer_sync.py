@@ -39,6 +39,11 @@ worst case, where the state shares the one channel, and the page's main thread, 
 rest (``viewer.isReady()`` and ``SETTLE_S`` = 1.5 s more, as isReady does not wait for a graphene
 layer's per-chunk leaves): a user running a cell after looking at the view.
 
+For ours, each settled trial also makes one round trip over the widget channel with nothing
+else to do (``cwPing``: the kernel answers with its clock), split into
+``channel_ping_page_to_kernel_ms`` and ``channel_ping_kernel_to_page_ms``: the floor of both
+sync directions on this machine at that moment (browser, socat bridge, Jupyter server, kernel).
+
 For ours, each Python → browser trial also records how many data answers the kernel sent the
 page in the second before the state ([answers, cw:fetched messages, bytes]): the comm is one
 ordered pipe, so they are delivered first.
@@ -372,6 +377,8 @@ ADD_IN_BROWSER = """(viewer, root) => {
     segs.add(BigInt(root));
     return t;
 }"""
+# one round trip over the widget channel, timed on both clocks (the kernel answers with its own)
+PING = """async (key) => await document.querySelector('.cw-viewer[data-cw-viewer="' + key + '"]').cwPing()"""
 READY = """(viewer) => !!viewer.layerManager.getLayerByName('seg') && !!viewer.layerManager.getLayerByName('seg').layer
     && !!viewer.layerManager.getLayerByName('seg').layer.displayState"""
 LAYER_STATUS = """(viewer) => viewer.layerManager.managedLayers.map(m => [m.name, m.layer ? m.layer.dataSources.map(d =>
@@ -801,6 +808,8 @@ def trials(args, results: dict, nb, views: dict, scenario: str, settled: bool, r
                 "change_to_send_ms", "send_to_kernel_ms", "kernel_to_python_ms")
     runs = {t: {m: [] for m in measures} for t in TOOLS}
     runs["cavewidgets.Viewer"]["answers_sent_in_last_s_before_push"] = []  # [answers, messages, bytes] per trial
+    if settled:
+        runs["cavewidgets.Viewer"].update(channel_ping_page_to_kernel_ms=[], channel_ping_kernel_to_page_ms=[])
     unsettled = {t: 0 for t in TOOLS}
     rebuilds = 0
     t_start = time.time()
@@ -818,6 +827,11 @@ def trials(args, results: dict, nb, views: dict, scenario: str, settled: bool, r
                 rebuilds += bool(nb.page.evaluate(f'() => {{ const r = document.querySelector(\'.cw-viewer[data-cw-viewer="{view.key}"]\'); const a = r && r.cwViewer.lastApply; return !!(a && a.fullLayers); }}'))
             if settled:
                 unsettled[tool] += not settle_view(view)
+                if ours:  # the channel's floor at this moment, then a moment's rest again
+                    ping = view.page.evaluate(PING, view.key)
+                    r["channel_ping_page_to_kernel_ms"].append(round(ping["kernel"] - ping["sent"], 1))
+                    r["channel_ping_kernel_to_page_ms"].append(round(ping["back"] - ping["kernel"], 1))
+                    time.sleep(0.2)
             else:
                 time.sleep(rng.uniform(0.15, 0.35))
             r["browser_to_python_ms"].append(browser_to_python(nb, view, b if ours else str(b), "BENCH" if ours else "PLAIN", r))
