@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
 from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, ipc_bytes, quote
+from .order import column_order, sortable
 from .values import AllRows, ColumnInfo, json_safe, parse_literal
 
 ROW = "__row"
@@ -348,10 +349,16 @@ class TableEngine:
         return f"{terms}, {ROW}"  # the row position breaks ties: a stable order
 
     def _full_order(self, key: str, terms: str) -> np.ndarray:
-        # runs on the sorter thread with its own connection (DuckDB releases the GIL while sorting)
+        # runs on the sorter thread (numpy's sorts and DuckDB release the GIL)
         with self._lock:
             table = self.table
             self._make_room()
+        sort = json.loads(key)
+        source = self._sort_sources(sort[0][0]) if len(sort) == 1 else None
+        if source is not None and source not in self._split and sortable(table.column(source).type):
+            # one fixed-width column: a bucket sort next to the order (DuckDB's ORDER BY would
+            # hold every key and row number while it sorts: more memory, spilled, slower)
+            return self._keep_order(key, column_order(table.column(source), bool(sort[0][1])))
         con = self._connect(table)
         order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         con.close()
