@@ -24,9 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
-from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, ipc_bytes, quote
+from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, give_back_memory, ipc_bytes, quote
+from .masks import arrow_mask
 from .order import column_order, sortable
-from .values import AllRows, ColumnInfo, json_safe, parse_literal
+from .values import AllRows, ColumnInfo, RowBits, json_safe, parse_literal
 
 ROW = "__row"
 CODES = "__codes:"  # + a category column's name: its category codes, the sort key (pandas' order)
@@ -124,13 +125,13 @@ class TableEngine:
         """The view over all ``self.n`` rows, unsorted and unfiltered, with empty caches (both
         engines start here once their columns are known)."""
         self._sorts: dict[str, np.ndarray] = {}
-        self._masks: dict[str, np.ndarray] = {}
+        self._masks: dict[str, RowBits] = {}
         self._view: np.ndarray | None = AllRows(self.n)
         self._pending: Future | None = None
-        self._view_mask: np.ndarray | None = None
+        self._view_mask: RowBits | None = None
         self._sort_terms = ""
         self._sort_columns: list[str] = []
-        self._column_masks: dict[str, np.ndarray] = {}  # current filters (and search), one mask each
+        self._column_masks: dict[str, RowBits] = {}  # current filters (and search), one mask each
         self._lower_cache: dict[str, tuple] = {}
         self._sorter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cavewidgets-sort")
         self._lock = threading.Lock()
@@ -292,17 +293,17 @@ class TableEngine:
                 mask |= pc.fill_null(pc.equal(col, scalar), False).to_numpy(zero_copy_only=False)
         return mask
 
-    def _mask(self, cache_key: str, compute) -> np.ndarray:
-        # cached as bits (n/8 bytes): a mask is recomputed by a scan, unpacked in milliseconds
-        packed = self._masks.get(cache_key)
-        if packed is not None:
-            return np.unpackbits(packed, count=self.n).view(bool)
-        mask = compute()
-        packed = np.packbits(mask)
-        if len(self._masks) >= cache_slots(packed.nbytes, 64):
-            self._masks.clear()
-        self._masks[cache_key] = packed
-        return mask
+    def _mask(self, cache_key: str, compute) -> RowBits:
+        # kept and combined as bits (n/8 bytes): a bool mask of n bytes lives only while computed
+        bits = self._masks.get(cache_key)
+        if bits is None:
+            bits = compute()
+            bits = bits if isinstance(bits, RowBits) else RowBits.of(bits)
+            give_back_memory()
+            if len(self._masks) >= cache_slots(bits.n // 8 + 1, 64):
+                self._masks.clear()
+            self._masks[cache_key] = bits
+        return bits
 
     def _sql_mask(self, where: str, params: list) -> np.ndarray:
         mask = np.zeros(self.n, dtype=bool)
@@ -313,21 +314,28 @@ class TableEngine:
             mask[batch.column(0).to_numpy(zero_copy_only=False)] = True
         return mask
 
-    def _filter_mask(self, column: str, spec: dict) -> np.ndarray:
+    def _filter_mask(self, column: str, spec: dict) -> RowBits:
         key = json.dumps([column, spec], default=str)
         if spec["kind"] == "contains":
             return self._mask(key, lambda: self._contains_mask(column, spec["text"]))
         where, params = self._condition(column, spec)
-        return self._mask(key, lambda: self._sql_mask(where, params))
+        return self._mask(key, lambda: self._arrow_mask(column, spec) or self._sql_mask(where, params))
 
-    def _registered(self, mask: np.ndarray | None, columns: list[str]) -> str:
+    def _arrow_mask(self, column: str, spec: dict) -> RowBits | None:
+        """The filter's rows from the frame's Arrow column (see masks.py), or None for DuckDB."""
+        if column in self._lazy or column in self._split:
+            return None
+        raw = spec["values"] if spec["kind"] == "in" else [spec.get("min"), spec.get("max")]
+        values = [self._literal(column, v) for v in raw]
+        return arrow_mask(self.table.column(column), self.kinds[column], spec["kind"], values)
+
+    def _registered(self, mask: RowBits | None, columns: list[str]) -> str:
         """The given columns plus a row mask ``__m`` (zero-copy) as SQL with ``__row``, for one query."""
         with self._lock:
             table = self.table
         parts = [p for c in columns for p in self._split.get(c, [c])]
         cols = {c: table.column(c) for c in dict.fromkeys(parts)}
-        # an Arrow boolean is one bit a row: the mask's copy is n/8 bytes
-        cols["__m"] = pa.array(mask) if mask is not None else pa.repeat(pa.scalar(True), self.n)
+        cols["__m"] = mask.arrow() if mask is not None else pa.repeat(pa.scalar(True), self.n)
         self.con.register("__v", pa.table(cols))
         return f"({numbered('__v', self._row_type)})"
 
@@ -367,6 +375,7 @@ class TableEngine:
     def _keep_order(self, key: str, order: np.ndarray) -> np.ndarray:
         """Cache a finished sort (the cache is emptied when it holds all the slots its memory
         budget allows) and mark it no longer in flight; returns ``order``."""
+        give_back_memory()
         with self._lock:
             self._sorts[key] = order
             self._inflight.pop(key, None)
@@ -382,7 +391,7 @@ class TableEngine:
     def set_view(self, sort=(), filters=None, search: str = "") -> int:
         """Set the filtered, sorted view; returns its row count (the order may still be sorting)."""
         sort = [(self._check_column(str(c)), bool(a)) for c, a in sort]
-        column_masks: dict[str, np.ndarray] = {}
+        column_masks: dict[str, RowBits] = {}
         for column, spec in (filters or {}).items():
             norm = self.normalise_filter(column, spec)
             if norm is not None:
@@ -397,17 +406,18 @@ class TableEngine:
         with self._lock:
             self._column_masks = column_masks
             self._view_mask = mask
-            self.view_rows = self.n if mask is None else int(mask.sum())
+            self.view_rows = self.n if mask is None else mask.count()
             self._pending = None
             self._sort_terms = self._order_terms(sort) if sort else ""
             self._sort_columns = [c for c, _ in sort]
+            self._view = None  # the old view goes before the new one is built: never both at once
             if not sort:
-                self._view = AllRows(self.n) if mask is None else np.flatnonzero(mask)
+                self._view = AllRows(self.n) if mask is None else mask.rows(self._row_dtype)
             else:
                 key = json.dumps(sort)
                 order = self._sorts.get(key)
                 if order is not None:
-                    self._view = order if mask is None else order[mask[order]]
+                    self._view = order if mask is None else mask.keep(order)
                 else:
                     # the full order is computed once, in the background; the first pages of the
                     # new order meanwhile come from a top-N query, so a sort click answers fast
@@ -416,6 +426,7 @@ class TableEngine:
                     if pending is None or pending.cancelled():
                         pending = self._inflight[key] = self._sorter.submit(self._full_order, key, self._sort_terms)
                     self._pending = pending
+        give_back_memory()
         return self.view_rows
 
     @property
@@ -427,7 +438,7 @@ class TableEngine:
             with self._lock:
                 if self._pending is pending:
                     mask = self._view_mask
-                    self._view = order if mask is None else order[mask[order]]
+                    self._view = order if mask is None else mask.keep(order)
                     self._pending = None
         return self._view
 

@@ -70,11 +70,10 @@ def _keys(values: np.ndarray, ascending: bool) -> np.ndarray:
     return keys if ascending else ~keys
 
 
-def _pieces(column: pa.ChunkedArray | pa.Array):
+def _pieces(column: pa.ChunkedArray):
     """(first row, array) for the column in pieces of at most ``CHUNK`` rows (zero-copy slices)."""
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     start = 0
-    for chunk in chunks:
+    for chunk in column.chunks:
         for s in range(0, len(chunk), CHUNK):
             yield start + s, chunk.slice(s, CHUNK)
         start += len(chunk)
@@ -116,6 +115,8 @@ def column_order(column: pa.ChunkedArray | pa.Array, ascending: bool = True) -> 
 
         column_order(pa.chunked_array([[3, None, 1, 3]]), ascending=False)   # [0, 3, 2, 1]
     """
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
     n = len(column)
     splitters = _splitters(column, n, ascending)
     nb = 2 * len(splitters) + 2
@@ -135,11 +136,16 @@ def column_order(column: pa.ChunkedArray | pa.Array, ascending: bool = True) -> 
             order[fill[b] : fill[b] + hi - lo] = start + by_bucket[lo:hi]
             fill[b] += hi - lo
             lo = hi
+    # one chunk (a frame's column): its keys are one numpy view, gathered from without a copy
+    whole = _values(column.chunk(0)) if column.num_chunks == 1 and not pa.types.is_boolean(column.type) else None
     for b in range(0, nb - 1, 2):  # ranges between splitters; equal values and nulls stay in row order
         lo, hi = int(ends[b] - counts[b]), int(ends[b])
         if hi - lo > 1:
             rows = order[lo:hi]
-            taken = column.take(pa.array(rows))
-            taken = taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
-            rows[:] = rows[np.argsort(_keys(_values(taken), ascending), kind="stable")]
+            if whole is not None:
+                values = whole[rows]
+            else:
+                taken = column.take(pa.array(rows))
+                values = _values(taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken)
+            rows[:] = rows[np.argsort(_keys(values, ascending), kind="stable")]
     return order

@@ -1,0 +1,100 @@
+"""Filter masks computed from the Arrow columns a chunk at a time, packed into bits as they go.
+
+A filter through DuckDB returns the matching row numbers, set in an n-long bool array, and leaves
+its scan's buffers in its allocator for seconds after (~25 MB at 10M rows between the two). The
+common filters (a pick list on a category, text, booleans or integer ids; an integer range) are
+plain Arrow kernels over a million rows at a time instead. Anything else (floats, times, a
+float bound on an integer column) returns None, and DuckDB computes it as before.
+
+Example::
+
+    bits = arrow_mask(table.column("cell_type"), "category", "in", ["BC", None])   # RowBits or None
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .values import RowBits
+
+CHUNK = 1 << 20  # a multiple of 8: each chunk packs into whole bytes
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def _matcher(column: pa.ChunkedArray, kind: str, op: str, values: list):
+    """A function from a chunk to its matches (bool numpy), or None when Arrow cannot be trusted
+    to give exactly DuckDB's answer."""
+    type_ = column.type
+    if op == "range":
+        lo, hi = values
+        if kind not in ("int", "uint") or not all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+                                                  for v in values):
+            return None
+        bounds = [(pc.greater_equal, pa.scalar(lo, type_)) if lo is not None else None,
+                  (pc.less_equal, pa.scalar(hi, type_)) if hi is not None else None]
+
+        def in_range(chunk):
+            hit = None
+            for compare, bound in filter(None, bounds):
+                part = compare(chunk, bound)
+                hit = part if hit is None else pc.and_(hit, part)
+            return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+        return in_range
+    present = [v for v in values if v is not None]
+    with_null = len(present) < len(values)
+    if kind == "category" and _is_text(type_.value_type):
+        labels = column.chunk(0).dictionary if column.num_chunks else pa.array([], type_.value_type)
+        if any(not c.dictionary.equals(labels) for c in column.chunks):
+            return None
+        # the few labels are matched once; each row looks its code up (a missing code: null)
+        wanted = np.append(pc.is_in(labels, value_set=pa.array(present, type_.value_type)).to_numpy(
+            zero_copy_only=False), with_null)
+
+        def in_labels(chunk):
+            codes = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+            return wanted[codes]  # -1: the appended entry, True when None was picked
+
+        return lambda chunk: np.concatenate([in_labels(c) for c in chunk.chunks]) if chunk.num_chunks \
+            else np.zeros(0, dtype=bool)
+    exact = ((kind in ("string", "object") and _is_text(type_) and all(isinstance(v, str) for v in present))
+             or (kind == "bool" and pa.types.is_boolean(type_))
+             or (kind in ("int", "uint") and pa.types.is_integer(type_)
+                 and all(isinstance(v, int) and not isinstance(v, bool) for v in present)))
+    if not exact:
+        return None
+    value_set = pa.array(present, type_)
+
+    def in_values(chunk):
+        hit = pc.is_in(chunk, value_set=value_set)
+        if with_null:
+            hit = pc.or_(hit, chunk.is_null())
+        return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+    return in_values
+
+
+def arrow_mask(column: pa.ChunkedArray, kind: str, op: str, values: list) -> RowBits | None:
+    """The rows of ``column`` that a filter keeps, as bits, or None when this filter is left to
+    DuckDB. ``op`` is "in" (``values``: the picked values, None for missing) or "range"
+    (``values``: [min, max], None for an open end); values are parsed (``parse_literal``).
+
+    Example::
+
+        arrow_mask(table.column("size"), "int", "range", [10, None])
+    """
+    try:
+        match = _matcher(column, kind, op, values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
+        return None  # e.g. a negative id for a uint64 column: DuckDB answers (no row)
+    if match is None:
+        return None
+    n = len(column)
+    bits = np.concatenate([np.zeros(0, np.uint8)] + [
+        np.packbits(match(column.slice(s, CHUNK)), bitorder="little") for s in range(0, n, CHUNK)])
+    return RowBits.packed(n, bits)
