@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 MEMORY_LIMIT = "48MB"  # the process's DuckDB database: a 10M-row sort spills past it (two at once still fit)
-FLUSH_THRESHOLD = "1MB"
+FLUSH_THRESHOLD = "16MB"
 CACHE_BYTES = 100_000_000  # cached sort orders (and, apart, filter masks) beyond two each stay under this
 
 
