@@ -120,6 +120,7 @@ class TableEngine:
         self.table = pa.table(arrays) if arrays else pa.table({"__empty": pa.nulls(self.n)})
         self.con = self._connect(self.table)
         self._init_view_state()
+        give_back_memory()  # the conversions' temporaries
 
     def _init_view_state(self) -> None:
         """The view over all ``self.n`` rows, unsorted and unfiltered, with empty caches (both
