@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
 from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, give_back_memory, ipc_bytes, quote
-from .masks import arrow_mask
+from .masks import arrow_mask, contains_mask, lowered
 from .order import column_order, sortable
 from .values import AllRows, ColumnInfo, RowBits, json_safe, parse_literal
 
@@ -249,33 +249,10 @@ class TableEngine:
             return "(" + (" OR ".join(parts) or "FALSE") + ")", params
         raise ValueError(f"unknown filter kind {kind!r}")
 
-    def _lowered(self, column: str):
-        """Lower-cased text of a column, computed once: (dictionary, indices) for categories."""
-        cached = self._lower_cache.get(column)
-        if cached is None:
-            col = self.table.column(column)
-            if pa.types.is_dictionary(col.type):
-                arr = col.combine_chunks()
-                words = pc.utf8_lower(arr.dictionary.cast(pa.string()))
-                # the frame's own codes when nothing is missing (zero-copy); -1 for missing ones
-                indices = arr.indices.to_numpy(zero_copy_only=False) if arr.indices.null_count == 0 \
-                    else pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
-                cached = ("dictionary", words, indices)
-            else:
-                cached = ("plain", pc.utf8_lower(pc.cast(col, pa.string())), None)
-            self._lower_cache[column] = cached
-        return cached
-
     def _contains_mask(self, column: str, needle: str) -> np.ndarray:
-        kind, words, indices = self._lowered(column)
-        # lowered by the same function as the column: Python's str.lower() turns "İ" into
-        # "i" + a combining dot where Arrow's gives "i", and "İstanbul" would not find itself
-        needle = pc.utf8_lower(pa.scalar(needle, pa.string())).as_py()
-        hits = pc.fill_null(pc.match_substring(words, needle), False).to_numpy(zero_copy_only=False)
-        if kind == "plain":
-            return np.asarray(hits, dtype=bool)
-        # match the few category names, not every row; code -1 (missing) picks the appended False
-        return np.append(np.asarray(hits, dtype=bool), False)[indices]
+        if column not in self._lower_cache:  # lower-cased once per column
+            self._lower_cache[column] = lowered(self.table.column(column))
+        return contains_mask(self._lower_cache[column], needle)
 
     def _search_mask(self, text: str) -> np.ndarray:
         text = text.strip()
