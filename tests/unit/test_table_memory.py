@@ -108,7 +108,7 @@ def test_row_bits_read_like_the_bool_mask_they_replace():
                 bits[n]
 
 
-def test_row_bits_combine_count_and_list_rows_like_a_bool_mask():
+def test_row_bits_combine_count_and_list_rows_like_a_bool_mask(monkeypatch):
     import numpy as np
     import pyarrow as pa
 
@@ -116,19 +116,16 @@ def test_row_bits_combine_count_and_list_rows_like_a_bool_mask():
     from cavewidgets.table.values import RowBits
 
     rng = np.random.default_rng(8)
-    values.CHUNK_ROWS = 64  # several chunks, and a last one that is not whole bytes
-    try:
-        for n in (0, 1, 9, 1000, 4099):
-            a, b = rng.random(n) < 0.3, rng.random(n) < 0.6
-            both = RowBits.of(a) & RowBits.of(b)
-            assert both.count() == int((a & b).sum())
-            assert np.array_equal(both.rows(np.int32), np.flatnonzero(a & b))
-            order = rng.permutation(n).astype(np.int32)
-            assert np.array_equal(both.keep(order), order[(a & b)[order]])
-            assert np.array_equal(both.keep(order[: n // 2]), order[: n // 2][(a & b)[order[: n // 2]]])
-            assert both.arrow().equals(pa.array(a & b))
-            assert np.array_equal(RowBits.packed(n, np.packbits(a, bitorder="little")).rows(), np.flatnonzero(a))
-    finally:
-        values.CHUNK_ROWS = 1 << 20
+    monkeypatch.setattr(values, "CHUNK_ROWS", 64)  # several chunks, the last one not whole bytes
+    for n in (0, 1, 9, 1000, 4099):
+        a, b = rng.random(n) < 0.3, rng.random(n) < 0.6
+        both = RowBits.of(a) & RowBits.of(b)
+        assert both.count() == int((a & b).sum())
+        assert np.array_equal(both.rows(np.int32), np.flatnonzero(a & b))
+        order = rng.permutation(n).astype(np.int32)
+        assert np.array_equal(both.keep(order), order[(a & b)[order]])
+        assert np.array_equal(both.keep(order[: n // 2]), order[: n // 2][(a & b)[order[: n // 2]]])
+        assert both.arrow().equals(pa.array(a & b))
+        assert np.array_equal(RowBits.packed(n, np.packbits(a, bitorder="little")).rows(), np.flatnonzero(a))
     with pytest.raises(ValueError, match="rows"):
         RowBits.of(np.ones(3, bool)) & RowBits.of(np.ones(4, bool))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-CHUNK_ROWS = 1 << 20  # RowBits.rows / keep work a million rows at a time
+CHUNK_ROWS = 1 << 18  # RowBits.rows / keep work 262,144 rows at a time: a few MB of temporaries
 
 
 @dataclass
