@@ -69,3 +69,17 @@ def test_what_arrow_could_get_wrong_is_left_to_duckdb():
     assert masks.arrow_mask(ids, "uint", "range", [1.5, None]) is None  # a float bound on ids
     floats = pa.chunked_array([pa.array([0.0, -0.0, 1.0])])
     assert masks.arrow_mask(floats, "float", "in", [0.0]) is None
+
+
+@pytest.mark.parametrize("share", [None, 0.5, 0.0])
+def test_category_counts_are_duckdbs_group_by(share):
+    codes = rng.integers(-1, 4, N)  # ties are likely among 5 groups of ~200
+    cat = pd.Categorical.from_codes(codes, ["zeta", "a", "Émile", "b"])
+    table = pa.Table.from_batches(pa.table({"c": pa.array(cat, from_pandas=True)}).to_batches(max_chunksize=300))
+    keep = None if share is None else rng.random(N) < share
+    within = None if keep is None else masks.RowBits.of(keep)
+    con = duckdb.connect()
+    con.register("t", table.append_column("m", pa.array(np.ones(N, bool) if keep is None else keep)))
+    expected = con.execute("SELECT c, count(*) FROM t WHERE m GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+    assert masks.category_counts(table.column("c"), within) == expected
+    assert masks.category_counts(pa.chunked_array([pa.array([1, 2])]), None) is None  # not a category

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
 from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, give_back_memory, ipc_bytes, quote
-from .masks import arrow_mask, contains_mask, lowered
+from .masks import arrow_mask, category_counts, contains_mask, lowered
 from .order import column_order, sortable
 from .values import AllRows, ColumnInfo, RowBits, json_safe, parse_literal
 
@@ -485,7 +485,9 @@ class TableEngine:
             return {"min": fmt(lo), "max": fmt(hi)}
         if kind in ("position",):
             return {"text": True}
-        rows = self.con.execute(
+        # a category's counts from its codes: no query, none of DuckDB's scan buffers
+        rows = category_counts(self.table.column(column), other) if kind == "category" else None
+        rows = rows[: MAX_PICK_VALUES + 1] if rows is not None else self.con.execute(
             f"SELECT {q} AS value, count(*) AS n FROM {v} WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_PICK_VALUES + 1}",
             params,
         ).fetchall()

@@ -128,6 +128,17 @@ class RowBits:
     def _hits(self, at: np.ndarray) -> np.ndarray:
         return (self._bits[at >> 3] >> (at & 7).astype(np.uint8)) & 1
 
+    def span(self, start: int, count: int) -> np.ndarray:
+        """Rows [start, start + count) as a bool array (only those bytes unpacked).
+
+        Example::
+
+            RowBits(10, [2, 5]).span(1, 4)   # array([False,  True, False, False])
+        """
+        first = start // 8
+        bits = np.unpackbits(self._bits[first : (start + count + 7) // 8], bitorder="little")
+        return bits[start - 8 * first : start - 8 * first + count].view(bool)
+
     def count(self) -> int:
         """How many rows are in the set.
 
