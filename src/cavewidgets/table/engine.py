@@ -24,8 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
-from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, ipc_bytes, quote
-from .values import AllRows, ColumnInfo, json_safe, parse_literal
+from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, give_back_memory, ipc_bytes, quote
+from .masks import arrow_mask, category_counts, contains_mask, lowered
+from .order import column_order, sortable
+from .values import AllRows, ColumnInfo, RowBits, json_safe, parse_literal
 
 ROW = "__row"
 CODES = "__codes:"  # + a category column's name: its category codes, the sort key (pandas' order)
@@ -118,18 +120,19 @@ class TableEngine:
         self.table = pa.table(arrays) if arrays else pa.table({"__empty": pa.nulls(self.n)})
         self.con = self._connect(self.table)
         self._init_view_state()
+        give_back_memory()  # the conversions' temporaries
 
     def _init_view_state(self) -> None:
         """The view over all ``self.n`` rows, unsorted and unfiltered, with empty caches (both
         engines start here once their columns are known)."""
         self._sorts: dict[str, np.ndarray] = {}
-        self._masks: dict[str, np.ndarray] = {}
+        self._masks: dict[str, RowBits] = {}
         self._view: np.ndarray | None = AllRows(self.n)
         self._pending: Future | None = None
-        self._view_mask: np.ndarray | None = None
+        self._view_mask: RowBits | None = None
         self._sort_terms = ""
         self._sort_columns: list[str] = []
-        self._column_masks: dict[str, np.ndarray] = {}  # current filters (and search), one mask each
+        self._column_masks: dict[str, RowBits] = {}  # current filters (and search), one mask each
         self._lower_cache: dict[str, tuple] = {}
         self._sorter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cavewidgets-sort")
         self._lock = threading.Lock()
@@ -246,33 +249,10 @@ class TableEngine:
             return "(" + (" OR ".join(parts) or "FALSE") + ")", params
         raise ValueError(f"unknown filter kind {kind!r}")
 
-    def _lowered(self, column: str):
-        """Lower-cased text of a column, computed once: (dictionary, indices) for categories."""
-        cached = self._lower_cache.get(column)
-        if cached is None:
-            col = self.table.column(column)
-            if pa.types.is_dictionary(col.type):
-                arr = col.combine_chunks()
-                words = pc.utf8_lower(arr.dictionary.cast(pa.string()))
-                # the frame's own codes when nothing is missing (zero-copy); -1 for missing ones
-                indices = arr.indices.to_numpy(zero_copy_only=False) if arr.indices.null_count == 0 \
-                    else pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
-                cached = ("dictionary", words, indices)
-            else:
-                cached = ("plain", pc.utf8_lower(pc.cast(col, pa.string())), None)
-            self._lower_cache[column] = cached
-        return cached
-
     def _contains_mask(self, column: str, needle: str) -> np.ndarray:
-        kind, words, indices = self._lowered(column)
-        # lowered by the same function as the column: Python's str.lower() turns "İ" into
-        # "i" + a combining dot where Arrow's gives "i", and "İstanbul" would not find itself
-        needle = pc.utf8_lower(pa.scalar(needle, pa.string())).as_py()
-        hits = pc.fill_null(pc.match_substring(words, needle), False).to_numpy(zero_copy_only=False)
-        if kind == "plain":
-            return np.asarray(hits, dtype=bool)
-        # match the few category names, not every row; code -1 (missing) picks the appended False
-        return np.append(np.asarray(hits, dtype=bool), False)[indices]
+        if column not in self._lower_cache:  # lower-cased once per column
+            self._lower_cache[column] = lowered(self.table.column(column))
+        return contains_mask(self._lower_cache[column], needle)
 
     def _search_mask(self, text: str) -> np.ndarray:
         text = text.strip()
@@ -291,17 +271,17 @@ class TableEngine:
                 mask |= pc.fill_null(pc.equal(col, scalar), False).to_numpy(zero_copy_only=False)
         return mask
 
-    def _mask(self, cache_key: str, compute) -> np.ndarray:
-        # cached as bits (n/8 bytes): a mask is recomputed by a scan, unpacked in milliseconds
-        packed = self._masks.get(cache_key)
-        if packed is not None:
-            return np.unpackbits(packed, count=self.n).view(bool)
-        mask = compute()
-        packed = np.packbits(mask)
-        if len(self._masks) >= cache_slots(packed.nbytes, 64):
-            self._masks.clear()
-        self._masks[cache_key] = packed
-        return mask
+    def _mask(self, cache_key: str, compute) -> RowBits:
+        # kept and combined as bits (n/8 bytes): a bool mask of n bytes lives only while computed
+        bits = self._masks.get(cache_key)
+        if bits is None:
+            bits = compute()
+            bits = bits if isinstance(bits, RowBits) else RowBits.of(bits)
+            give_back_memory()
+            if len(self._masks) >= cache_slots(bits.n // 8 + 1, 64):
+                self._masks.clear()
+            self._masks[cache_key] = bits
+        return bits
 
     def _sql_mask(self, where: str, params: list) -> np.ndarray:
         mask = np.zeros(self.n, dtype=bool)
@@ -312,21 +292,28 @@ class TableEngine:
             mask[batch.column(0).to_numpy(zero_copy_only=False)] = True
         return mask
 
-    def _filter_mask(self, column: str, spec: dict) -> np.ndarray:
+    def _filter_mask(self, column: str, spec: dict) -> RowBits:
         key = json.dumps([column, spec], default=str)
         if spec["kind"] == "contains":
             return self._mask(key, lambda: self._contains_mask(column, spec["text"]))
         where, params = self._condition(column, spec)
-        return self._mask(key, lambda: self._sql_mask(where, params))
+        return self._mask(key, lambda: self._arrow_mask(column, spec) or self._sql_mask(where, params))
 
-    def _registered(self, mask: np.ndarray | None, columns: list[str]) -> str:
+    def _arrow_mask(self, column: str, spec: dict) -> RowBits | None:
+        """The filter's rows from the frame's Arrow column (see masks.py), or None for DuckDB."""
+        if column in self._lazy or column in self._split:
+            return None
+        raw = spec["values"] if spec["kind"] == "in" else [spec.get("min"), spec.get("max")]
+        values = [self._literal(column, v) for v in raw]
+        return arrow_mask(self.table.column(column), self.kinds[column], spec["kind"], values)
+
+    def _registered(self, mask: RowBits | None, columns: list[str]) -> str:
         """The given columns plus a row mask ``__m`` (zero-copy) as SQL with ``__row``, for one query."""
         with self._lock:
             table = self.table
         parts = [p for c in columns for p in self._split.get(c, [c])]
         cols = {c: table.column(c) for c in dict.fromkeys(parts)}
-        # an Arrow boolean is one bit a row: the mask's copy is n/8 bytes
-        cols["__m"] = pa.array(mask) if mask is not None else pa.repeat(pa.scalar(True), self.n)
+        cols["__m"] = mask.arrow() if mask is not None else pa.repeat(pa.scalar(True), self.n)
         self.con.register("__v", pa.table(cols))
         return f"({numbered('__v', self._row_type)})"
 
@@ -348,10 +335,16 @@ class TableEngine:
         return f"{terms}, {ROW}"  # the row position breaks ties: a stable order
 
     def _full_order(self, key: str, terms: str) -> np.ndarray:
-        # runs on the sorter thread with its own connection (DuckDB releases the GIL while sorting)
+        # runs on the sorter thread (numpy's sorts and DuckDB release the GIL)
         with self._lock:
             table = self.table
             self._make_room()
+        sort = json.loads(key)
+        source = self._sort_sources(sort[0][0]) if len(sort) == 1 else None
+        if source is not None and source not in self._split and sortable(table.column(source).type):
+            # one fixed-width column: a bucket sort next to the order (DuckDB's ORDER BY would
+            # hold every key and row number while it sorts: more memory, spilled, slower)
+            return self._keep_order(key, column_order(table.column(source), bool(sort[0][1])))
         con = self._connect(table)
         order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
         con.close()
@@ -360,6 +353,7 @@ class TableEngine:
     def _keep_order(self, key: str, order: np.ndarray) -> np.ndarray:
         """Cache a finished sort (the cache is emptied when it holds all the slots its memory
         budget allows) and mark it no longer in flight; returns ``order``."""
+        give_back_memory()
         with self._lock:
             self._sorts[key] = order
             self._inflight.pop(key, None)
@@ -375,7 +369,7 @@ class TableEngine:
     def set_view(self, sort=(), filters=None, search: str = "") -> int:
         """Set the filtered, sorted view; returns its row count (the order may still be sorting)."""
         sort = [(self._check_column(str(c)), bool(a)) for c, a in sort]
-        column_masks: dict[str, np.ndarray] = {}
+        column_masks: dict[str, RowBits] = {}
         for column, spec in (filters or {}).items():
             norm = self.normalise_filter(column, spec)
             if norm is not None:
@@ -390,17 +384,18 @@ class TableEngine:
         with self._lock:
             self._column_masks = column_masks
             self._view_mask = mask
-            self.view_rows = self.n if mask is None else int(mask.sum())
+            self.view_rows = self.n if mask is None else mask.count()
             self._pending = None
             self._sort_terms = self._order_terms(sort) if sort else ""
             self._sort_columns = [c for c, _ in sort]
+            self._view = None  # the old view goes before the new one is built: never both at once
             if not sort:
-                self._view = AllRows(self.n) if mask is None else np.flatnonzero(mask)
+                self._view = AllRows(self.n) if mask is None else mask.rows(self._row_dtype)
             else:
                 key = json.dumps(sort)
                 order = self._sorts.get(key)
                 if order is not None:
-                    self._view = order if mask is None else order[mask[order]]
+                    self._view = order if mask is None else mask.keep(order)
                 else:
                     # the full order is computed once, in the background; the first pages of the
                     # new order meanwhile come from a top-N query, so a sort click answers fast
@@ -409,6 +404,7 @@ class TableEngine:
                     if pending is None or pending.cancelled():
                         pending = self._inflight[key] = self._sorter.submit(self._full_order, key, self._sort_terms)
                     self._pending = pending
+        give_back_memory()
         return self.view_rows
 
     @property
@@ -420,7 +416,7 @@ class TableEngine:
             with self._lock:
                 if self._pending is pending:
                     mask = self._view_mask
-                    self._view = order if mask is None else order[mask[order]]
+                    self._view = order if mask is None else mask.keep(order)
                     self._pending = None
         return self._view
 
@@ -489,7 +485,9 @@ class TableEngine:
             return {"min": fmt(lo), "max": fmt(hi)}
         if kind in ("position",):
             return {"text": True}
-        rows = self.con.execute(
+        # a category's counts from its codes: no query, none of DuckDB's scan buffers
+        rows = category_counts(self.table.column(column), other) if kind == "category" else None
+        rows = rows[: MAX_PICK_VALUES + 1] if rows is not None else self.con.execute(
             f"SELECT {q} AS value, count(*) AS n FROM {v} WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_PICK_VALUES + 1}",
             params,
         ).fetchall()

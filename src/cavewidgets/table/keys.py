@@ -21,6 +21,13 @@ import pandas as pd
 SCAN_KEYS = 64  # up to this many keys are looked up by scanning; more build a hash table (then freed)
 
 
+def _increasing(values: np.ndarray, chunk: int = 1 << 20) -> bool:
+    """Whether each value is larger than the one before, compared a chunk at a time (a 10M-row
+    column's comparison in one go is a 10 MB temporary)."""
+    windows = (values[s : s + chunk + 1] for s in range(0, len(values) - 1, chunk))  # overlapping by one
+    return all(bool(np.all(w[1:] > w[:-1])) for w in windows)
+
+
 class FrameKeys:
     """The key column of a DataFrame, looked up by binary search (sorted) or scan.
 
@@ -37,8 +44,7 @@ class FrameKeys:
         # object) in to_numpy, which neither sorts nor compares as a key
         self._numeric = isinstance(self.dtype, np.dtype) and self.dtype.kind in "iuf" and \
             not (self.dtype.kind == "f" and bool(np.isnan(self._values).any()))  # NaN equals nothing
-        self._sorted = self._numeric and len(self._values) > 0 and \
-            bool(np.all(self._values[1:] > self._values[:-1]))
+        self._sorted = self._numeric and len(self._values) > 0 and _increasing(self._values)
 
     def __len__(self) -> int:
         return len(self._values)

@@ -140,6 +140,9 @@ class SourceEngine(TableEngine):
     def _contains_mask(self, column: str, needle: str) -> np.ndarray:
         return self._sql_mask(*self._text_condition(column, needle))
 
+    def _arrow_mask(self, column: str, spec: dict) -> None:
+        return None  # the source is not in memory as Arrow columns: DuckDB scans it
+
     def _search_mask(self, text: str) -> np.ndarray:
         return self._sql_mask(*self._search_condition(text))
 

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+CHUNK_ROWS = 1 << 18  # RowBits.rows / keep work 262,144 rows at a time: a few MB of temporaries
 
 
 @dataclass
@@ -69,21 +72,124 @@ class RowBits:
     """
 
     def __init__(self, n: int, rows=()):
-        mask = np.zeros(n, dtype=bool)
-        mask[np.asarray(rows, dtype=np.int64)] = True
+        at = np.asarray(rows, dtype=np.int64)
+        if np.any((at < -n) | (at >= n)):
+            raise IndexError(f"row out of range for {n} rows")
+        at = at % n if n else at
         self.n = n
-        self._bits = np.packbits(mask, bitorder="little")
+        self._bits = np.zeros((n + 7) // 8, dtype=np.uint8)  # set bit by bit: no n-byte bool mask
+        np.bitwise_or.at(self._bits, at >> 3, np.left_shift(1, at & 7).astype(np.uint8))
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> RowBits:
+        """The rows where a bool array is True.
+
+        Example::
+
+            RowBits.of(np.array([True, False, True])).count()   # 2
+        """
+        bits = cls.__new__(cls)
+        bits.n = len(mask)
+        bits._bits = np.packbits(mask, bitorder="little")  # the padding bits are 0: never a row
+        return bits
+
+    @classmethod
+    def packed(cls, n: int, bits: np.ndarray) -> RowBits:
+        """The set whose bits (little-endian, as ``np.packbits(mask, bitorder="little")``) are given.
+
+        Example::
+
+            RowBits.packed(3, np.array([0b101], dtype=np.uint8)).rows()   # array([0, 2])
+        """
+        if len(bits) != (n + 7) // 8:
+            raise ValueError(f"{len(bits)} bytes are not the bits of {n} rows")
+        made = cls.__new__(cls)
+        made.n, made._bits = n, bits
+        return made
 
     def __len__(self) -> int:
         return self.n
+
+    def __and__(self, other: RowBits) -> RowBits:
+        if other.n != self.n:
+            raise ValueError(f"row sets of {self.n} and {other.n} rows")
+        both = RowBits.__new__(RowBits)
+        both.n, both._bits = self.n, self._bits & other._bits
+        return both
 
     def __getitem__(self, rows):
         at = np.asarray(rows, dtype=np.int64)
         if np.any((at < -self.n) | (at >= self.n)):
             raise IndexError(f"row out of range for {self.n} rows")
         at = at % self.n if self.n else at
-        hit = (self._bits[at >> 3] >> (at & 7).astype(np.uint8)) & 1
+        hit = self._hits(at)
         return hit.astype(bool) if hit.ndim else bool(hit)
+
+    def _hits(self, at: np.ndarray) -> np.ndarray:
+        return (self._bits[at >> 3] >> (at & 7).astype(np.uint8)) & 1
+
+    def span(self, start: int, count: int) -> np.ndarray:
+        """Rows [start, start + count) as a bool array (only those bytes unpacked).
+
+        Example::
+
+            RowBits(10, [2, 5]).span(1, 4)   # array([False,  True, False, False])
+        """
+        first = start // 8
+        bits = np.unpackbits(self._bits[first : (start + count + 7) // 8], bitorder="little")
+        return bits[start - 8 * first : start - 8 * first + count].view(bool)
+
+    def count(self) -> int:
+        """How many rows are in the set.
+
+        Example::
+
+            RowBits(10, [2, 5]).count()   # 2
+        """
+        return int(np.bitwise_count(self._bits).sum(dtype=np.int64))
+
+    def arrow(self) -> pa.BooleanArray:
+        """The set as an Arrow boolean array of n values, sharing these bits (no copy).
+
+        Example::
+
+            RowBits(3, [1]).arrow().to_pylist()   # [False, True, False]
+        """
+        return pa.Array.from_buffers(pa.bool_(), self.n, [None, pa.py_buffer(self._bits)])
+
+    def rows(self, dtype=np.int64) -> np.ndarray:
+        """The row numbers in the set, ascending (unpacked a chunk at a time: no n-long temporary).
+
+        Example::
+
+            RowBits(10, [5, 2]).rows()   # array([2, 5])
+        """
+        out = np.empty(self.count(), dtype=dtype)
+        filled = 0
+        for s in range(0, len(self._bits), CHUNK_ROWS // 8):
+            part = np.flatnonzero(np.unpackbits(self._bits[s : s + CHUNK_ROWS // 8], bitorder="little")) + 8 * s
+            out[filled : filled + len(part)] = part
+            filled += len(part)
+        return out
+
+    def keep(self, order: np.ndarray) -> np.ndarray:
+        """The entries of ``order`` (row numbers) that are in the set, in ``order``'s order: what
+        ``order[mask[order]]`` gives, a chunk at a time.
+
+        Example::
+
+            RowBits(10, [2, 5]).keep(np.array([9, 5, 0, 2]))   # array([5, 2])
+        """
+        parts = (chunk[self._hits(chunk).astype(bool)]
+                 for chunk in (order[s : s + CHUNK_ROWS] for s in range(0, len(order), CHUNK_ROWS)))
+        if len(order) != self.n:
+            return np.concatenate([order[:0], *parts])
+        out = np.empty(self.count(), dtype=order.dtype)  # a permutation: the set's size, known
+        filled = 0
+        for part in parts:
+            out[filled : filled + len(part)] = part
+            filled += len(part)
+        return out
 
 
 def parse_literal(column: str, kind: str, value: Any) -> Any:
