@@ -205,16 +205,11 @@ def data_cell(scale: str, n: int, path: Path, tool: str) -> str:
     head = f"import sys, time\nsys.path.insert(0, {str(HERE)!r})\nimport _scale_data\n"
     int64 = "int64" in tool  # ipydatagrid cannot deserialise uint64: its variant gets int64 roots (2^60 + k fits)
     if tool == "quak (roots as text)":  # quak draws no rows with ids above 2^53: a view casts them to text
-        cast = "REPLACE (pre_pt_root_id::VARCHAR AS pre_pt_root_id, post_pt_root_id::VARCHAR AS post_pt_root_id)"
-        base = f"read_parquet('{path}')" if scale == "100M" else "raw"
-        frame = f"raw = _scale_data.frame({n})\n" if scale == "10M" else ""
-        return head + frame + (f"import duckdb\ncon = duckdb.connect()\n" + ("con.register('raw', raw)\n" if frame else "")
-                               + f"con.sql(\"CREATE VIEW df AS SELECT * {cast} FROM {base}\")")
+        return head + "import duckdb\n" + (f"raw = _scale_data.frame({n})" if scale == "10M" else f"path = {str(path)!r}")
     if scale == "10M":
         return head + f"df = _scale_data.frame({n}, roots_as_int64={int64})"
     if tool.startswith("quak"):  # quak's documented way to big data: a DuckDB connection, read in place
-        return head + (f"import duckdb\ncon = duckdb.connect()\n"
-                       f"con.sql(\"CREATE VIEW df AS SELECT * FROM read_parquet('{path}')\")")
+        return head + f"import duckdb\npath = {str(path)!r}"
     if tool.startswith("perspective"):  # perspective holds its own copy: read the file into Arrow for it
         return head + f"import pyarrow.parquet as pq\ndf = pq.read_table({str(path)!r})"
     return head + f"path = {str(path)!r}"
@@ -224,8 +219,15 @@ def widget_code(scale: str, tool: str) -> str:
     src = "path" if scale == "100M" else "df"
     if tool == "TableBrowser":
         return f"w = cavewidgets.TableBrowser({src}, key='id')"
+    if tool.startswith("quak") and (scale == "100M" or "text" in tool):
+        # a connection per widget: a second quak.Widget on a connection the first still queries
+        # fails (duckdb ResourceInUseException)
+        cast = " REPLACE (pre_pt_root_id::VARCHAR AS pre_pt_root_id, post_pt_root_id::VARCHAR AS post_pt_root_id)" if "text" in tool else ""
+        base = "read_parquet('\" + path + \"')" if scale == "100M" else "raw"
+        return ("con = duckdb.connect()\n" + ("con.register('raw', raw)\n" if scale == "10M" else "")
+                + f"con.sql(\"CREATE VIEW df AS SELECT *{cast} FROM {base}\")\nw = quak.Widget(con, table='df')")
     if tool.startswith("quak"):
-        return "w = quak.Widget(con, table='df')" if scale == "100M" or "text" in tool else "w = quak.Widget(df)"
+        return "w = quak.Widget(df)"
     if tool.startswith("perspective"):
         return "w = PerspectiveWidget(df)"
     if tool == "itables.show":
@@ -416,8 +418,32 @@ def summarise(results: dict) -> dict:
     return out
 
 
+NOT_RUN = {
+    "10M": {"ipydatagrid": "its 10M-row state travels as one websocket message over 512 MB, which crashed Playwright's "
+                           "driver (Node: 'Cannot create a string longer than 0x1fffffe8 characters') after the kernel "
+                           "peaked at 2.4 GB serialising it (2026-11-30 run): a limit of this harness, but no first page "
+                           "within 160 s either; --tools 'ipydatagrid (uint64 as int64)' runs it"},
+    "100M": {"itables, ipydatagrid": "they take a pandas DataFrame only: the file would have to be loaded whole "
+                                     "(4.1 GB in pandas), which is what browsing a file is meant to avoid"},
+}
+
+
+def finish(results: dict, out: Path, started: float, merge: bool) -> None:
+    """Write what has been measured so far (after every tool: a crash later loses nothing)."""
+    if out.exists() and merge:  # keep the other scales' results from an earlier run
+        for s, b in json.loads(out.read_text()).get("scales", {}).items():
+            results["scales"].setdefault(s, b)
+    results["targets"] = {"goals": TARGETS, **summarise(results)}
+    results["medians_ms"] = {s: {t: {m: median(v) for m, v in r.items() if m.endswith("_ms") and isinstance(v, list)}
+                                 for t, r in b["tools"].items()} for s, b in results["scales"].items()}
+    results["total_wall_s"] = round(time.time() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def run(args) -> None:
     started = time.time()
+    out = Path(args.out) if args.out else RESULTS
     results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "machine": machine(["cavewidgets", "quak", "perspective-python", "ipydatagrid", "itables", "jupyterlab",
                                    "anywidget", "pandas", "pyarrow", "duckdb", "playwright"]),
@@ -427,6 +453,7 @@ def run(args) -> None:
             n, source = SCALES[scale]
             n = args.scale_rows or n  # a quick check of the probes on a small table
             block: dict = {"rows": n, "source": source, "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "tools": {}}
+            results["scales"][scale] = block
             path = None
             if scale == "100M":
                 t0 = time.time()
@@ -437,31 +464,16 @@ def run(args) -> None:
             ext = data.column_extremes(n)
             block["extremes_s"] = round(time.time() - t0, 1)
             tools = args.tools.split(",") if args.tools else (
-                ["TableBrowser", "quak", "quak (roots as text)", "perspective", "itables.show", "ipydatagrid (uint64 as int64)"]
+                ["TableBrowser", "quak", "quak (roots as text)", "perspective", "itables.show"]
                 if scale == "10M" else ["TableBrowser", "quak", "quak (roots as text)", "perspective"])
+            if not args.tools:
+                block["not_run"] = NOT_RUN[scale]
             for tool in tools:
                 print(f"[{time.time() - started:6.0f}s] {scale} {tool} …", flush=True)
                 block["tools"][tool] = run_tool(lab, browser, tool, scale, n, path, ext, args)
                 print(json.dumps(block["tools"][tool]), flush=True)
-            block["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-            if scale == "100M":
-                block["not_run"] = {"itables, ipydatagrid": "they take a pandas DataFrame only: the file would have to be "
-                                    "loaded whole (4.1 GB in pandas), which is what browsing a file is meant to avoid"}
-            results["scales"][scale] = block
-    results["targets"] = {"goals": TARGETS, **summarise(results)}
-    results["medians_ms"] = {s: {t: {m: median(v) for m, v in r.items() if m.endswith("_ms") and isinstance(v, list)}
-                                 for t, r in b["tools"].items()} for s, b in results["scales"].items()}
-    results["total_wall_s"] = round(time.time() - started, 1)
-    out = Path(args.out) if args.out else RESULTS
-    if out.exists() and args.merge:  # keep the other scale's results from an earlier run
-        old = json.loads(out.read_text())
-        for s, b in old.get("scales", {}).items():
-            results["scales"].setdefault(s, b)
-        results["targets"] = {"goals": TARGETS, **summarise(results)}
-        results["medians_ms"] = {s: {t: {m: median(v) for m, v in r.items() if m.endswith("_ms") and isinstance(v, list)}
-                                     for t, r in b["tools"].items()} for s, b in results["scales"].items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+                block["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+                finish(results, out, started, args.merge)
     print(json.dumps(results["medians_ms"], indent=1))
     print(json.dumps(results["targets"], indent=1))
     print(f"wrote {out} in {results['total_wall_s']:.0f} s")

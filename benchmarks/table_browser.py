@@ -57,9 +57,12 @@ an Arrow table read from the file, as it holds its own copy). Per tool, timed in
 
 quak's front-end draws no rows when a column holds ids above 2^53 (uint64 or int64), so it is
 also run with the roots cast to text by a DuckDB view ("quak (roots as text)"; at 10M the view
-reads the DataFrame in place, so this variant holds no Arrow copy of it). At 10M, itables.show and ipydatagrid (int64 roots) are timed
-to their first page only, to show whether they hold the data at all; at 100M they are not run (they
-need the whole file in pandas). Writes ``benchmarks/results/table_browser_scale.json`` (with
+reads the DataFrame in place, so this variant holds no Arrow copy of it; each open makes its own
+connection, as a second quak widget on a connection the first still queries fails). At 10M,
+itables.show is timed to its first page only, to show whether it holds the data at all; ipydatagrid is not run by default (``--tools 'ipydatagrid (uint64 as int64)'`` runs it): its
+10M-row state is one websocket message over 512 MB, which crashed Playwright's driver. At 100M
+neither is run (they need the whole file in pandas). The JSON says what was not run and why, and
+is rewritten after every tool. Writes ``benchmarks/results/table_browser_scale.json`` (with
 ``--merge``, keeps the other scale's block from an earlier run).
 
 Example::
