@@ -408,11 +408,14 @@ def summarise(results: dict) -> dict:
             cmp = {}
             for m in ["first_page_ms", "sort_cold_ms", "filter_ms", "scroll_page_ms"]:
                 ours, theirs = median(tb.get(m, [])), median(tools[peer].get(m, []))
+                if m == "scroll_page_ms" and peer.startswith("quak") and theirs is not None:
+                    cmp[m] = f"not comparable: quak has no jump (ours {ours} ms; its next page at the end of the loaded rows {theirs} ms)"
+                    continue
                 cmp[m] = ("no result for the peer" if theirs is None else
                           None if ours is None else ("ahead" if ours < theirs else "behind") + f" ({ours} vs {theirs})")
             ours, theirs = tb.get("kernel_peak_mb"), tools[peer].get("kernel_peak_mb")
             cmp["kernel_peak_mb"] = (tools[peer].get("out_of_memory") or "no result for the peer") if theirs is None else \
-                ("ahead" if ours < theirs else "behind") + f" ({ours} vs {theirs})"
+                None if ours is None else ("ahead" if ours < theirs else "behind") + f" ({ours} vs {theirs})"
             s[f"vs {peer}"] = cmp
         out[scale] = s
     return out
