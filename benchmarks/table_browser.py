@@ -27,10 +27,49 @@ bool) in a fresh kernel per tool, then times, from the browser side:
 Timings are wall clock on a shared machine: the JSON records the load average before and after.
 Prints medians and writes ``benchmarks/results/table_browser.json`` (a full run takes ~5 min).
 
+``--scale 10M,100M`` (``_scale_browser.py``, ``_scale_data.py``): connectome scale, TableBrowser
+against quak and perspective-python in the same JupyterLab + Chromium run, each tool in a fresh
+kernel, on a deterministic synapse-shaped table (``id`` int64, two uint64 root ids above 2^60,
+``ctr_pt_position_x/y/z`` float32, ``size`` int32, a 5-value categorical ``cell_type``):
+10,000,000 rows as a DataFrame built in the kernel, and 100,000,000 rows as a parquet file written
+once in 1M-row groups to ``~/.cache/cavewidgets/bench`` and reused (TableBrowser gets the path;
+quak a DuckDB connection with a view over the file, its documented way to big data; perspective
+an Arrow table read from the file, as it holds its own copy). Per tool, timed in the page:
+
+* first page: from ``notebook:run-cell`` on the widget cell to the first data row in the DOM
+  (all three draw DOM rows: TableBrowser ``.cw-row``, quak's ``tbody tr`` in its shadow root,
+  perspective's regular-table ``tbody tr`` inside its datagrid's shadow root), median of
+  ``--repeats``; a slow (> 30 s) or failed open is not repeated.
+* header-click sort on a new column (``size``, then ``post_pt_root_id``, ``pre_pt_root_id``): a
+  real Playwright mouse click, timed from its ``pointerdown`` until the top row shows the column's
+  minimum or maximum (computed from the generator, outside the kernel). quak sorts by every column
+  whose sort button is set, so its previous column is unset (untimed) before the next click.
+* a filter to one cell type on the sorted view: TableBrowser's pick list (Apply clicked),
+  quak's click on the category's bar in its header summary, perspective's
+  ``viewer.restore({filter})``; done when the top 8 rows are all that type and the first shows
+  the type's extreme of the sorted column.
+* a page after a scroll jump (``--jumps``): TableBrowser and perspective jump their scrollbars to
+  random positions (every visible row filled with new rows); quak has no jump (it appends pages
+  while scrolling), so the furthest it goes is the end of the rows loaded so far.
+* kernel memory: VmRSS once the data exists (``kernel_data_mb``), and the kernel's peak VmHWM
+  from then to the end (reset through ``/proc/<pid>/clear_refs``). A watcher kills a kernel whose
+  RSS passes ``--cap-gb`` (default 12; the machine is shared) and records "out of memory".
+
+quak's front-end draws no rows when a column holds ids above 2^53 (uint64 or int64), so it is
+also run with the roots cast to text by a DuckDB view ("quak (roots as text)"; at 10M the view
+reads the DataFrame in place, so this variant holds no Arrow copy of it; each open makes its own
+connection, as a second quak widget on a connection the first still queries fails). At 10M,
+itables.show is timed to its first page only, to show whether it holds the data at all; ipydatagrid is not run by default (``--tools 'ipydatagrid (uint64 as int64)'`` runs it): its
+10M-row state is one websocket message over 512 MB, which crashed Playwright's driver. At 100M
+neither is run (they need the whole file in pandas). The JSON says what was not run and why, and
+is rewritten after every tool. Writes ``benchmarks/results/table_browser_scale.json`` (with
+``--merge``, keeps the other scale's block from an earlier run).
+
 Example::
 
     .venv/bin/python benchmarks/table_browser.py                     # 1,000,000 rows, 3 repeats
     .venv/bin/python benchmarks/table_browser.py --rows 50000 --repeats 2 --timeout 60
+    .venv/bin/python benchmarks/table_browser.py --scale 10M,100M    # ~25 min, ~3 GB of disk for the file
 """
 
 from __future__ import annotations
@@ -339,7 +378,19 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=120, help="seconds before a first page counts as timed out")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--tools", default=",".join(["TableBrowser", *PEERS]))
+    ap.add_argument("--scale", help="connectome-scale runs instead: 10M (DataFrame), 100M (parquet file), or both")
+    ap.add_argument("--cap-gb", type=float, default=12, help="with --scale: kill a kernel above this RSS")
+    ap.add_argument("--jumps", type=int, default=5, help="with --scale: scroll jumps per tool")
+    ap.add_argument("--scale-rows", type=int, help="with --scale: this many rows instead (a quick check of the probes)")
+    ap.add_argument("--merge", action="store_true", help="with --scale: keep other scales already in --out")
     args = ap.parse_args()
+    if args.scale:
+        import _scale_browser
+
+        if args.out == RESULTS:
+            args.out = _scale_browser.RESULTS
+        args.tools = None if args.tools == ap.get_default("tools") else args.tools
+        return _scale_browser.run(args)
     started = time.time()
     results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(["cavewidgets", "ipydatagrid", "itables", "jupyterlab", "anywidget", "pandas", "pyarrow", "duckdb", "playwright"]),
                "frame": {"rows": args.rows, "columns": 12}, "repeats": args.repeats, "timeout_s": args.timeout, "tools": {}}
