@@ -157,6 +157,43 @@ def test_lost_response_is_reconciled_not_reposted(sample_service, nuclei, tmp_pa
         proxy.close()
 
 
+def test_a_post_written_after_the_client_gave_up_is_not_doubled(sample_service, nuclei, tmp_path, monkeypatch):
+    """The proxy holds the POST past the client's read timeout, then forwards it: the service
+    writes after the client gave up (a slow AnnotationEngine does, with no idempotency key). The
+    call must not re-send; a retry inside the window refuses and says until when; after it, the
+    retry finds the late rows and sends nothing."""
+    from cavewidgets.posting import poster as poster_module
+    from cavewidgets.posting.poster import PostPendingError
+
+    monkeypatch.setattr(poster_module, "POST_TIMEOUT", (2.0, 0.5))
+    monkeypatch.setattr(poster_module, "LATE_WRITE_MARGIN", 3.0)  # the window: 5.5 s
+    proxy = FaultyProxy(sample_service.url, hold_seconds=2.5)  # forwarded well inside it
+    try:
+        client = _proxied_client(proxy, sample_service)
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_held", create=True, schema="bound_tag", description="held request test")
+        store = DraftStore(client.datastack_name, directory=tmp_path)
+        store.add(_drafts(nuclei, 3, "held"))
+        proxy.faults.append(("POST", "/post_held/annotations", "hold"))
+        with pytest.raises(PostPendingError, match=r"did not answer .*no answer within 0.5 s.* retry after") as err:
+            poster.post(store, "post_held")
+        table_store = DraftStore(client.datastack_name, "post_held", tmp_path)
+        assert [d["state"] for d in table_store.drafts()] == ["pending"] * 3
+        # a retry while the held request may still land sends nothing and names the same time
+        with pytest.raises(PostPendingError) as again:
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_held")
+        assert again.value.retry_after == err.value.retry_after
+        assert proxy.posts("/post_held/annotations") <= 1  # only the held one, once forwarded
+        posted = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_held",
+                                               wait=True)
+        assert dt.datetime.now(dt.timezone.utc) >= err.value.retry_after
+        assert proxy.posts("/post_held/annotations") == 1 and proxy.holding == 0
+        assert len(posted) == 3 and table_store.drafts() == []
+        assert sorted(_live(client, "post_held")["tag"]) == ["held0", "held1", "held2"]
+    finally:
+        proxy.close()
+
+
 def test_25000_drafts_land_exactly_once_under_a_fault_schedule(sample_service, nuclei, tmp_path):
     """Three batches (10,000 + 10,000 + 5,000: the engine's limit); a 500 before a batch, lost
     answers after the engine applied a batch, between and after batches: no loss, no doubles,

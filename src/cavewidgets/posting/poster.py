@@ -16,10 +16,28 @@ The protocol (see docs/architecture.md, "Posting annotations"):
    engine keeps no client ids (no idempotency key), hence content matching.
 4. Post the rest in batches of at most 10,000 (DynamicAnnotationDB ``insertion_limit``; more is
    a 413), each batch with one plain POST that is never re-sent blindly (caveclient's session
-   retries POSTs on 502/503/504, which could double a write). A failed batch is reconciled as in
-   3 and only its missing drafts are re-sent, with backoff that honours ``Retry-After``. Only
-   when the server returns ids are the drafts removed from disk and appended to the posted log
-   (``_posted.jsonl``).
+   retries POSTs on 502/503/504, which could double a write). Only when the server returns ids
+   are the drafts removed from disk and appended to the posted log (``_posted.jsonl``).
+5. A batch the engine answered with an error (a 500, 503, 429, 408: the request is over, the
+   write happened or not) is reconciled as in 3 and only its missing drafts are re-sent, with
+   backoff that honours ``Retry-After``.
+6. A batch whose answer never came (read timeout, connection dropped after the request may have
+   gone out, a gateway's 502/504, a kernel that died mid-request) may still be written *later*:
+   the real AnnotationEngine runs under uwsgi with no request time limit (no ``harakiri`` in its
+   ``uwsgi.ini``) behind nginx with ``proxy_read_timeout 600s`` (``timeout.conf``); when nginx or
+   the client gives up, the worker goes on and commits the insert (one transaction: all rows or
+   none). Reconciling right away and re-sending what is missing would then write those rows
+   twice. So such a batch is reconciled once at once (a lost answer to a finished write is
+   recovered in the call) and, if drafts are missing, never re-sent in the same call: they stay
+   pending with ``may_land_until`` = the attempt's start + the POST's connect and read timeouts
+   + :data:`LATE_WRITE_MARGIN`, written before the request is sent. A later call reconciles
+   first; drafts still missing whose window is open make it refuse with :class:`PostPendingError`
+   naming the time to retry (or sleep until then with ``wait=True``); after the window they are
+   reconciled once more and only the missing ones are sent.
+
+   The window is an assumption, not a proof: without an idempotency key nothing can rule out a
+   server that starts an insert later still. It covers every wait the client and CAVE's ingress
+   allow (both 600 s) plus a minute for the commit; a 10,000-row insert takes seconds.
 
 Example::
 
@@ -33,7 +51,7 @@ import datetime as _dt
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -52,11 +70,16 @@ BATCH = 10_000
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
 #: (connect, read) seconds for one POST of a batch; an answer later than this counts as lost
+#: (the read timeout matches nginx's ``proxy_read_timeout`` in front of the AnnotationEngine)
 POST_TIMEOUT = (10.0, 600.0)
+#: seconds, after the connect and read timeouts, that an unanswered POST may still be written
+LATE_WRITE_MARGIN = 60.0
 #: ids asked per ``get_annotation`` call while reconciling (they travel in the URL)
 ID_WINDOW = 400
 #: statuses after which a batch may be re-sent (once reconciled); any other 4xx is final
 _TRANSIENT = {408, 429, 500, 502, 503, 504}
+#: a gateway's answers: it gave up on the engine, which may still be writing (as after a timeout)
+_GATEWAY = {502, 504}
 
 
 class DraftValidationError(ValueError):
@@ -76,6 +99,23 @@ class DraftValidationError(ValueError):
 
 class PostError(RuntimeError):
     """The post did not complete; the drafts are kept on disk, pending, and a retry is safe."""
+
+
+class PostPendingError(PostError):
+    """An earlier POST of some drafts went unanswered and may still be written until ``retry_after``
+    (a UTC datetime); nothing is re-sent before then. The drafts are kept on disk, pending.
+
+    Example::
+
+        try:
+            poster.post(store, "my_tags")
+        except PostPendingError as err:
+            print(err.retry_after)         # post again after this, or with wait=True
+    """
+
+    def __init__(self, message: str, retry_after: _dt.datetime):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def point_fields(definition: dict) -> list[str]:
@@ -203,8 +243,11 @@ class AnnotationPoster:
 
     def post(self, store: DraftStore, table: str, *, uids=None, create: bool = False,
              schema: str | None = None, description: str | None = None, voxel_resolution=None,
-             **defaults) -> pd.DataFrame:
+             wait: bool = False, **defaults) -> pd.DataFrame:
         """Post drafts of ``store`` (all, or ``uids``) to ``table``; returns what was posted.
+
+        When an earlier POST went unanswered and may still be written, raises
+        :class:`PostPendingError` naming when to retry; ``wait=True`` sleeps until then instead.
 
         Example::
 
@@ -212,6 +255,8 @@ class AnnotationPoster:
         """
         import requests
 
+        if not isinstance(wait, (bool, np.bool_)):
+            raise TypeError(f"wait must be True or False, got {type(wait).__name__} {repr(wait)[:80]}")
         try:
             md = self.ensure_table(table, create=create, schema=schema, description=description,
                                    voxel_resolution=voxel_resolution)
@@ -221,12 +266,12 @@ class AnnotationPoster:
         md.setdefault("table_name", table)
         try:
             with store.posting(table):
-                return self._post(store, table, md, uids, defaults)
+                return self._post(store, table, md, uids, defaults, wait)
         except requests.exceptions.RequestException as err:  # e.g. the schema service, mid-retry
             raise PostError(f"posting to '{table}' failed ({type(err).__name__}: {str(err)[:200]}); the drafts "
                             f"are kept in {store.directory} and a retry is safe") from err
 
-    def _post(self, store: DraftStore, table: str, md: dict, uids, defaults: dict) -> pd.DataFrame:
+    def _post(self, store: DraftStore, table: str, md: dict, uids, defaults: dict, wait: bool) -> pd.DataFrame:
         chosen = [d for d in store.drafts() if uids is None or d["uid"] in set(uids)]
         table_store = store if store.table == table else DraftStore(store.datastack, table, store.directory)
         pending = [d for d in table_store.drafts() if d.get("state") == "pending"]
@@ -237,11 +282,30 @@ class AnnotationPoster:
         outcome = []
         if pending:
             outcome += self._reconcile(table_store, table, pending, md, defaults)
+            outcome += self._after_late_writes(table_store, table, md, defaults, wait)
         reconciled = {o["uid"] for o in outcome}
         todo = [d for d in table_store.drafts() if d["uid"] not in reconciled]
         if todo:
             outcome += self._send(table_store, table, todo, md, defaults)
         return _posted_frame(outcome)
+
+    def _after_late_writes(self, store: DraftStore, table: str, md: dict, defaults: dict, wait: bool) -> list[dict]:
+        """Drafts of unanswered POSTs still missing: refuse until they can no longer be written (or
+        sleep until then), then reconcile them once more; returns the ones found."""
+        now = _dt.datetime.now(_dt.timezone.utc)
+        open_ = [d for d in store.drafts() if d.get("state") == "pending" and _may_land_until(d) > now]
+        if not open_:
+            return []
+        until = max(_may_land_until(d) for d in open_)
+        if not wait:
+            raise PostPendingError(
+                f"{len(open_)} draft(s) for '{table}' were sent in a POST the server did not answer "
+                f"({open_[0].get('unanswered') or 'the posting kernel stopped before an answer'}); the server may "
+                f"still write them until {_clock(until)}, so nothing was sent now (re-sending could post them "
+                f"twice). Your drafts are safe and pending in {store.path}; retry after {_clock(until)} "
+                f"(or post with wait=True), and the ones that arrived are recognised, not posted twice.", until)
+        time.sleep(max(0.0, (until - _dt.datetime.now(_dt.timezone.utc)).total_seconds()))
+        return self._reconcile(store, table, open_, md, defaults)
 
     def _send(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
         """Post ``drafts`` in batches of at most :data:`BATCH`, each exactly once."""
@@ -255,11 +319,10 @@ class AnnotationPoster:
         error = None
         for attempt_no in range(ATTEMPTS):
             if attempt_no:
-                # the last answer was lost or an error: claim what landed, re-send only the rest
-                claimed = self._reconcile(store, table, drafts, md, defaults)
+                # the engine answered an error: its request is over, so what landed is all that
+                # ever will; claim it and re-send only the rest
+                drafts, claimed = self._claim(store, table, drafts, md, defaults)
                 done += claimed
-                landed = {c["uid"] for c in claimed}
-                drafts = [d for d in drafts if d["uid"] not in landed]
                 if not drafts:
                     return done
             rows = self.rows_for(drafts, md, defaults, validate=False)  # post() validated them all
@@ -268,25 +331,55 @@ class AnnotationPoster:
             except Exception as err:  # noqa: BLE001 - nothing sent yet
                 raise PostError(f"cannot read the row count of '{table}' before posting ({type(err).__name__}: "
                                 f"{str(err)[:200]}); nothing was posted, the drafts are kept in {store.path}") from err
-            attempt = now_iso()
-            drafts = [dict(d, state="pending", attempt=attempt, count_before=count_before, defaults=defaults)
+            start = _dt.datetime.now(_dt.timezone.utc)
+            drafts = [dict(d, state="pending", attempt=start.isoformat(timespec="microseconds"),
+                           count_before=count_before, defaults=defaults, unanswered=None,
+                           may_land_until=(start + _late_write_window()).isoformat(timespec="microseconds"))
                       for d in drafts]
             store.update(drafts)  # on disk before the request: a crash now is reconciled later
-            ids, error, wait = self._post_once(table, rows)
-            if ids is not None:
-                if len(ids) != len(drafts):
-                    raise PostError(f"the server answered {len(ids)} ids for {len(drafts)} drafts; drafts kept pending")
-                return done + self._confirm(store, table, drafts, ids)
-            if wait is None:  # a refusal (4xx): re-sending cannot help
+            answer = self._post_once(table, rows)
+            if answer.ids is not None:
+                if len(answer.ids) != len(drafts):
+                    raise PostError(f"the server answered {len(answer.ids)} ids for {len(drafts)} drafts; "
+                                    f"drafts kept pending")
+                return done + self._confirm(store, table, drafts, answer.ids)
+            error = answer.error
+            if answer.in_flight:
+                return done + self._unanswered(store, table, drafts, md, defaults, answer.error)
+            drafts = [dict(d, may_land_until=None) for d in drafts]  # answered: nothing can land later
+            store.update(drafts)
+            if answer.wait is None:  # a refusal (4xx): re-sending cannot help
                 break
-            time.sleep(wait if wait > 0 else BACKOFF_SECONDS * 2 ** attempt_no)
+            time.sleep(answer.wait if answer.wait > 0 else BACKOFF_SECONDS * 2 ** attempt_no)
         raise PostError(f"posting {len(drafts)} draft(s) to '{table}' failed ({error}). They are saved, pending, "
                         f"in {store.path}; call post_drafts again when the service is back: drafts that did "
                         f"reach the server are recognised and not posted twice.")
 
-    def _post_once(self, table: str, rows: list[dict]):
-        """One POST of ``rows``; returns ``(ids, None, None)`` or ``(None, error text, wait)`` where
-        ``wait`` is the seconds to wait before a re-send (0: use backoff; None: do not re-send).
+    def _claim(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict):
+        """``(drafts not found on the server, confirmed ones)`` after reconciling ``drafts``."""
+        claimed = self._reconcile(store, table, drafts, md, defaults)
+        landed = {c["uid"] for c in claimed}
+        return [d for d in drafts if d["uid"] not in landed], claimed
+
+    def _unanswered(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict,
+                    error: str) -> list[dict]:
+        """A POST without an answer: claim what already landed (a lost answer to a finished write);
+        anything missing may still be written, so it is not re-sent in this call."""
+        drafts = [dict(d, unanswered=error) for d in drafts]
+        store.update(drafts)
+        drafts, claimed = self._claim(store, table, drafts, md, defaults)
+        if not drafts:
+            return claimed
+        until = max(_may_land_until(d) for d in drafts)
+        raise PostPendingError(
+            f"the server did not answer the post of {len(drafts)} draft(s) to '{table}' ({error}) and may still "
+            f"write them until {_clock(until)}: they were not sent again (that could post them twice). Your drafts "
+            f"are safe and pending in {store.path}; retry after {_clock(until)} (or post with wait=True): the "
+            f"ones that arrived are recognised, the rest sent once.", until)
+
+    def _post_once(self, table: str, rows: list[dict]) -> _Answer:
+        """One POST of ``rows``: the ids, or the error text with ``wait`` (seconds before a re-send;
+        0: use backoff; None: do not re-send) and ``in_flight`` (the server may still write them).
 
         The request goes through a session without retries (caveclient's own session re-sends
         POSTs on 502/503/504: a write the server applied would be doubled).
@@ -306,16 +399,16 @@ class AnnotationPoster:
                 r = session.post(url, data=json.dumps({"annotations": rows}, cls=BaseEncoder),
                                  headers={"Content-Type": "application/json"}, timeout=POST_TIMEOUT)
             except requests.exceptions.RequestException as err:
-                return None, f"{type(err).__name__}: {str(err)[:200]}", 0
+                return _Answer(None, _describe(err), 0, _may_have_arrived(err))
         if r.status_code == 200:
             try:
-                return [int(i) for i in r.json()], None, None
+                return _Answer([int(i) for i in r.json()], None, None, False)
             except (ValueError, TypeError):
-                return None, f"unreadable answer {r.text[:200]!r}", 0
+                return _Answer(None, f"unreadable answer {r.text[:200]!r}", 0, False)
         text = f"HTTP {r.status_code}: {_message(r)}"
         if r.status_code in _TRANSIENT:
-            return None, text, _retry_after(r)
-        return None, text, None
+            return _Answer(None, text, _retry_after(r), r.status_code in _GATEWAY)
+        return _Answer(None, text, None, False)
 
     def _confirm(self, store: DraftStore, table: str, drafts: list[dict], ids: list[int]) -> list[dict]:
         done = [dict(d, table=table, annotation_id=int(i), posted=now_iso(), state="posted")
@@ -393,6 +486,53 @@ def _message(response) -> str:
         return str(body.get("message", body))[:300] if isinstance(body, dict) else str(body)[:300]
     except ValueError:
         return response.text[:300]
+
+
+class _Answer(NamedTuple):
+    ids: list[int] | None
+    error: str | None
+    wait: float | None
+    in_flight: bool
+
+
+def _may_have_arrived(err) -> bool:
+    """Whether a POST that failed with ``err`` may have reached the server (only a failure to
+    connect proves it did not: a timeout or a dropped connection can come after the request)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return False
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return not isinstance(reason, NewConnectionError)
+
+
+def _describe(err) -> str:
+    import requests
+
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        return f"no answer within {POST_TIMEOUT[1]:g} s"
+    return f"{type(err).__name__}: {str(err)[:200]}"
+
+
+def _late_write_window() -> _dt.timedelta:
+    return _dt.timedelta(seconds=POST_TIMEOUT[0] + POST_TIMEOUT[1] + LATE_WRITE_MARGIN)
+
+
+def _may_land_until(draft: dict) -> _dt.datetime:
+    """Until when a pending draft's last POST may still be written (drafts saved before this was
+    recorded: their attempt's start plus today's window)."""
+    if "may_land_until" in draft:
+        text = draft["may_land_until"]
+        return _parse(text) if text else _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+    return _parse(draft.get("attempt") or draft["created"]) + _late_write_window()
+
+
+def _clock(when: _dt.datetime) -> str:
+    """A time to retry at, in the kernel's local time (with the date when it is not today)."""
+    local = when.astimezone()
+    fmt = "%H:%M:%S %Z" if local.date() == _dt.datetime.now().astimezone().date() else "%Y-%m-%d %H:%M:%S %Z"
+    return local.strftime(fmt)
 
 
 def _retry_after(response) -> float:
