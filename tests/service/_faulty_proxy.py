@@ -8,8 +8,9 @@ answer. ``faults`` is a list of ``(method, path_substring, action)`` consumed in
 - ``"lost"``: forward, let the service write, then drop the connection (a lost response);
 - ``"reset"``: forward, let the service write, then reset the connection (TCP RST);
 - ``"slow"``: forward, let the service write, answer ``slow_seconds`` later (past the client's timeout);
-- ``"hold"``: hold the request ``hold_seconds`` (past the client's timeout), then forward it: the
-  service writes after the client gave up (a slow server or a queue in front of it);
+- ``"hold"``: hold the request ``hold_seconds`` (past the client's timeout) or until
+  :meth:`FaultyProxy.release`, then forward it: the service writes after the client gave up (a
+  slow server or a queue in front of it);
 - ``"down"``: drop the connection without forwarding;
 - ``"restart"`` / ``"restart_after"``: restart the service (``on_restart``) before forwarding
   (the request never arrives) or after the service wrote (the answer is lost);
@@ -44,6 +45,7 @@ class FaultyProxy:
         self.slow_seconds = slow_seconds
         self.hold_seconds = hold_seconds
         self.holding = 0  # held requests not yet forwarded and answered
+        self._release = threading.Event()
         self.victim: int | None = None  # pid killed by "kill" / "kill_after"
         self._lock = threading.Lock()
         proxy = self
@@ -82,7 +84,7 @@ class FaultyProxy:
                 if action == "hold":
                     with proxy._lock:
                         proxy.holding += 1
-                    time.sleep(proxy.hold_seconds)
+                    proxy._release.wait(proxy.hold_seconds)
                 try:
                     with proxy._lock:
                         proxy.forwarded.append((self.command, self.path))
@@ -157,6 +159,10 @@ class FaultyProxy:
                 os.kill(self.victim, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def release(self) -> None:
+        """Forward every held request now (and any later one at once)."""
+        self._release.set()
 
     def posts(self, part: str = "/annotations") -> int:
         """How many POSTs containing ``part`` reached the service."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import time
 
 import numpy as np
 import pandas as pd
@@ -157,17 +158,23 @@ def test_lost_response_is_reconciled_not_reposted(sample_service, nuclei, tmp_pa
         proxy.close()
 
 
+def _shrunk_window(monkeypatch, margin):
+    from cavewidgets.posting import poster as poster_module
+
+    monkeypatch.setattr(poster_module, "POST_TIMEOUT", (2.0, 0.5))
+    monkeypatch.setattr(poster_module, "LATE_WRITE_MARGIN", margin)
+
+
 def test_a_post_written_after_the_client_gave_up_is_not_doubled(sample_service, nuclei, tmp_path, monkeypatch):
     """The proxy holds the POST past the client's read timeout, then forwards it: the service
     writes after the client gave up (a slow AnnotationEngine does, with no idempotency key). The
-    call must not re-send; a retry inside the window refuses and says until when; after it, the
-    retry finds the late rows and sends nothing."""
-    from cavewidgets.posting import poster as poster_module
-    from cavewidgets.posting.poster import PostPendingError
+    call must not re-send; a retry while it is held refuses and says until when; once the late
+    write is in, a retry finds it and sends nothing. (The protocol before this test re-sent at
+    once: 6 rows for 3 drafts.)"""
+    from cavewidgets.posting import PostPendingError
 
-    monkeypatch.setattr(poster_module, "POST_TIMEOUT", (2.0, 0.5))
-    monkeypatch.setattr(poster_module, "LATE_WRITE_MARGIN", 3.0)  # the window: 5.5 s
-    proxy = FaultyProxy(sample_service.url, hold_seconds=2.5)  # forwarded well inside it
+    _shrunk_window(monkeypatch, 60.0)  # the request is held until released, well inside the window
+    proxy = FaultyProxy(sample_service.url, hold_seconds=60.0)
     try:
         client = _proxied_client(proxy, sample_service)
         poster = AnnotationPoster(client)
@@ -179,17 +186,43 @@ def test_a_post_written_after_the_client_gave_up_is_not_doubled(sample_service, 
             poster.post(store, "post_held")
         table_store = DraftStore(client.datastack_name, "post_held", tmp_path)
         assert [d["state"] for d in table_store.drafts()] == ["pending"] * 3
-        # a retry while the held request may still land sends nothing and names the same time
-        with pytest.raises(PostPendingError) as again:
+        with pytest.raises(PostPendingError, match="safe and pending") as again:  # a new kernel, too early
             AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_held")
         assert again.value.retry_after == err.value.retry_after
-        assert proxy.posts("/post_held/annotations") <= 1  # only the held one, once forwarded
-        posted = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_held",
-                                               wait=True)
-        assert dt.datetime.now(dt.timezone.utc) >= err.value.retry_after
-        assert proxy.posts("/post_held/annotations") == 1 and proxy.holding == 0
+        assert proxy.posts("/post_held/annotations") == 0 and proxy.holding == 1
+        proxy.release()
+        while proxy.holding:
+            time.sleep(0.02)
+        posted = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_held")
+        assert proxy.posts("/post_held/annotations") == 1  # the held one only
         assert len(posted) == 3 and table_store.drafts() == []
         assert sorted(_live(client, "post_held")["tag"]) == ["held0", "held1", "held2"]
+    finally:
+        proxy.close()
+
+
+def test_an_unanswered_post_that_never_landed_is_sent_once_after_its_window(sample_service, nuclei, tmp_path,
+                                                                            monkeypatch):
+    """The connection drops before the service saw the POST: the client cannot know that, so the
+    drafts wait out the window; ``wait=True`` sleeps until it ends, reconciles, sends once."""
+    _shrunk_window(monkeypatch, 1.0)
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        AnnotationPoster(client).ensure_table("post_dropped", create=True, schema="bound_tag", description="dropped")
+        DraftStore(client.datastack_name, directory=tmp_path).add(_drafts(nuclei, 2, "drop"))
+        proxy.faults.append(("POST", "/post_dropped/annotations", "down"))
+        with pytest.raises(PostError) as err:
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_dropped")
+        assert proxy.posts("/post_dropped/annotations") == 0
+        posted = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_dropped",
+                                               wait=True)
+        assert dt.datetime.now(dt.timezone.utc) >= err.value.retry_after
+        assert len(posted) == 2 and proxy.posts("/post_dropped/annotations") == 1
+        assert sorted(_live(client, "post_dropped")["tag"]) == ["drop0", "drop1"]
+        with pytest.raises(TypeError, match="wait must be True or False"):
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_dropped",
+                                          wait="yes")
     finally:
         proxy.close()
 

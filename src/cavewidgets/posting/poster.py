@@ -50,20 +50,21 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._storage import file_lock
+from .answers import Answer, clock, failed_answer, read_answer
 from .content_keys import plain_value, row_key, server_row_key
 from .drafts import DraftStore, now_iso
+from .posted_log import append_posted_log as _append_posted_log  # a name tests wrap (kill after it)
+from .posted_log import read_posted_log
+from .schema_fields import missing_field, plain_fields, point_fields, voxel_resolution
 
 # how far back from an attempt's start a server row may be stamped and still be that attempt's
 # (server and kernel clocks differ; the server stamps rows when it writes them)
 CLOCK_SLACK = _dt.timedelta(minutes=10)
-_POINT_REFS = ("BoundSpatialPoint", "SpatialPoint")
 #: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
 BATCH = 10_000
 #: attempts per batch (the first send plus re-sends of what did not land) and the backoff base
@@ -76,10 +77,6 @@ POST_TIMEOUT = (10.0, 600.0)
 LATE_WRITE_MARGIN = 60.0
 #: ids asked per ``get_annotation`` call while reconciling (they travel in the URL)
 ID_WINDOW = 400
-#: statuses after which a batch may be re-sent (once reconciled); any other 4xx is final
-_TRANSIENT = {408, 429, 500, 502, 503, 504}
-#: a gateway's answers: it gave up on the engine, which may still be writing (as after a timeout)
-_GATEWAY = {502, 504}
 
 
 class DraftValidationError(ValueError):
@@ -116,33 +113,6 @@ class PostPendingError(PostError):
     def __init__(self, message: str, retry_after: _dt.datetime):
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def point_fields(definition: dict) -> list[str]:
-    """The spatial point fields of a schema definition, in schema order (e.g. ``["pt"]``).
-
-    Example::
-
-        point_fields(client.schema.schema_definition("bound_tag"))   # ['pt']
-    """
-    defs = definition.get("definitions", {})
-    root = definition.get("$ref", "").rsplit("/", 1)[-1]
-    props = defs.get(root, {}).get("properties", {})
-    out = []
-    for name, spec in props.items():
-        ref = str(spec.get("$ref", "")).rsplit("/", 1)[-1]
-        if ref in _POINT_REFS:
-            out.append(name)
-    return out
-
-
-def plain_fields(definition: dict) -> dict[str, dict]:
-    """Non-point fields of a schema definition (name -> JSON schema), minus bookkeeping ones."""
-    defs = definition.get("definitions", {})
-    root = definition.get("$ref", "").rsplit("/", 1)[-1]
-    props = defs.get(root, {}).get("properties", {})
-    points = set(point_fields(definition))
-    return {k: v for k, v in props.items() if k not in points and k not in ("valid", "id")}
 
 
 class AnnotationPoster:
@@ -232,7 +202,7 @@ class AnnotationPoster:
             for name, pos in zip(points, ends):
                 row[name] = {"position": [int(v) for v in np.round(np.asarray(pos, float) / res)]}
             for err in (validator.iter_errors(row) if validate else ()):
-                field = ".".join(str(p) for p in err.absolute_path) or _missing_field(err)
+                field = ".".join(str(p) for p in err.absolute_path) or missing_field(err)
                 problems.append((i, d["uid"], field, err.message))
             rows.append(row)
         if problems:
@@ -301,8 +271,8 @@ class AnnotationPoster:
             raise PostPendingError(
                 f"{len(open_)} draft(s) for '{table}' were sent in a POST the server did not answer "
                 f"({open_[0].get('unanswered') or 'the posting kernel stopped before an answer'}); the server may "
-                f"still write them until {_clock(until)}, so nothing was sent now (re-sending could post them "
-                f"twice). Your drafts are safe and pending in {store.path}; retry after {_clock(until)} "
+                f"still write them until {clock(until)}, so nothing was sent now (re-sending could post them "
+                f"twice). Your drafts are safe and pending in {store.path}; retry after {clock(until)} "
                 f"(or post with wait=True), and the ones that arrived are recognised, not posted twice.", until)
         time.sleep(max(0.0, (until - _dt.datetime.now(_dt.timezone.utc)).total_seconds()))
         return self._reconcile(store, table, open_, md, defaults)
@@ -373,11 +343,11 @@ class AnnotationPoster:
         until = max(_may_land_until(d) for d in drafts)
         raise PostPendingError(
             f"the server did not answer the post of {len(drafts)} draft(s) to '{table}' ({error}) and may still "
-            f"write them until {_clock(until)}: they were not sent again (that could post them twice). Your drafts "
-            f"are safe and pending in {store.path}; retry after {_clock(until)} (or post with wait=True): the "
+            f"write them until {clock(until)}: they were not sent again (that could post them twice). Your drafts "
+            f"are safe and pending in {store.path}; retry after {clock(until)} (or post with wait=True): the "
             f"ones that arrived are recognised, the rest sent once.", until)
 
-    def _post_once(self, table: str, rows: list[dict]) -> _Answer:
+    def _post_once(self, table: str, rows: list[dict]) -> Answer:
         """One POST of ``rows``: the ids, or the error text with ``wait`` (seconds before a re-send;
         0: use backoff; None: do not re-send) and ``in_flight`` (the server may still write them).
 
@@ -399,16 +369,8 @@ class AnnotationPoster:
                 r = session.post(url, data=json.dumps({"annotations": rows}, cls=BaseEncoder),
                                  headers={"Content-Type": "application/json"}, timeout=POST_TIMEOUT)
             except requests.exceptions.RequestException as err:
-                return _Answer(None, _describe(err), 0, _may_have_arrived(err))
-        if r.status_code == 200:
-            try:
-                return _Answer([int(i) for i in r.json()], None, None, False)
-            except (ValueError, TypeError):
-                return _Answer(None, f"unreadable answer {r.text[:200]!r}", 0, False)
-        text = f"HTTP {r.status_code}: {_message(r)}"
-        if r.status_code in _TRANSIENT:
-            return _Answer(None, text, _retry_after(r), r.status_code in _GATEWAY)
-        return _Answer(None, text, None, False)
+                return failed_answer(err, POST_TIMEOUT[1])
+        return read_answer(r)
 
     def _confirm(self, store: DraftStore, table: str, drafts: list[dict], ids: list[int]) -> list[dict]:
         done = [dict(d, table=table, annotation_id=int(i), posted=now_iso(), state="posted")
@@ -479,40 +441,9 @@ class AnnotationPoster:
                             f"{str(err)[:300]}); nothing was posted, the drafts stay pending") from err
 
 
-def _message(response) -> str:
-    """The ``message`` of a CAVE error answer (flask-restx ``abort``), else the start of the body."""
-    try:
-        body = response.json()
-        return str(body.get("message", body))[:300] if isinstance(body, dict) else str(body)[:300]
-    except ValueError:
-        return response.text[:300]
-
-
-class _Answer(NamedTuple):
-    ids: list[int] | None
-    error: str | None
-    wait: float | None
-    in_flight: bool
-
-
-def _may_have_arrived(err) -> bool:
-    """Whether a POST that failed with ``err`` may have reached the server (only a failure to
-    connect proves it did not: a timeout or a dropped connection can come after the request)."""
-    import requests
-    from urllib3.exceptions import NewConnectionError
-
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return False
-    reason = getattr(err.args[0], "reason", None) if err.args else None
-    return not isinstance(reason, NewConnectionError)
-
-
-def _describe(err) -> str:
-    import requests
-
-    if isinstance(err, requests.exceptions.ReadTimeout):
-        return f"no answer within {POST_TIMEOUT[1]:g} s"
-    return f"{type(err).__name__}: {str(err)[:200]}"
+def _parse_server_time(text) -> _dt.datetime:
+    ts = pd.Timestamp(str(text))
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
 def _late_write_window() -> _dt.timedelta:
@@ -528,83 +459,8 @@ def _may_land_until(draft: dict) -> _dt.datetime:
     return _parse(draft.get("attempt") or draft["created"]) + _late_write_window()
 
 
-def _clock(when: _dt.datetime) -> str:
-    """A time to retry at, in the kernel's local time (with the date when it is not today)."""
-    local = when.astimezone()
-    fmt = "%H:%M:%S %Z" if local.date() == _dt.datetime.now().astimezone().date() else "%Y-%m-%d %H:%M:%S %Z"
-    return local.strftime(fmt)
-
-
-def _retry_after(response) -> float:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), 0 when absent."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return 0
-    try:
-        return max(0.0, min(float(value), 300.0))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return 0
-        return max(0.0, min((when - _dt.datetime.now(_dt.timezone.utc)).total_seconds(), 300.0))
-
-
-def _parse_server_time(text) -> _dt.datetime:
-    ts = pd.Timestamp(str(text))
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
-
-
-def voxel_resolution(md: dict) -> np.ndarray:
-    """A table's voxel size in nm from its metadata (``voxel_resolution`` or ``voxel_resolution_x/y/z``)."""
-    res = md.get("voxel_resolution")
-    if res is None:
-        res = [md.get(f"voxel_resolution_{a}") for a in "xyz"]
-    res = np.asarray([np.nan if v is None else v for v in res], dtype=float)
-    if res.shape != (3,) or not np.all(np.isfinite(res)) or np.any(res <= 0):
-        raise ValueError(f"table '{md.get('table_name')}' has no usable voxel resolution in its metadata: {res}")
-    return res
-
-
-def _missing_field(err) -> str:
-    if err.validator == "required":
-        return str(err.message).split("'")[1] if "'" in str(err.message) else "-"
-    return "-"
-
-
 def _parse(text: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(text)
-
-
-def _posted_log_path(datastack: str, directory: Path) -> Path:
-    return Path(directory) / "_posted.jsonl"
-
-
-def _append_posted_log(store: DraftStore, done: list[dict]) -> None:
-    path = _posted_log_path(store.datastack, store.directory)
-    with file_lock(path):
-        with open(path, "a", encoding="utf-8") as out:
-            for d in done:
-                out.write(json.dumps(d) + "\n")
-            out.flush()
-
-
-def read_posted_log(datastack: str, directory: Path) -> list[dict]:
-    """Every draft ever confirmed by the server for this datastack (oldest first)."""
-    path = _posted_log_path(datastack, directory)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn last line from a crash mid-write; the draft is still pending
-    return out
 
 
 def _posted_frame(done: list[dict]) -> pd.DataFrame:
