@@ -201,6 +201,46 @@ def test_a_post_written_after_the_client_gave_up_is_not_doubled(sample_service, 
         proxy.close()
 
 
+def test_a_late_row_landing_during_the_reconcile_scan_is_not_doubled(sample_service, nuclei, tmp_path,
+                                                                    monkeypatch):
+    """A retry's reconcile starts inside the window, the held row lands after the scan read its
+    ids, and the window closes before the scan ends: the retry must look again, not send (the
+    poster once did, found by the long fault schedules with two kernels)."""
+    from cavewidgets.posting import PostPendingError
+
+    _shrunk_window(monkeypatch, 6.0)  # 8.5 s, for the retry's scan to begin inside it; the held request waits
+    proxy = FaultyProxy(sample_service.url, hold_seconds=60.0)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        AnnotationPoster(client).ensure_table("post_midscan", create=True, schema="bound_tag", description="mid-scan")
+        DraftStore(client.datastack_name, directory=tmp_path).add(_drafts(nuclei, 2, "mid"))
+        proxy.faults.append(("POST", "/post_midscan/annotations", "hold"))
+        with pytest.raises(PostPendingError) as err:
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_midscan")
+        retry = AnnotationPoster(client)
+        real_scan, scans = retry._rows_above, []
+
+        def scan_then_land(table, floor):
+            began = dt.datetime.now(dt.timezone.utc)
+            rows = real_scan(table, floor)
+            if not scans:  # the first scan saw nothing; now the held row lands and the window ends
+                assert rows == [] and began < err.value.retry_after
+                proxy.release()
+                while proxy.holding:
+                    time.sleep(0.02)
+                time.sleep(max(0.0, (err.value.retry_after - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+            scans.append(len(rows))
+            return rows
+
+        monkeypatch.setattr(retry, "_rows_above", scan_then_land)
+        posted = retry.post(DraftStore(client.datastack_name, directory=tmp_path), "post_midscan")
+        assert scans == [0, 2] and len(posted) == 2
+        assert proxy.posts("/post_midscan/annotations") == 1
+        assert sorted(_live(client, "post_midscan")["tag"]) == ["mid0", "mid1"]
+    finally:
+        proxy.close()
+
+
 def test_an_unanswered_post_that_never_landed_is_sent_once_after_its_window(sample_service, nuclei, tmp_path,
                                                                             monkeypatch):
     """The connection drops before the service saw the POST: the client cannot know that, so the

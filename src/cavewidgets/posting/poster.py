@@ -33,7 +33,10 @@ The protocol (see docs/architecture.md, "Posting annotations"):
    + :data:`LATE_WRITE_MARGIN`, written before the request is sent. A later call reconciles
    first; drafts still missing whose window is open make it refuse with :class:`PostPendingError`
    naming the time to retry (or sleep until then with ``wait=True``); after the window they are
-   reconciled once more and only the missing ones are sent.
+   reconciled once more and only the missing ones are sent. Only a reconcile whose reads began
+   after the window closed settles a draft: one that began inside it may have read a stretch of
+   ids before a late row landed there (found by the ``long`` fault schedules: two kernels, a held
+   POST, the second kernel's scan outlasting the window).
 
    The window is an assumption, not a proof: without an idempotency key nothing can rule out a
    server that starts an insert later still. It covers every wait the client and CAVE's ingress
@@ -251,23 +254,27 @@ class AnnotationPoster:
             store.move_to(table, [d["uid"] for d in chosen])
         outcome = []
         if pending:
+            # a draft is settled by a reconcile only if its late-write window closed before the
+            # reads began: a row landing mid-scan, in a window of ids already read, is missed
+            began = _dt.datetime.now(_dt.timezone.utc)
             outcome += self._reconcile(table_store, table, pending, md, defaults)
-            outcome += self._after_late_writes(table_store, table, md, defaults, wait)
+            outcome += self._after_late_writes(table_store, table, md, defaults, wait, began)
         reconciled = {o["uid"] for o in outcome}
         todo = [d for d in table_store.drafts() if d["uid"] not in reconciled]
         if todo:
             outcome += self._send(table_store, table, todo, md, defaults)
         return _posted_frame(outcome)
 
-    def _after_late_writes(self, store: DraftStore, table: str, md: dict, defaults: dict, wait: bool) -> list[dict]:
-        """Drafts of unanswered POSTs still missing: refuse until they can no longer be written (or
-        sleep until then), then reconcile them once more; returns the ones found."""
-        now = _dt.datetime.now(_dt.timezone.utc)
-        open_ = [d for d in store.drafts() if d.get("state") == "pending" and _may_land_until(d) > now]
+    def _after_late_writes(self, store: DraftStore, table: str, md: dict, defaults: dict, wait: bool,
+                           began: _dt.datetime) -> list[dict]:
+        """Drafts of unanswered POSTs still missing after a reconcile that ``began`` while they could
+        still be written: refuse until they no longer can (or sleep until then), then reconcile them
+        once more; returns the ones found."""
+        open_ = [d for d in store.drafts() if d.get("state") == "pending" and _may_land_until(d) > began]
         if not open_:
             return []
         until = max(_may_land_until(d) for d in open_)
-        if not wait:
+        if not wait and until > _dt.datetime.now(_dt.timezone.utc):  # (closed since: check again at once)
             raise PostPendingError(
                 f"{len(open_)} draft(s) for '{table}' were sent in a POST the server did not answer "
                 f"({open_[0].get('unanswered') or 'the posting kernel stopped before an answer'}); the server may "
