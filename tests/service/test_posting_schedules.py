@@ -275,8 +275,10 @@ def _drafts_waiting(schedule, proxy, service, direct, table, directory) -> list[
 @st.composite
 def schedules(draw):
     table = _table()
-    return {"table": table, "groups": draw(workloads()), "batch": draw(BATCHES),
-            "faults": _faults(draw, table, max_size=5)}
+    faults = _faults(draw, table, max_size=5)
+    if draw(st.integers(0, 9)) == 0:  # one in ten besides the draw above: a batch's POST is held, then written
+        faults.insert(draw(st.integers(0, len(faults))), ("POST", f"/{table}/annotations", "hold"))
+    return {"table": table, "groups": draw(workloads()), "batch": draw(BATCHES), "faults": faults}
 
 
 @_examples(170)
