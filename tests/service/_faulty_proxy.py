@@ -8,6 +8,9 @@ answer. ``faults`` is a list of ``(method, path_substring, action)`` consumed in
 - ``"lost"``: forward, let the service write, then drop the connection (a lost response);
 - ``"reset"``: forward, let the service write, then reset the connection (TCP RST);
 - ``"slow"``: forward, let the service write, answer ``slow_seconds`` later (past the client's timeout);
+- ``"hold"``: hold the request ``hold_seconds`` (past the client's timeout) or until
+  :meth:`FaultyProxy.release`, then forward it: the service writes after the client gave up (a
+  slow server or a queue in front of it);
 - ``"down"``: drop the connection without forwarding;
 - ``"restart"`` / ``"restart_after"``: restart the service (``on_restart``) before forwarding
   (the request never arrives) or after the service wrote (the answer is lost);
@@ -33,12 +36,16 @@ _SKIP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
 class FaultyProxy:
-    def __init__(self, upstream: str, on_restart=None, slow_seconds: float = 1.0):
+    def __init__(self, upstream: str, on_restart=None, slow_seconds: float = 1.0, hold_seconds: float = 1.0):
         self.upstream = upstream.rstrip("/")
         self.faults: list[tuple[str, str, str]] = []
         self.forwarded: list[tuple[str, str]] = []
+        self.taken: list[str] = []  # the actions of the faults consumed, in order
         self.on_restart = on_restart  # () -> None: stop and start the service on the same port
         self.slow_seconds = slow_seconds
+        self.hold_seconds = hold_seconds
+        self.holding = 0  # held requests not yet forwarded and answered
+        self._release = threading.Event()
         self.victim: int | None = None  # pid killed by "kill" / "kill_after"
         self._lock = threading.Lock()
         proxy = self
@@ -74,13 +81,22 @@ class FaultyProxy:
                         proxy._kill()
                     self._drop()
                     return
-                with proxy._lock:
-                    proxy.forwarded.append((self.command, self.path))
+                if action == "hold":
+                    with proxy._lock:
+                        proxy.holding += 1
+                    proxy._release.wait(proxy.hold_seconds)
                 try:
-                    status, headers, content = proxy._forward(self.command, self.path, self.headers, body)
-                except (OSError, http.client.HTTPException):  # the service is down: so is the connection
-                    self._drop()
-                    return
+                    with proxy._lock:
+                        proxy.forwarded.append((self.command, self.path))
+                    try:
+                        status, headers, content = proxy._forward(self.command, self.path, self.headers, body)
+                    except (OSError, http.client.HTTPException):  # the service is down: so is the connection
+                        self._drop()
+                        return
+                finally:
+                    if action == "hold":
+                        with proxy._lock:
+                            proxy.holding -= 1
                 if action in ("lost", "reset", "restart_after", "kill_after"):
                     if action == "restart_after":
                         proxy.on_restart()
@@ -97,7 +113,7 @@ class FaultyProxy:
                     self.send_header("Content-Length", str(len(content)))
                     self.end_headers()
                     self.wfile.write(content)
-                except OSError:  # the client gave up waiting (a "slow" answer)
+                except OSError:  # the client gave up waiting (a "slow" or "hold" answer)
                     self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
@@ -133,6 +149,7 @@ class FaultyProxy:
             for i, (m, part, action) in enumerate(self.faults):
                 if m == method and part in path:
                     del self.faults[i]
+                    self.taken.append(action)
                     return action
         return None
 
@@ -142,6 +159,10 @@ class FaultyProxy:
                 os.kill(self.victim, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def release(self) -> None:
+        """Forward every held request now (and any later one at once)."""
+        self._release.set()
 
     def posts(self, part: str = "/annotations") -> int:
         """How many POSTs containing ``part`` reached the service."""

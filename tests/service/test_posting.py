@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import time
 
 import numpy as np
 import pandas as pd
@@ -153,6 +154,115 @@ def test_lost_response_is_reconciled_not_reposted(sample_service, nuclei, tmp_pa
         again = poster.post(store, "post_lost")
         assert len(again) == 2 and proxy.posts("/post_lost/annotations") == 2
         assert client.annotation.get_annotation_count("post_lost") == 6
+    finally:
+        proxy.close()
+
+
+def _shrunk_window(monkeypatch, margin):
+    from cavewidgets.posting import poster as poster_module
+
+    monkeypatch.setattr(poster_module, "POST_TIMEOUT", (2.0, 0.5))
+    monkeypatch.setattr(poster_module, "LATE_WRITE_MARGIN", margin)
+
+
+def test_a_post_written_after_the_client_gave_up_is_not_doubled(sample_service, nuclei, tmp_path, monkeypatch):
+    """The proxy holds the POST past the client's read timeout, then forwards it: the service
+    writes after the client gave up (a slow AnnotationEngine does, with no idempotency key). The
+    call must not re-send; a retry while it is held refuses and says until when; once the late
+    write is in, a retry finds it and sends nothing. (The protocol before this test re-sent at
+    once: 6 rows for 3 drafts.)"""
+    from cavewidgets.posting import PostPendingError
+
+    _shrunk_window(monkeypatch, 60.0)  # the request is held until released, well inside the window
+    proxy = FaultyProxy(sample_service.url, hold_seconds=60.0)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        poster = AnnotationPoster(client)
+        poster.ensure_table("post_held", create=True, schema="bound_tag", description="held request test")
+        store = DraftStore(client.datastack_name, directory=tmp_path)
+        store.add(_drafts(nuclei, 3, "held"))
+        proxy.faults.append(("POST", "/post_held/annotations", "hold"))
+        with pytest.raises(PostPendingError, match=r"did not answer .*no answer within 0.5 s.* retry after") as err:
+            poster.post(store, "post_held")
+        table_store = DraftStore(client.datastack_name, "post_held", tmp_path)
+        assert [d["state"] for d in table_store.drafts()] == ["pending"] * 3
+        with pytest.raises(PostPendingError, match="safe and pending") as again:  # a new kernel, too early
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_held")
+        assert again.value.retry_after == err.value.retry_after
+        assert proxy.posts("/post_held/annotations") == 0 and proxy.holding == 1
+        proxy.release()
+        while proxy.holding:
+            time.sleep(0.02)
+        posted = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_held")
+        assert proxy.posts("/post_held/annotations") == 1  # the held one only
+        assert len(posted) == 3 and table_store.drafts() == []
+        assert sorted(_live(client, "post_held")["tag"]) == ["held0", "held1", "held2"]
+    finally:
+        proxy.close()
+
+
+def test_a_late_row_landing_during_the_reconcile_scan_is_not_doubled(sample_service, nuclei, tmp_path,
+                                                                    monkeypatch):
+    """A retry's reconcile starts inside the window, the held row lands after the scan read its
+    ids, and the window closes before the scan ends: the retry must look again, not send (the
+    poster once did, found by the long fault schedules with two kernels)."""
+    from cavewidgets.posting import PostPendingError
+
+    _shrunk_window(monkeypatch, 6.0)  # 8.5 s, for the retry's scan to begin inside it; the held request waits
+    proxy = FaultyProxy(sample_service.url, hold_seconds=60.0)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        AnnotationPoster(client).ensure_table("post_midscan", create=True, schema="bound_tag", description="mid-scan")
+        DraftStore(client.datastack_name, directory=tmp_path).add(_drafts(nuclei, 2, "mid"))
+        proxy.faults.append(("POST", "/post_midscan/annotations", "hold"))
+        with pytest.raises(PostPendingError) as err:
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_midscan")
+        retry = AnnotationPoster(client)
+        real_scan, scans = retry._rows_above, []
+
+        def scan_then_land(table, floor):
+            began = dt.datetime.now(dt.timezone.utc)
+            rows = real_scan(table, floor)
+            if not scans:  # the first scan saw nothing; now the held row lands and the window ends
+                assert rows == [] and began < err.value.retry_after
+                proxy.release()
+                while proxy.holding:
+                    time.sleep(0.02)
+                time.sleep(max(0.0, (err.value.retry_after - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+            scans.append(len(rows))
+            return rows
+
+        monkeypatch.setattr(retry, "_rows_above", scan_then_land)
+        posted = retry.post(DraftStore(client.datastack_name, directory=tmp_path), "post_midscan")
+        assert scans == [0, 2] and len(posted) == 2
+        assert proxy.posts("/post_midscan/annotations") == 1
+        assert sorted(_live(client, "post_midscan")["tag"]) == ["mid0", "mid1"]
+    finally:
+        proxy.close()
+
+
+def test_an_unanswered_post_that_never_landed_is_sent_once_after_its_window(sample_service, nuclei, tmp_path,
+                                                                            monkeypatch):
+    """The connection drops before the service saw the POST: the client cannot know that, so the
+    drafts wait out the window; ``wait=True`` sleeps until it ends, reconciles, sends once."""
+    _shrunk_window(monkeypatch, 1.0)
+    proxy = FaultyProxy(sample_service.url)
+    try:
+        client = _proxied_client(proxy, sample_service)
+        AnnotationPoster(client).ensure_table("post_dropped", create=True, schema="bound_tag", description="dropped")
+        DraftStore(client.datastack_name, directory=tmp_path).add(_drafts(nuclei, 2, "drop"))
+        proxy.faults.append(("POST", "/post_dropped/annotations", "down"))
+        with pytest.raises(PostError) as err:
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_dropped")
+        assert proxy.posts("/post_dropped/annotations") == 0
+        posted = AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_dropped",
+                                               wait=True)
+        assert dt.datetime.now(dt.timezone.utc) >= err.value.retry_after
+        assert len(posted) == 2 and proxy.posts("/post_dropped/annotations") == 1
+        assert sorted(_live(client, "post_dropped")["tag"]) == ["drop0", "drop1"]
+        with pytest.raises(TypeError, match="wait must be True or False"):
+            AnnotationPoster(client).post(DraftStore(client.datastack_name, directory=tmp_path), "post_dropped",
+                                          wait="yes")
     finally:
         proxy.close()
 

@@ -91,12 +91,14 @@ class DraftsMixin:
         self._refresh_draft_count()
 
     def post_drafts(self, table: str, *, create: bool = False, schema: str | None = None,
-                    description: str | None = None, **fields) -> pd.DataFrame:
+                    description: str | None = None, wait: bool = False, **fields) -> pd.DataFrame:
         """Post every draft to ``table`` (validated first; all or nothing; each exactly once).
 
         ``fields`` fill schema fields the drafts do not set (e.g. ``tag="putative"``); with
         ``create=True`` a missing table is created with ``schema`` (default ``bound_tag``).
-        Returns the posted rows (``table, annotation_id, uid, root_id, ...``).
+        Returns the posted rows (``table, annotation_id, uid, root_id, ...``). After a post the
+        server did not answer, a retry raises ``PostPendingError`` naming when the server can no
+        longer write those drafts; ``wait=True`` sleeps until then and posts.
 
         Example::
 
@@ -105,7 +107,7 @@ class DraftsMixin:
         self._catch_up_with_viewer()
         try:
             posted = self._poster.post(self._draft_store, table, create=create, schema=schema,
-                                       description=description, **fields)
+                                       description=description, wait=wait, **fields)
         finally:
             self._refresh_draft_count()
         if len(posted):

@@ -10,7 +10,8 @@ Example::
 
 from .._storage import data_dir
 from .drafts import DraftStore, make_draft
-from .poster import AnnotationPoster, DraftValidationError, PostError, read_posted_log
+from .poster import AnnotationPoster, DraftValidationError, PostError, PostPendingError, read_posted_log
 
-__all__ = ["AnnotationPoster", "DraftStore", "DraftValidationError", "PostError", "data_dir", "make_draft",
+__all__ = ["AnnotationPoster", "DraftStore", "DraftValidationError", "PostError", "PostPendingError", "data_dir",
+           "make_draft",
            "read_posted_log"]

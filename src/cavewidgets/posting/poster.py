@@ -16,10 +16,31 @@ The protocol (see docs/architecture.md, "Posting annotations"):
    engine keeps no client ids (no idempotency key), hence content matching.
 4. Post the rest in batches of at most 10,000 (DynamicAnnotationDB ``insertion_limit``; more is
    a 413), each batch with one plain POST that is never re-sent blindly (caveclient's session
-   retries POSTs on 502/503/504, which could double a write). A failed batch is reconciled as in
-   3 and only its missing drafts are re-sent, with backoff that honours ``Retry-After``. Only
-   when the server returns ids are the drafts removed from disk and appended to the posted log
-   (``_posted.jsonl``).
+   retries POSTs on 502/503/504, which could double a write). Only when the server returns ids
+   are the drafts removed from disk and appended to the posted log (``_posted.jsonl``).
+5. A batch the engine answered with an error (a 500, 503, 429, 408: the request is over, the
+   write happened or not) is reconciled as in 3 and only its missing drafts are re-sent, with
+   backoff that honours ``Retry-After``.
+6. A batch whose answer never came (read timeout, connection dropped after the request may have
+   gone out, a gateway's 502/504, a kernel that died mid-request) may still be written *later*:
+   the real AnnotationEngine runs under uwsgi with no request time limit (no ``harakiri`` in its
+   ``uwsgi.ini``) behind nginx with ``proxy_read_timeout 600s`` (``timeout.conf``); when nginx or
+   the client gives up, the worker goes on and commits the insert (one transaction: all rows or
+   none). Reconciling right away and re-sending what is missing would then write those rows
+   twice. So such a batch is reconciled once at once (a lost answer to a finished write is
+   recovered in the call) and, if drafts are missing, never re-sent in the same call: they stay
+   pending with ``may_land_until`` = the attempt's start + the POST's connect and read timeouts
+   + :data:`LATE_WRITE_MARGIN`, written before the request is sent. A later call reconciles
+   first; drafts still missing whose window is open make it refuse with :class:`PostPendingError`
+   naming the time to retry (or sleep until then with ``wait=True``); after the window they are
+   reconciled once more and only the missing ones are sent. Only a reconcile whose reads began
+   after the window closed settles a draft: one that began inside it may have read a stretch of
+   ids before a late row landed there (found by the ``long`` fault schedules: two kernels, a held
+   POST, the second kernel's scan outlasting the window).
+
+   The window is an assumption, not a proof: without an idempotency key nothing can rule out a
+   server that starts an insert later still. It covers every wait the client and CAVE's ingress
+   allow (both 600 s) plus a minute for the commit; a 10,000-row insert takes seconds.
 
 Example::
 
@@ -32,31 +53,33 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._storage import file_lock
+from .answers import Answer, clock, failed_answer, read_answer
 from .content_keys import plain_value, row_key, server_row_key
 from .drafts import DraftStore, now_iso
+from .posted_log import append_posted_log as _append_posted_log  # a name tests wrap (kill after it)
+from .posted_log import read_posted_log
+from .schema_fields import missing_field, plain_fields, point_fields, voxel_resolution
 
 # how far back from an attempt's start a server row may be stamped and still be that attempt's
 # (server and kernel clocks differ; the server stamps rows when it writes them)
 CLOCK_SLACK = _dt.timedelta(minutes=10)
-_POINT_REFS = ("BoundSpatialPoint", "SpatialPoint")
 #: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
 BATCH = 10_000
 #: attempts per batch (the first send plus re-sends of what did not land) and the backoff base
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
 #: (connect, read) seconds for one POST of a batch; an answer later than this counts as lost
+#: (the read timeout matches nginx's ``proxy_read_timeout`` in front of the AnnotationEngine)
 POST_TIMEOUT = (10.0, 600.0)
+#: seconds, after the connect and read timeouts, that an unanswered POST may still be written
+LATE_WRITE_MARGIN = 60.0
 #: ids asked per ``get_annotation`` call while reconciling (they travel in the URL)
 ID_WINDOW = 400
-#: statuses after which a batch may be re-sent (once reconciled); any other 4xx is final
-_TRANSIENT = {408, 429, 500, 502, 503, 504}
 
 
 class DraftValidationError(ValueError):
@@ -78,31 +101,21 @@ class PostError(RuntimeError):
     """The post did not complete; the drafts are kept on disk, pending, and a retry is safe."""
 
 
-def point_fields(definition: dict) -> list[str]:
-    """The spatial point fields of a schema definition, in schema order (e.g. ``["pt"]``).
+class PostPendingError(PostError):
+    """An earlier POST of some drafts went unanswered and may still be written until ``retry_after``
+    (a UTC datetime); nothing is re-sent before then. The drafts are kept on disk, pending.
 
     Example::
 
-        point_fields(client.schema.schema_definition("bound_tag"))   # ['pt']
+        try:
+            poster.post(store, "my_tags")
+        except PostPendingError as err:
+            print(err.retry_after)         # post again after this, or with wait=True
     """
-    defs = definition.get("definitions", {})
-    root = definition.get("$ref", "").rsplit("/", 1)[-1]
-    props = defs.get(root, {}).get("properties", {})
-    out = []
-    for name, spec in props.items():
-        ref = str(spec.get("$ref", "")).rsplit("/", 1)[-1]
-        if ref in _POINT_REFS:
-            out.append(name)
-    return out
 
-
-def plain_fields(definition: dict) -> dict[str, dict]:
-    """Non-point fields of a schema definition (name -> JSON schema), minus bookkeeping ones."""
-    defs = definition.get("definitions", {})
-    root = definition.get("$ref", "").rsplit("/", 1)[-1]
-    props = defs.get(root, {}).get("properties", {})
-    points = set(point_fields(definition))
-    return {k: v for k, v in props.items() if k not in points and k not in ("valid", "id")}
+    def __init__(self, message: str, retry_after: _dt.datetime):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AnnotationPoster:
@@ -192,7 +205,7 @@ class AnnotationPoster:
             for name, pos in zip(points, ends):
                 row[name] = {"position": [int(v) for v in np.round(np.asarray(pos, float) / res)]}
             for err in (validator.iter_errors(row) if validate else ()):
-                field = ".".join(str(p) for p in err.absolute_path) or _missing_field(err)
+                field = ".".join(str(p) for p in err.absolute_path) or missing_field(err)
                 problems.append((i, d["uid"], field, err.message))
             rows.append(row)
         if problems:
@@ -203,8 +216,11 @@ class AnnotationPoster:
 
     def post(self, store: DraftStore, table: str, *, uids=None, create: bool = False,
              schema: str | None = None, description: str | None = None, voxel_resolution=None,
-             **defaults) -> pd.DataFrame:
+             wait: bool = False, **defaults) -> pd.DataFrame:
         """Post drafts of ``store`` (all, or ``uids``) to ``table``; returns what was posted.
+
+        When an earlier POST went unanswered and may still be written, raises
+        :class:`PostPendingError` naming when to retry; ``wait=True`` sleeps until then instead.
 
         Example::
 
@@ -212,6 +228,8 @@ class AnnotationPoster:
         """
         import requests
 
+        if not isinstance(wait, (bool, np.bool_)):
+            raise TypeError(f"wait must be True or False, got {type(wait).__name__} {repr(wait)[:80]}")
         try:
             md = self.ensure_table(table, create=create, schema=schema, description=description,
                                    voxel_resolution=voxel_resolution)
@@ -221,12 +239,12 @@ class AnnotationPoster:
         md.setdefault("table_name", table)
         try:
             with store.posting(table):
-                return self._post(store, table, md, uids, defaults)
+                return self._post(store, table, md, uids, defaults, wait)
         except requests.exceptions.RequestException as err:  # e.g. the schema service, mid-retry
             raise PostError(f"posting to '{table}' failed ({type(err).__name__}: {str(err)[:200]}); the drafts "
                             f"are kept in {store.directory} and a retry is safe") from err
 
-    def _post(self, store: DraftStore, table: str, md: dict, uids, defaults: dict) -> pd.DataFrame:
+    def _post(self, store: DraftStore, table: str, md: dict, uids, defaults: dict, wait: bool) -> pd.DataFrame:
         chosen = [d for d in store.drafts() if uids is None or d["uid"] in set(uids)]
         table_store = store if store.table == table else DraftStore(store.datastack, table, store.directory)
         pending = [d for d in table_store.drafts() if d.get("state") == "pending"]
@@ -236,12 +254,35 @@ class AnnotationPoster:
             store.move_to(table, [d["uid"] for d in chosen])
         outcome = []
         if pending:
+            # a draft is settled by a reconcile only if its late-write window closed before the
+            # reads began: a row landing mid-scan, in a window of ids already read, is missed
+            began = _dt.datetime.now(_dt.timezone.utc)
             outcome += self._reconcile(table_store, table, pending, md, defaults)
+            outcome += self._after_late_writes(table_store, table, md, defaults, wait, began)
         reconciled = {o["uid"] for o in outcome}
         todo = [d for d in table_store.drafts() if d["uid"] not in reconciled]
         if todo:
             outcome += self._send(table_store, table, todo, md, defaults)
         return _posted_frame(outcome)
+
+    def _after_late_writes(self, store: DraftStore, table: str, md: dict, defaults: dict, wait: bool,
+                           began: _dt.datetime) -> list[dict]:
+        """Drafts of unanswered POSTs still missing after a reconcile that ``began`` while they could
+        still be written: refuse until they no longer can (or sleep until then), then reconcile them
+        once more; returns the ones found."""
+        open_ = [d for d in store.drafts() if d.get("state") == "pending" and _may_land_until(d) > began]
+        if not open_:
+            return []
+        until = max(_may_land_until(d) for d in open_)
+        if not wait and until > _dt.datetime.now(_dt.timezone.utc):  # (closed since: check again at once)
+            raise PostPendingError(
+                f"{len(open_)} draft(s) for '{table}' were sent in a POST the server did not answer "
+                f"({open_[0].get('unanswered') or 'the posting kernel stopped before an answer'}); the server may "
+                f"still write them until {clock(until)}, so nothing was sent now (re-sending could post them "
+                f"twice). Your drafts are safe and pending in {store.path}; retry after {clock(until)} "
+                f"(or post with wait=True), and the ones that arrived are recognised, not posted twice.", until)
+        time.sleep(max(0.0, (until - _dt.datetime.now(_dt.timezone.utc)).total_seconds()))
+        return self._reconcile(store, table, open_, md, defaults)
 
     def _send(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
         """Post ``drafts`` in batches of at most :data:`BATCH`, each exactly once."""
@@ -255,11 +296,10 @@ class AnnotationPoster:
         error = None
         for attempt_no in range(ATTEMPTS):
             if attempt_no:
-                # the last answer was lost or an error: claim what landed, re-send only the rest
-                claimed = self._reconcile(store, table, drafts, md, defaults)
+                # the engine answered an error: its request is over, so what landed is all that
+                # ever will; claim it and re-send only the rest
+                drafts, claimed = self._claim(store, table, drafts, md, defaults)
                 done += claimed
-                landed = {c["uid"] for c in claimed}
-                drafts = [d for d in drafts if d["uid"] not in landed]
                 if not drafts:
                     return done
             rows = self.rows_for(drafts, md, defaults, validate=False)  # post() validated them all
@@ -268,25 +308,55 @@ class AnnotationPoster:
             except Exception as err:  # noqa: BLE001 - nothing sent yet
                 raise PostError(f"cannot read the row count of '{table}' before posting ({type(err).__name__}: "
                                 f"{str(err)[:200]}); nothing was posted, the drafts are kept in {store.path}") from err
-            attempt = now_iso()
-            drafts = [dict(d, state="pending", attempt=attempt, count_before=count_before, defaults=defaults)
+            start = _dt.datetime.now(_dt.timezone.utc)
+            drafts = [dict(d, state="pending", attempt=start.isoformat(timespec="microseconds"),
+                           count_before=count_before, defaults=defaults, unanswered=None,
+                           may_land_until=(start + _late_write_window()).isoformat(timespec="microseconds"))
                       for d in drafts]
             store.update(drafts)  # on disk before the request: a crash now is reconciled later
-            ids, error, wait = self._post_once(table, rows)
-            if ids is not None:
-                if len(ids) != len(drafts):
-                    raise PostError(f"the server answered {len(ids)} ids for {len(drafts)} drafts; drafts kept pending")
-                return done + self._confirm(store, table, drafts, ids)
-            if wait is None:  # a refusal (4xx): re-sending cannot help
+            answer = self._post_once(table, rows)
+            if answer.ids is not None:
+                if len(answer.ids) != len(drafts):
+                    raise PostError(f"the server answered {len(answer.ids)} ids for {len(drafts)} drafts; "
+                                    f"drafts kept pending")
+                return done + self._confirm(store, table, drafts, answer.ids)
+            error = answer.error
+            if answer.in_flight:
+                return done + self._unanswered(store, table, drafts, md, defaults, answer.error)
+            drafts = [dict(d, may_land_until=None) for d in drafts]  # answered: nothing can land later
+            store.update(drafts)
+            if answer.wait is None:  # a refusal (4xx): re-sending cannot help
                 break
-            time.sleep(wait if wait > 0 else BACKOFF_SECONDS * 2 ** attempt_no)
+            time.sleep(answer.wait if answer.wait > 0 else BACKOFF_SECONDS * 2 ** attempt_no)
         raise PostError(f"posting {len(drafts)} draft(s) to '{table}' failed ({error}). They are saved, pending, "
                         f"in {store.path}; call post_drafts again when the service is back: drafts that did "
                         f"reach the server are recognised and not posted twice.")
 
-    def _post_once(self, table: str, rows: list[dict]):
-        """One POST of ``rows``; returns ``(ids, None, None)`` or ``(None, error text, wait)`` where
-        ``wait`` is the seconds to wait before a re-send (0: use backoff; None: do not re-send).
+    def _claim(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict):
+        """``(drafts not found on the server, confirmed ones)`` after reconciling ``drafts``."""
+        claimed = self._reconcile(store, table, drafts, md, defaults)
+        landed = {c["uid"] for c in claimed}
+        return [d for d in drafts if d["uid"] not in landed], claimed
+
+    def _unanswered(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict,
+                    error: str) -> list[dict]:
+        """A POST without an answer: claim what already landed (a lost answer to a finished write);
+        anything missing may still be written, so it is not re-sent in this call."""
+        drafts = [dict(d, unanswered=error) for d in drafts]
+        store.update(drafts)
+        drafts, claimed = self._claim(store, table, drafts, md, defaults)
+        if not drafts:
+            return claimed
+        until = max(_may_land_until(d) for d in drafts)
+        raise PostPendingError(
+            f"the server did not answer the post of {len(drafts)} draft(s) to '{table}' ({error}) and may still "
+            f"write them until {clock(until)}: they were not sent again (that could post them twice). Your drafts "
+            f"are safe and pending in {store.path}; retry after {clock(until)} (or post with wait=True): the "
+            f"ones that arrived are recognised, the rest sent once.", until)
+
+    def _post_once(self, table: str, rows: list[dict]) -> Answer:
+        """One POST of ``rows``: the ids, or the error text with ``wait`` (seconds before a re-send;
+        0: use backoff; None: do not re-send) and ``in_flight`` (the server may still write them).
 
         The request goes through a session without retries (caveclient's own session re-sends
         POSTs on 502/503/504: a write the server applied would be doubled).
@@ -306,16 +376,8 @@ class AnnotationPoster:
                 r = session.post(url, data=json.dumps({"annotations": rows}, cls=BaseEncoder),
                                  headers={"Content-Type": "application/json"}, timeout=POST_TIMEOUT)
             except requests.exceptions.RequestException as err:
-                return None, f"{type(err).__name__}: {str(err)[:200]}", 0
-        if r.status_code == 200:
-            try:
-                return [int(i) for i in r.json()], None, None
-            except (ValueError, TypeError):
-                return None, f"unreadable answer {r.text[:200]!r}", 0
-        text = f"HTTP {r.status_code}: {_message(r)}"
-        if r.status_code in _TRANSIENT:
-            return None, text, _retry_after(r)
-        return None, text, None
+                return failed_answer(err, POST_TIMEOUT[1])
+        return read_answer(r)
 
     def _confirm(self, store: DraftStore, table: str, drafts: list[dict], ids: list[int]) -> list[dict]:
         done = [dict(d, table=table, annotation_id=int(i), posted=now_iso(), state="posted")
@@ -386,85 +448,26 @@ class AnnotationPoster:
                             f"{str(err)[:300]}); nothing was posted, the drafts stay pending") from err
 
 
-def _message(response) -> str:
-    """The ``message`` of a CAVE error answer (flask-restx ``abort``), else the start of the body."""
-    try:
-        body = response.json()
-        return str(body.get("message", body))[:300] if isinstance(body, dict) else str(body)[:300]
-    except ValueError:
-        return response.text[:300]
-
-
-def _retry_after(response) -> float:
-    """Seconds from a ``Retry-After`` header (seconds or an HTTP date), 0 when absent."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return 0
-    try:
-        return max(0.0, min(float(value), 300.0))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return 0
-        return max(0.0, min((when - _dt.datetime.now(_dt.timezone.utc)).total_seconds(), 300.0))
-
-
 def _parse_server_time(text) -> _dt.datetime:
     ts = pd.Timestamp(str(text))
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
-def voxel_resolution(md: dict) -> np.ndarray:
-    """A table's voxel size in nm from its metadata (``voxel_resolution`` or ``voxel_resolution_x/y/z``)."""
-    res = md.get("voxel_resolution")
-    if res is None:
-        res = [md.get(f"voxel_resolution_{a}") for a in "xyz"]
-    res = np.asarray([np.nan if v is None else v for v in res], dtype=float)
-    if res.shape != (3,) or not np.all(np.isfinite(res)) or np.any(res <= 0):
-        raise ValueError(f"table '{md.get('table_name')}' has no usable voxel resolution in its metadata: {res}")
-    return res
+def _late_write_window() -> _dt.timedelta:
+    return _dt.timedelta(seconds=POST_TIMEOUT[0] + POST_TIMEOUT[1] + LATE_WRITE_MARGIN)
 
 
-def _missing_field(err) -> str:
-    if err.validator == "required":
-        return str(err.message).split("'")[1] if "'" in str(err.message) else "-"
-    return "-"
+def _may_land_until(draft: dict) -> _dt.datetime:
+    """Until when a pending draft's last POST may still be written (drafts saved before this was
+    recorded: their attempt's start plus today's window)."""
+    if "may_land_until" in draft:
+        text = draft["may_land_until"]
+        return _parse(text) if text else _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
+    return _parse(draft.get("attempt") or draft["created"]) + _late_write_window()
 
 
 def _parse(text: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(text)
-
-
-def _posted_log_path(datastack: str, directory: Path) -> Path:
-    return Path(directory) / "_posted.jsonl"
-
-
-def _append_posted_log(store: DraftStore, done: list[dict]) -> None:
-    path = _posted_log_path(store.datastack, store.directory)
-    with file_lock(path):
-        with open(path, "a", encoding="utf-8") as out:
-            for d in done:
-                out.write(json.dumps(d) + "\n")
-            out.flush()
-
-
-def read_posted_log(datastack: str, directory: Path) -> list[dict]:
-    """Every draft ever confirmed by the server for this datastack (oldest first)."""
-    path = _posted_log_path(datastack, directory)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn last line from a crash mid-write; the draft is still pending
-    return out
 
 
 def _posted_frame(done: list[dict]) -> pd.DataFrame:

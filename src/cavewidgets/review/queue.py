@@ -181,13 +181,20 @@ class ReviewQueue(widgets.VBox):
         else:
             self._refresh()
 
-    def post_pending(self, quiet: bool = False) -> int:
+    def post_pending(self, quiet: bool = False, wait: bool = False) -> int:
         """Post decisions saved locally but not yet confirmed (after a failure); returns how many
-        are still waiting. Safe to call any time: nothing is posted twice."""
+        are still waiting. Safe to call any time: nothing is posted twice. After a post the server
+        did not answer, decisions it may still write wait until it no longer can (the message says
+        until when); ``wait=True`` sleeps until then and posts.
+
+        Example::
+
+            queue.post_pending()          # 0: every decision is in the table
+        """
         error = None
         try:
             if self._has_unposted():
-                self._poster.post(self._drafts, self.table)
+                self._poster.post(self._drafts, self.table, wait=wait)
         except (PostError, requests.exceptions.RequestException) as err:
             error = err
         # from the posted log, not from this call's answer: a kernel that died after the server
