@@ -86,7 +86,9 @@ service runs in the kernel, else by the kernel over loopback HTTP); the plain pa
 HTTP. The widget's saved-notebook snapshot refresh is on, as for a user (``--no-snapshot`` turns
 it off to see its cost). Both clocks are the same host's wall clock. Roots are real sample
 roots. Timings are wall clock on a shared machine: the JSON records the load average before and
-after. Writes ``benchmarks/results/viewer_sync.json``.
+after. Writes ``benchmarks/results/viewer_sync.json``. ``--split-cores`` pins the browsers to the
+last core and the Jupyter server, kernel and sample service to the others (``taskset``): the
+browser off the kernel's cores, as on a user's own machine (recorded under ``split_cores``).
 
 Example::
 
@@ -690,6 +692,8 @@ def run(args, results: dict, setup: str, started: float) -> None:
     first_view_cell = VIEW_CELL.format(name="fv", extra=extra.format(name="fv"))
     meter = WsMeter()
     with LabServer() as lab, Browser(isolate_to=lab.port) as isolated, Browser() as browser:
+        if args.split_cores:
+            results["split_cores"] = split_cores(lab.proc.pid)
         for context in (isolated.context, browser.context):
             context.add_init_script(script=PAGE_SCRIPT)
         meter.attach(isolated.context)
@@ -722,6 +726,24 @@ def run(args, results: dict, setup: str, started: float) -> None:
             first_views(args, results, nb, browser, first_view_cell, size, meter, started)
         finally:
             nb.close()
+
+
+def split_cores(server_pid: int) -> dict:
+    """Pin every Chromium process (and its threads, and so the processes it forks later) to the
+    last core, and the Jupyter server (so the kernels it starts) and the sample service to the
+    others: the browser no longer takes the kernel's cores, as when it runs on the user's own
+    machine. Returns what was pinned."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise RuntimeError("--split-cores needs at least 2 cores")
+    browser_cores, host_cores = {cores[-1]}, set(cores[:-1])
+    service = [int(p) for p in subprocess.run(["pgrep", "-f", "cavewidgets sample serve"], capture_output=True, text=True).stdout.split()]
+    for pid in [server_pid, *service]:
+        os.sched_setaffinity(pid, host_cores)
+    chromium = [int(p) for p in subprocess.run(["pgrep", "-f", "chrom"], capture_output=True, text=True).stdout.split()]
+    for pid in chromium:
+        subprocess.run(["taskset", "-a", "-p", "-c", ",".join(map(str, browser_cores)), str(pid)], capture_output=True)
+    return {"browser_cores": sorted(browser_cores), "host_cores": sorted(host_cores), "chromium_processes": len(chromium)}
 
 
 def page_profile(page, stop=None, dump: Path | None = None):
@@ -961,6 +983,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--in-kernel-service", action="store_true", help="serve the sample from the kernel process (cavewidgets.sample.client())")
     ap.add_argument("--no-snapshot", action="store_true", help="stop the widget's saved-notebook snapshot refreshes (to see their cost)")
+    ap.add_argument("--split-cores", action="store_true",
+                    help="browsers on the last core, Jupyter server, kernel and sample service on the others (as if the browser had its own machine)")
     ap.add_argument("--profile", type=Path, help="write the widget page's main-thread CPU profile of the sync trials (top functions by self time) here")
     args = ap.parse_args()
     started = time.time()
