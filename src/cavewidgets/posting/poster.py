@@ -20,7 +20,10 @@ The protocol (see docs/architecture.md, "Posting annotations"):
    are the drafts removed from disk and appended to the posted log (``_posted.jsonl``).
 5. A batch the engine answered with an error (a 500, 503, 429, 408: the request is over, the
    write happened or not) is reconciled as in 3 and only its missing drafts are re-sent, with
-   backoff that honours ``Retry-After``.
+   backoff that honours ``Retry-After``. A batch the engine *refused* (a 4xx, or the 500 a
+   deployed engine answers in its place, whose message begins ``"413 Request Entity Too Large:"``,
+   ``"422 Unprocessable Entity:"``, ...: see :mod:`.answers`) wrote nothing and is never re-sent
+   in the call: :class:`PostRefusedError` names the refusal and the drafts stay pending.
 6. A batch whose answer never came (read timeout, connection dropped after the request may have
    gone out, a gateway's 502/504, a kernel that died mid-request) may still be written *later*:
    the real AnnotationEngine runs under uwsgi with no request time limit (no ``harakiri`` in its
@@ -61,6 +64,7 @@ import pandas as pd
 from .answers import Answer, clock, failed_answer, read_answer
 from .content_keys import plain_value, row_key, server_row_key
 from .drafts import DraftStore, now_iso
+from .errors import REFUSAL_HINTS, DraftValidationError, PostError, PostPendingError, PostRefusedError
 from .posted_log import append_posted_log as _append_posted_log  # a name tests wrap (kill after it)
 from .posted_log import read_posted_log
 from .schema_fields import missing_field, plain_fields, point_fields, voxel_resolution
@@ -80,42 +84,6 @@ POST_TIMEOUT = (10.0, 600.0)
 LATE_WRITE_MARGIN = 60.0
 #: ids asked per ``get_annotation`` call while reconciling (they travel in the URL)
 ID_WINDOW = 400
-
-
-class DraftValidationError(ValueError):
-    """Some drafts do not fit the table's schema; nothing was posted.
-
-    ``problems`` lists ``(row, draft uid, field, message)`` tuples.
-    """
-
-    def __init__(self, table: str, problems: list[tuple[int, str, str, str]]):
-        self.table = table
-        self.problems = problems
-        lines = [f"row {row} (draft {uid}), field '{field}': {msg}" for row, uid, field, msg in problems[:10]]
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        super().__init__(f"{len(problems)} problem(s) posting to '{table}', nothing was posted:\n  "
-                         + "\n  ".join(lines) + more)
-
-
-class PostError(RuntimeError):
-    """The post did not complete; the drafts are kept on disk, pending, and a retry is safe."""
-
-
-class PostPendingError(PostError):
-    """An earlier POST of some drafts went unanswered and may still be written until ``retry_after``
-    (a UTC datetime); nothing is re-sent before then. The drafts are kept on disk, pending.
-
-    Example::
-
-        try:
-            poster.post(store, "my_tags")
-        except PostPendingError as err:
-            print(err.retry_after)         # post again after this, or with wait=True
-    """
-
-    def __init__(self, message: str, retry_after: _dt.datetime):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class AnnotationPoster:
@@ -306,6 +274,7 @@ class AnnotationPoster:
             try:
                 count_before = int(self.client.annotation.get_annotation_count(table))
             except Exception as err:  # noqa: BLE001 - nothing sent yet
+                self._check_still_there(table, store)
                 raise PostError(f"cannot read the row count of '{table}' before posting ({type(err).__name__}: "
                                 f"{str(err)[:200]}); nothing was posted, the drafts are kept in {store.path}") from err
             start = _dt.datetime.now(_dt.timezone.utc)
@@ -325,12 +294,35 @@ class AnnotationPoster:
                 return done + self._unanswered(store, table, drafts, md, defaults, answer.error)
             drafts = [dict(d, may_land_until=None) for d in drafts]  # answered: nothing can land later
             store.update(drafts)
-            if answer.wait is None:  # a refusal (4xx): re-sending cannot help
+            if answer.refused is not None:
+                raise self._refused(store, table, drafts, answer)
+            if answer.wait is None:  # re-sending cannot help
                 break
             time.sleep(answer.wait if answer.wait > 0 else BACKOFF_SECONDS * 2 ** attempt_no)
         raise PostError(f"posting {len(drafts)} draft(s) to '{table}' failed ({error}). They are saved, pending, "
                         f"in {store.path}; call post_drafts again when the service is back: drafts that did "
                         f"reach the server are recognised and not posted twice.")
+
+    def _refused(self, store: DraftStore, table: str, drafts: list[dict], answer: Answer) -> PostRefusedError:
+        reason = answer.error.split(": ", 1)[-1] if answer.error else str(answer.refused)
+        hint = REFUSAL_HINTS.get(answer.refused, "the engine refused the request")
+        if answer.refused == 404:
+            self._check_still_there(table, store)
+        return PostRefusedError(
+            f"the annotation engine refused the post of {len(drafts)} draft(s) to '{table}' ({answer.error}): "
+            f"{hint}. Nothing of this batch was written and it was not sent again; your drafts are kept, pending, "
+            f"in {store.path}.", answer.refused, reason)
+
+    def _check_still_there(self, table: str, store: DraftStore) -> None:
+        """A PostError naming the table when it no longer exists (a real engine answers requests
+        for a missing table with a 500 that does not say so)."""
+        try:
+            gone = not self.table_exists(table)
+        except Exception:  # noqa: BLE001 - the caller reports its own failure
+            return
+        if gone:
+            raise PostError(f"annotation table '{table}' no longer exists in {self.datastack}; nothing was posted "
+                            f"to it, and your drafts are kept in {store.path}")
 
     def _claim(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict):
         """``(drafts not found on the server, confirmed ones)`` after reconciling ``drafts``."""
