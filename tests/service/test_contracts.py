@@ -404,9 +404,22 @@ def test_chunkedgraph_contract(http, names, sample_client, ids, graph):  # noqa:
     base = f"/segmentation/api/v1/table/{names['pcg']}"
     root, sv = ids["root"], ids["sv"]
     assert _json(http("GET", f"{base}/node/{sv}/root")) == {"root_id": root}
-    # handle_roots_binary: ``tobinary``, raw little-endian uint64
+    # handle_roots_binary: ``tobinary`` (app/app_utils.py), raw little-endian uint64 bytes returned
+    # from the view: Flask's default text/html; app/common.py after_request gzips every 2xx answer
+    # to a request that accepts gzip (requests always does), Content-Encoding and Vary set
     raw = http("POST", f"{base}/roots_binary", data=np.array([sv, sv], "<u8").tobytes())
     assert raw.status_code == 200 and np.frombuffer(raw.content, "<u8").tolist() == [root, root]
+    assert raw.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert raw.headers["Content-Encoding"] == "gzip" and raw.headers["Vary"] == "Accept-Encoding"
+    as_binary = http("POST", f"{base}/roots", params={"as_binary": "root_ids"}, json={"node_ids": [sv]})
+    assert as_binary.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert np.frombuffer(as_binary.content, "<u8").tolist() == [root]
+    plain = http("POST", f"{base}/roots_binary", data=np.array([sv], "<u8").tobytes(),
+                 headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and np.frombuffer(plain.content, "<u8").tolist() == [root]
+    assert http("GET", f"{base}/node/{sv}/root").headers["Content-Encoding"] == "gzip"  # JSON too
+    missing = http("GET", f"{base}/node/1/root")
+    assert missing.status_code >= 400 and "Content-Encoding" not in missing.headers  # errors are not
     leaves = _json(http("GET", f"{base}/node/{root}/leaves"))
     check(leaves, {"leaf_ids": [ID]})
     assert sv in leaves["leaf_ids"]
@@ -488,6 +501,8 @@ def test_meshing_contract(http, names, ids):
                      "seg_ids": [ID]})
     assert [int(f[1:].split(":")[0]) for f in manifest["fragments"]] == manifest["seg_ids"]
     check(_json(http("GET", url, params={"verify": 1})), {"fragments": [str]})
+    # app/meshing/v1/routes.py registers app/common.py after_request too
+    assert http("GET", url, params={"verify": 1}).headers["Content-Encoding"] == "gzip"
 
 
 def test_l2cache_contract(http, names, sample_client, ids):
@@ -502,6 +517,7 @@ def test_l2cache_contract(http, names, sample_client, ids):
     check(_json(r), Map(ID_KEY, Where("{} or the attributes", lambda v: v == {} or (
         set(v) == {"rep_coord_nm", "size_nm3"} and len(v["rep_coord_nm"]) == 3 and NUMBER.test(v["size_nm3"])))))
     assert r.json()["5"] == {}
+    assert r.headers["Content-Encoding"] == "gzip"  # app/common.py after_request, as PyChunkedGraph's
     data = sample_client.l2cache.get_l2data([ids["l2"]], attributes=["rep_coord_nm"])
     assert len(data[str(ids["l2"])]["rep_coord_nm"]) == 3
 
