@@ -18,7 +18,8 @@ import copy
 import pytest
 from conftest import REAL_INSERT_LIMIT
 
-from cavewidgets.posting import AnnotationPoster, DraftStore, PostError, PostRefusedError, make_draft
+from cavewidgets.posting import (AnnotationPoster, DraftStore, DraftValidationError, PostError, PostRefusedError,
+                                 make_draft)
 
 from _faulty_proxy import FaultyProxy
 
@@ -167,3 +168,14 @@ def test_a_genuine_500_before_or_after_the_insert_still_lands_once(real_errors_s
         assert client.annotation.get_annotation_count("real_crash") == 4
     finally:
         proxy.close()
+
+
+def test_errors_name_the_table_posted_to_not_its_segmentation_table(real_errors, points, tmp_path):
+    """The engine's table metadata says ``<t>__<pcg>`` once the segmentation table exists."""
+    poster = AnnotationPoster(real_errors)
+    md = poster.ensure_table("real_named", create=True, schema="bound_tag", description="name test")
+    assert md["table_name"] != "real_named"  # the segmentation table's name (flatten_join)
+    store = DraftStore(real_errors.datastack_name, directory=tmp_path)
+    store.add([make_draft(points[0], fields={})])  # no tag
+    with pytest.raises(DraftValidationError, match="posting to 'real_named'"):
+        poster.post(store, "real_named")

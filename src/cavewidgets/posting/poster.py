@@ -204,7 +204,9 @@ class AnnotationPoster:
         except requests.exceptions.RequestException as err:
             raise PostError(f"cannot reach the annotation service to post to '{table}' ({type(err).__name__}); "
                             f"nothing was posted and every draft is kept in {store.directory}") from err
-        md.setdefault("table_name", table)
+        # once the table has its segmentation table, the engine's metadata says ``<t>__<pcg>`` as
+        # table_name (DynamicAnnotationDB ``flatten_join``): errors name the table posted to
+        md = {**md, "table_name": table}
         try:
             with store.posting(table):
                 return self._post(store, table, md, uids, defaults, wait)
