@@ -18,8 +18,8 @@ import copy
 import pytest
 from conftest import REAL_INSERT_LIMIT
 
-from cavewidgets.posting import (AnnotationPoster, DraftStore, DraftValidationError, PostError, PostRefusedError,
-                                 make_draft)
+from cavewidgets.posting import (AnnotationPoster, DraftStore, DraftValidationError, MissingTableError,
+                                 PostRefusedError, make_draft)
 
 from _faulty_proxy import FaultyProxy
 
@@ -131,7 +131,7 @@ def test_a_missing_table_is_named_and_the_drafts_are_kept(real_errors, points, t
     store = DraftStore(real_errors.datastack_name, directory=tmp_path)
     drafts = _drafts(points, 2, "gone")
     store.add(drafts)
-    with pytest.raises(ValueError, match="'real_never_made' does not exist"):
+    with pytest.raises(MissingTableError, match="'real_never_made' does not exist"):
         AnnotationPoster(real_errors).post(store, "real_never_made")
     assert [d["uid"] for d in store.drafts()] == [d["uid"] for d in drafts]
     # a table deleted between the poster's look at it and the post
@@ -144,7 +144,7 @@ def test_a_missing_table_is_named_and_the_drafts_are_kept(real_errors, points, t
         return md
 
     monkeypatch.setattr(poster, "ensure_table", ensure_then_delete)
-    with pytest.raises(PostError, match="'real_deleted' no longer exists"):
+    with pytest.raises(MissingTableError, match="'real_deleted' no longer exists"):
         poster.post(store, "real_deleted", create=True, schema="bound_tag")
     assert "real_deleted" not in real_errors.annotation.get_tables()
     _kept(real_errors, "real_deleted", tmp_path, drafts)
@@ -179,3 +179,18 @@ def test_errors_name_the_table_posted_to_not_its_segmentation_table(real_errors,
     store.add([make_draft(points[0], fields={})])  # no tag
     with pytest.raises(DraftValidationError, match="posting to 'real_named'"):
         poster.post(store, "real_named")
+
+
+def test_review_decisions_land_once_and_a_vanished_table_is_named(real_errors, tmp_path):
+    from cavewidgets.review import ReviewQueue
+
+    df = real_errors.materialize.query_table("proofreading_status_and_strategy", limit=5)
+    roots = [int(r) for r in df["pt_root_id"].drop_duplicates()[:2]]
+    queue = ReviewQueue(real_errors, roots, "real_review", directory=tmp_path, show=False)
+    queue.decide("clean")
+    assert queue.decisions["posted"].all() and real_errors.annotation.get_annotation_count("real_review") == 1
+    real_errors.annotation.delete_table("real_review")
+    queue.decide("merge error")
+    assert queue.post_pending(quiet=True) == 1  # still waiting, not lost
+    assert "&#x27;real_review&#x27; does not exist" in queue._msg.value  # noqa: SLF001 - the message line (HTML)
+    assert list(queue.decisions["posted"]) == [True, False]

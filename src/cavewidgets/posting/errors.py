@@ -35,6 +35,19 @@ class PostError(RuntimeError):
     """The post did not complete; the drafts are kept on disk, pending, and a retry is safe."""
 
 
+class MissingTableError(PostError, ValueError):
+    """The annotation table does not exist (any more); nothing was posted and the drafts are kept.
+    A ValueError too: naming a table that is not there is bad input when ``create=False``.
+
+    Example::
+
+        try:
+            poster.post(store, "no_such_table")
+        except MissingTableError as err:
+            print(err)          # ... pass create=True, schema='bound_tag' ... to create it
+    """
+
+
 class PostRefusedError(PostError):
     """The annotation engine refused a batch (``status``: 413, 422, 401, 404, ...; on real CAVE it
     arrives inside a 500). Nothing of it was written and it was not re-sent; the drafts are kept

@@ -64,7 +64,8 @@ import pandas as pd
 from .answers import Answer, clock, failed_answer, read_answer
 from .content_keys import plain_value, row_key, server_row_key
 from .drafts import DraftStore, now_iso
-from .errors import REFUSAL_HINTS, DraftValidationError, PostError, PostPendingError, PostRefusedError
+from .errors import (REFUSAL_HINTS, DraftValidationError, MissingTableError, PostError, PostPendingError,
+                     PostRefusedError)
 from .posted_log import append_posted_log as _append_posted_log  # a name tests wrap (kill after it)
 from .posted_log import read_posted_log
 from .schema_fields import missing_field, plain_fields, point_fields, voxel_resolution
@@ -119,7 +120,7 @@ class AnnotationPoster:
             if self.table_exists(table):  # it is there: the error was something else
                 raise
         if not create:
-            raise ValueError(f"annotation table '{table}' does not exist in {self.datastack}; "
+            raise MissingTableError(f"annotation table '{table}' does not exist in {self.datastack}; "
                              f"pass create=True, schema='bound_tag' (or another schema) to create it")
         schema = schema or "bound_tag"
         if schema not in self.client.schema.get_schemas():
@@ -323,7 +324,7 @@ class AnnotationPoster:
         except Exception:  # noqa: BLE001 - the caller reports its own failure
             return
         if gone:
-            raise PostError(f"annotation table '{table}' no longer exists in {self.datastack}; nothing was posted "
+            raise MissingTableError(f"annotation table '{table}' no longer exists in {self.datastack}; nothing was posted "
                             f"to it, and your drafts are kept in {store.path}")
 
     def _claim(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict):
