@@ -194,3 +194,16 @@ def test_review_decisions_land_once_and_a_vanished_table_is_named(real_errors, t
     assert queue.post_pending(quiet=True) == 1  # still waiting, not lost
     assert "&#x27;real_review&#x27; does not exist" in queue._msg.value  # noqa: SLF001 - the message line (HTML)
     assert list(queue.decisions["posted"]) == [True, False]
+
+
+def test_the_error_mode_is_one_setting_of_the_service(real_errors_service, sample_service):
+    from cavewidgets.sample import client, serve
+
+    assert real_errors_service.errors == "real" and sample_service.errors == "sample"
+    assert client(service=real_errors_service, errors="real").datastack_name == "minnie65_sample"
+    with pytest.raises(ValueError, match="'real' way, not 'sample'"):
+        client(service=real_errors_service, errors="sample")
+    with pytest.raises(ValueError, match="errors must be one of"):
+        serve(data_dir=sample_service.data_dir, errors="strict")
+    with pytest.raises(ValueError, match="insert_limit must be a positive integer"):
+        serve(data_dir=sample_service.data_dir, insert_limit=0)

@@ -256,13 +256,13 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
     from . import routes
 
     app = Flask("cavewidgets.sample.service")
+    _set_limits(app, query_limit, insert_limit, errors)  # bad options fail before anything is written
     app.config["DATA_DIR"] = str(data_dir)
     app.config["WORK_DIR"] = str(work_dir or Path(data_dir) / "service")
     Path(app.config["WORK_DIR"]).mkdir(parents=True, exist_ok=True)
     app.config["STACKS"] = [_load_stack(data_dir, app.config["WORK_DIR"])]
     app.config["TOKEN"] = token
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    _set_limits(app, query_limit, insert_limit, errors)
     app.json.sort_keys = False
 
     @app.before_request
