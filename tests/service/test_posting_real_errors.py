@@ -207,3 +207,31 @@ def test_the_error_mode_is_one_setting_of_the_service(real_errors_service, sampl
         serve(data_dir=sample_service.data_dir, errors="strict")
     with pytest.raises(ValueError, match="insert_limit must be a positive integer"):
         serve(data_dir=sample_service.data_dir, insert_limit=0)
+
+
+def test_batches_stay_below_the_ingress_body_limit(sample_service, points, tmp_path, monkeypatch):
+    """CAVE's ingress refuses a body above 10 MiB with its own 413 (the sample too: its
+    ``MAX_CONTENT_LENGTH``); long text fields cut a batch before 10,000 rows. Limits shrunk here
+    to keep the test small: the service takes 4,000 bytes, the poster aims at 3,000."""
+    from cavewidgets.posting import poster as poster_module
+    from cavewidgets.sample import client, serve
+
+    handle = serve(data_dir=sample_service.data_dir, work_dir=tmp_path / "work")
+    try:
+        handle.app.config["MAX_CONTENT_LENGTH"] = 4000
+        small = client(service=handle)
+        store = DraftStore(small.datastack_name, directory=tmp_path)
+        drafts = [make_draft(points[i], fields={"tag": f"{i}" + "x" * 1200}) for i in range(5)]
+        store.add(drafts)
+        poster = AnnotationPoster(small)
+        poster.ensure_table("long_tags", create=True, schema="bound_tag", description="body size test")
+        with pytest.raises(PostRefusedError) as err:  # one batch of 5 x 1.2 kB: refused whole
+            poster.post(store, "long_tags")
+        assert err.value.status == 413 and small.annotation.get_annotation_count("long_tags") == 0
+        monkeypatch.setattr(poster_module, "BODY_BYTES", 3000)
+        posted = poster.post(store, "long_tags")
+        assert len(posted) == 5 and small.annotation.get_annotation_count("long_tags") == 5
+        assert sorted(r["tag"][0] for r in small.annotation.get_annotation("long_tags", list(posted["annotation_id"]))) \
+            == list("01234")
+    finally:
+        handle.stop()

@@ -71,7 +71,7 @@ class PostRefusedError(PostError):
 REFUSAL_HINTS = {
     401: "you may not write to this table (it is another user's, or its group is not yours)",
     404: "the engine could not insert the rows (is the table still there?)",
-    413: "the batch has more rows than the engine inserts per request",
+    413: "the batch is larger than the engine (10,000 rows) or CAVE's ingress (10 MiB) takes in one request",
     422: "the engine's own schema validation rejected rows that the schema service's JSON schema accepted",
 }
 

@@ -15,8 +15,9 @@ The protocol (see docs/architecture.md, "Posting annotations"):
    matches a pending draft are claimed by it; identical drafts are matched one row each. The
    engine keeps no client ids (no idempotency key), hence content matching.
 4. Post the rest in batches of at most 10,000 (DynamicAnnotationDB ``insertion_limit``; more is
-   a 413), each batch with one plain POST that is never re-sent blindly (caveclient's session
-   retries POSTs on 502/503/504, which could double a write). Only when the server returns ids
+   a 413) and about 8 MiB (CAVE's ingress refuses bodies above 10 MiB with its own 413), each
+   batch with one plain POST that is never re-sent blindly (caveclient's session retries POSTs
+   on 502/503/504, which could double a write). Only when the server returns ids
    are the drafts removed from disk and appended to the posted log (``_posted.jsonl``).
 5. A batch the engine answered with an error (a 500, 503, 429, 408: the request is over, the
    write happened or not) is reconciled as in 3 and only its missing drafts are re-sent, with
@@ -75,6 +76,12 @@ from .schema_fields import missing_field, plain_fields, point_fields, voxel_reso
 CLOCK_SLACK = _dt.timedelta(minutes=10)
 #: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
 BATCH = 10_000
+#: request body bytes per batch, below the 10 MiB CAVE's ingress accepts (CAVEdeployment
+#: ``kubetemplates/ingress.yml`` ``proxy-body-size: 10m``: nginx answers a larger body with its own
+#: 413): 10,000 rows with long text fields would exceed it
+BODY_BYTES = 8 * 2**20
+#: bytes of a row besides its fields' JSON: a point ``{"pt": {"position": [x, y, z]}}`` and separators
+_ROW_OVERHEAD = 80
 #: attempts per batch (the first send plus re-sends of what did not land) and the backoff base
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
@@ -256,10 +263,11 @@ class AnnotationPoster:
         return self._reconcile(store, table, open_, md, defaults)
 
     def _send(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
-        """Post ``drafts`` in batches of at most :data:`BATCH`, each exactly once."""
+        """Post ``drafts`` in batches of at most :data:`BATCH` rows and about :data:`BODY_BYTES`, each
+        exactly once."""
         done = []
-        for start in range(0, len(drafts), BATCH):
-            done += self._send_batch(store, table, drafts[start:start + BATCH], md, defaults)
+        for batch in _batches(drafts, defaults):
+            done += self._send_batch(store, table, batch, md, defaults)
         return done
 
     def _send_batch(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
@@ -441,6 +449,22 @@ class AnnotationPoster:
         except Exception as err:  # noqa: BLE001
             raise PostError(f"cannot check which pending drafts reached '{table}' ({type(err).__name__}: "
                             f"{str(err)[:300]}); nothing was posted, the drafts stay pending") from err
+
+
+def _batches(drafts: list[dict], defaults: dict) -> list[list[dict]]:
+    """``drafts`` cut in order into batches of at most :data:`BATCH` drafts whose rows' JSON comes
+    to at most :data:`BODY_BYTES` (estimated from the fields; a draft larger alone goes alone)."""
+    out: list[list[dict]] = []
+    size = 0
+    for d in drafts:
+        points = 2 if d.get("end_nm") else 1
+        nbytes = len(json.dumps({**defaults, **(d.get("fields") or {})}, default=str)) + _ROW_OVERHEAD * points
+        if not out or len(out[-1]) >= BATCH or size + nbytes > BODY_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(d)
+        size += nbytes
+    return out
 
 
 def _parse_server_time(text) -> _dt.datetime:
