@@ -16,12 +16,17 @@ answer. ``faults`` is a list of ``(method, path_substring, action)`` consumed in
   (the request never arrives) or after the service wrote (the answer is lost);
 - ``"kill"`` / ``"kill_after"``: SIGKILL the process ``victim`` (a posting "kernel") before
   forwarding or after the service wrote, then drop the connection;
+- ``"crash_after"``: forward, let the service write, then answer the 500 a deployed CAVE engine
+  answers when it crashes after its commit (``{"code": 500, "message", "traceback"}``, as
+  AnnotationEngine's ``unhandled_exception`` writes it when ``trigger_supervoxel_lookup`` cannot
+  reach the materialization service);
 - ``"pass"``: forward normally (lets a schedule hit the n-th matching request).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -32,6 +37,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 # hop-by-hop and length headers: the proxy sets its own
+#: a crash after the insert committed: the engine's call to the materialization service failed
+CRASH_MESSAGE = ("HTTPSConnectionPool(host='minnie.microns-daf.com', port=443): Max retries exceeded with url: "
+                 "/materialize/api/v2/datastack/minnie65_phase3_v1/lookup_supervoxel_ids")
 _SKIP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -104,6 +112,10 @@ class FaultyProxy:
                         proxy._kill()
                     self._drop(reset=action == "reset")
                     return
+                if action == "crash_after":
+                    status, headers = 500, [("Content-Type", "application/json")]
+                    content = json.dumps({"code": 500, "message": CRASH_MESSAGE,
+                                          "traceback": ["Traceback (most recent call last):\n", CRASH_MESSAGE]}).encode()
                 if action == "slow":
                     time.sleep(proxy.slow_seconds)
                 try:

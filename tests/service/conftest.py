@@ -56,6 +56,31 @@ def capped(capped_service):
     return client(service=capped_service)
 
 
+#: the annotation engine's rows per POST on ``real_errors_service`` (the real ``insertion_limit``
+#: is 10,000): small, so a 413 needs no 10,001 rows
+REAL_INSERT_LIMIT = 3
+
+
+@pytest.fixture(scope="session")
+def real_errors_service(sample_service, tmp_path_factory):
+    """A sample service on the same data whose engines answer refusals as deployed CAVE does (a
+    500, ``serve(errors="real")``), inserting at most ``REAL_INSERT_LIMIT`` rows per POST."""
+    from cavewidgets.sample import serve
+
+    handle = serve(data_dir=sample_service.data_dir, work_dir=tmp_path_factory.mktemp("real_errors_work"),
+                   errors="real", insert_limit=REAL_INSERT_LIMIT)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def real_errors(real_errors_service):
+    """A caveclient on ``real_errors_service``."""
+    from cavewidgets.sample import client
+
+    return client(service=real_errors_service)
+
+
 @pytest.fixture()
 def auth(sample_service):
     """Headers carrying the test service's token, for raw ``requests`` calls."""

@@ -404,9 +404,22 @@ def test_chunkedgraph_contract(http, names, sample_client, ids, graph):  # noqa:
     base = f"/segmentation/api/v1/table/{names['pcg']}"
     root, sv = ids["root"], ids["sv"]
     assert _json(http("GET", f"{base}/node/{sv}/root")) == {"root_id": root}
-    # handle_roots_binary: ``tobinary``, raw little-endian uint64
+    # handle_roots_binary: ``tobinary`` (app/app_utils.py), raw little-endian uint64 bytes returned
+    # from the view: Flask's default text/html; app/common.py after_request gzips every 2xx answer
+    # to a request that accepts gzip (requests always does), Content-Encoding and Vary set
     raw = http("POST", f"{base}/roots_binary", data=np.array([sv, sv], "<u8").tobytes())
     assert raw.status_code == 200 and np.frombuffer(raw.content, "<u8").tolist() == [root, root]
+    assert raw.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert raw.headers["Content-Encoding"] == "gzip" and raw.headers["Vary"] == "Accept-Encoding"
+    as_binary = http("POST", f"{base}/roots", params={"as_binary": "root_ids"}, json={"node_ids": [sv]})
+    assert as_binary.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert np.frombuffer(as_binary.content, "<u8").tolist() == [root]
+    plain = http("POST", f"{base}/roots_binary", data=np.array([sv], "<u8").tobytes(),
+                 headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and np.frombuffer(plain.content, "<u8").tolist() == [root]
+    assert http("GET", f"{base}/node/{sv}/root").headers["Content-Encoding"] == "gzip"  # JSON too
+    missing = http("GET", f"{base}/node/1/root")
+    assert missing.status_code >= 400 and "Content-Encoding" not in missing.headers  # errors are not
     leaves = _json(http("GET", f"{base}/node/{root}/leaves"))
     check(leaves, {"leaf_ids": [ID]})
     assert sv in leaves["leaf_ids"]
@@ -488,6 +501,8 @@ def test_meshing_contract(http, names, ids):
                      "seg_ids": [ID]})
     assert [int(f[1:].split(":")[0]) for f in manifest["fragments"]] == manifest["seg_ids"]
     check(_json(http("GET", url, params={"verify": 1})), {"fragments": [str]})
+    # app/meshing/v1/routes.py registers app/common.py after_request too
+    assert http("GET", url, params={"verify": 1}).headers["Content-Encoding"] == "gzip"
 
 
 def test_l2cache_contract(http, names, sample_client, ids):
@@ -502,6 +517,7 @@ def test_l2cache_contract(http, names, sample_client, ids):
     check(_json(r), Map(ID_KEY, Where("{} or the attributes", lambda v: v == {} or (
         set(v) == {"rep_coord_nm", "size_nm3"} and len(v["rep_coord_nm"]) == 3 and NUMBER.test(v["size_nm3"])))))
     assert r.json()["5"] == {}
+    assert r.headers["Content-Encoding"] == "gzip"  # app/common.py after_request, as PyChunkedGraph's
     data = sample_client.l2cache.get_l2data([ids["l2"]], attributes=["rep_coord_nm"])
     assert len(data[str(ids["l2"])]["rep_coord_nm"]) == 3
 
@@ -663,3 +679,67 @@ def test_error_bodies_contract(http, names, ids, sample_client, sample_service):
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_token"
     scheme = requests.get(url, headers={"Authorization": "Token x"}, timeout=60)
     assert scheme.status_code == 400 and scheme.json()["error"] == "bad_auth_header"
+
+
+#: a deployed engine's refusal: AnnotationEngine ``annotationengine/api.py`` and MaterializationEngine
+#: ``blueprints/client/common.py`` ``unhandled_exception`` (``{"code", "message", "traceback"}``)
+ENGINE_500 = {"code": INT, "message": str, "traceback": [str]}
+
+
+def test_engine_refusals_in_real_mode_contract(real_errors_service, real_errors):
+    """``serve(errors="real")``: every ``abort`` of the engines' Flask-RESTx resources is a 500.
+
+    Both engines register a namespace handler for ``Exception`` first (AnnotationEngine
+    ``api.py``: ``unhandled_exception`` before ``bad_request_exception``; MaterializationEngine
+    ``app.py`` adds ``client/api.py``'s namespace, with only that handler, before ``api2.py``'s),
+    Flask-RESTx ``Api._own_and_child_error_handlers`` merges all namespaces' handlers in that
+    order and ``Api.handle_error`` takes the first that matches, so ``flask.abort(413, ...)`` and
+    ``abort(400, ...)`` alike answer 500 with werkzeug's ``str(HTTPException)`` as the message. A
+    missing annotation table is no abort: DynamicAnnotationDB ``get_table_metadata`` returns None
+    and ``AnnotationTable.get`` / ``anno_database.py`` ``check_read_permission`` crash on it.
+    """
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {real_errors_service.token}"
+
+    def call(method, path, **kwargs):
+        return session.request(method, real_errors_service.url + path, timeout=60, **kwargs)
+
+    info = real_errors.info.get_datastack_info()
+    av, ds = info["aligned_volume"]["name"], real_errors.datastack_name
+    version = max(real_errors.materialize.get_versions())
+    base = f"/annotation/api/v2/aligned_volume/{av}/table"
+    real_errors.annotation.create_table("contract_real", "bound_tag", "real-mode contract", [4.0, 4.0, 40.0])
+    pos = [int(c) for c in _a_point(real_errors)]
+    url = f"{base}/contract_real/annotations"
+    # Annotations.post: abort(413, str(AnnotationInsertLimitExceeded)), abort(422, messages)
+    limit = real_errors_service.app.config["INSERTION_LIMIT"]
+    too_many = _json(call("POST", url, json={"annotations": [{"pt": {"position": pos}, "tag": "a"}] * (limit + 1)}), 500)
+    check(too_many, ENGINE_500)
+    assert too_many["message"] == (f"413 Request Entity Too Large: {limit} -> The insertion limit is {limit}, "
+                                   f"{limit + 1} were attempted to be inserted")
+    invalid = _json(call("POST", url, json={"annotations": [{"pt": {"position": pos}}]}), 500)
+    check(invalid, ENGINE_500)
+    assert invalid["message"].startswith("422 Unprocessable Entity: ")
+    # a missing table: the crash on None metadata, per route
+    assert _json(call("GET", f"{base}/no_such_table"), 500)["message"] == "'NoneType' object has no attribute 'get'"
+    for method, path in (("GET", "/count"), ("POST", "/annotations")):
+        body = _json(call(method, f"{base}/no_such_table{path}", json={"annotations": [{"pt": {"position": pos},
+                                                                                       "tag": "a"}]}), 500)
+        check(body, ENGINE_500)
+        assert body["message"] == "'NoneType' object is not subscriptable"
+    # MaterializationEngine: abort(404) and abort(400) alike
+    missing = _json(call("POST", f"/materialize/api/v3/datastack/{ds}/version/{version}/table/no_such_table/query",
+                         json={}), 500)
+    check(missing, ENGINE_500)
+    assert missing["message"].startswith("404 Not Found: ") and "no_such_table" in missing["message"]
+    soma = info["soma_table"]
+    bad = _json(call("POST", f"/materialize/api/v3/datastack/{ds}/version/{version}/table/{soma}/query",
+                     json={"filter_equal_dict": {soma: {"no_such_column": 1}}}), 500)
+    assert bad["message"].startswith("400 Bad Request: ") and bad["code"] == 500
+    # caveclient shows the message: raise_for_status reads "message" from a 5xx body
+    with pytest.raises(requests.HTTPError, match="500 Server Error: 404 Not Found: .*no_such_table"):
+        real_errors.materialize.query_table("no_such_table")
+    # what is no engine resource keeps its own answer: version probes, the other services
+    assert call("GET", "/materialize/api/versions").status_code == 200
+    pcg = info["segmentation_source"].rsplit("/", 1)[-1]
+    assert call("GET", f"/segmentation/api/v1/table/{pcg}/node/1/root").status_code in (400, 404)

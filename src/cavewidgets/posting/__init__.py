@@ -10,8 +10,10 @@ Example::
 
 from .._storage import data_dir
 from .drafts import DraftStore, make_draft
-from .poster import AnnotationPoster, DraftValidationError, PostError, PostPendingError, read_posted_log
+from .poster import (AnnotationPoster, DraftValidationError, MissingTableError, PostError, PostPendingError,
+                     PostRefusedError, read_posted_log)
 
-__all__ = ["AnnotationPoster", "DraftStore", "DraftValidationError", "PostError", "PostPendingError", "data_dir",
+__all__ = ["AnnotationPoster", "DraftStore", "DraftValidationError", "MissingTableError", "PostError", "PostPendingError",
+           "PostRefusedError", "data_dir",
            "make_draft",
            "read_posted_log"]

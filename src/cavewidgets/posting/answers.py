@@ -1,32 +1,47 @@
 """What the answer to one POST of a batch tells the poster: posted, refused, worth re-sending
 after reconciling, or unanswered (the server may still write it later).
 
+A refusal is an answer whose request wrote nothing and which a re-send cannot fix: a 4xx, or
+the 500 a deployed AnnotationEngine answers in its place. Its Flask-RESTx namespace handles
+``Exception`` before anything else (``annotationengine/api.py`` ``unhandled_exception``), so every
+``abort`` of ``Annotations.post`` (413 above the insertion limit, 422 for rows that do not
+validate, 401 for a write the table's owner did not allow, 404 for an insert that failed) is
+answered ``500 {"code": 500, "message": "413 Request Entity Too Large: ...", "traceback": [...]}``,
+the message werkzeug's ``str()`` of the ``HTTPException``. Each of those aborts happens before the
+insert commits (DynamicAnnotationDB ``insert_annotations`` commits last, in one transaction).
+
 Example::
 
     answer = read_answer(session.post(url, json={"annotations": rows}))
     answer.ids          # the new annotation ids, or None
     answer.in_flight    # True when the engine may still write the rows (no answer from it)
+    answer.refused      # 413 when the engine refused the batch (also inside its 500)
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import NamedTuple
 
 #: statuses after which a batch may be re-sent (once reconciled); any other 4xx is final
 TRANSIENT = {408, 429, 500, 502, 503, 504}
 #: a gateway's answers: it gave up on the engine, which may still be writing (as after a timeout)
 GATEWAY = {502, 504}
+#: the start of werkzeug's ``str(HTTPException)`` for a 4xx (``"422 Unprocessable Entity: ..."``)
+_ABORT_TEXT = re.compile(r"(4\d\d) [A-Z][A-Za-z' -]*: ")
 
 
 class Answer(NamedTuple):
     """``ids`` when posted; else ``error`` (text), ``wait`` (seconds before a re-send; 0: back
-    off; None: never re-send) and ``in_flight`` (the engine may still write the rows)."""
+    off; None: never re-send), ``in_flight`` (the engine may still write the rows) and
+    ``refused`` (the 4xx status of a refusal: nothing was written)."""
 
     ids: list[int] | None
     error: str | None
     wait: float | None
     in_flight: bool
+    refused: int | None = None
 
 
 def read_answer(response) -> Answer:
@@ -42,9 +57,36 @@ def read_answer(response) -> Answer:
         except (ValueError, TypeError):
             return Answer(None, f"unreadable answer {response.text[:200]!r}", 0, False)
     text = f"HTTP {response.status_code}: {message(response)}"
+    refused = refusal(response)
+    if refused is not None:
+        return Answer(None, text, None, False, refused)
     if response.status_code in TRANSIENT:
         return Answer(None, text, retry_after(response), response.status_code in GATEWAY)
     return Answer(None, text, None, False)
+
+
+def refusal(response) -> int | None:
+    """The 4xx status of a response that refuses its request: the status itself, or the one a
+    CAVE engine's 500 names in its message (``{"code": 500, "message": "413 Request Entity Too
+    Large: ...", "traceback": [...]}``); None for anything else (a crash, a gateway, a timeout).
+
+    Example::
+
+        refusal(requests.post(url, json={"annotations": rows}))   # 413 for a batch above the limit
+    """
+    status = response.status_code
+    if 400 <= status < 500 and status not in TRANSIENT:
+        return status
+    if status != 500:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("code") != 500 or "traceback" not in body:
+        return None  # not the engines' unhandled_exception shape
+    match = _ABORT_TEXT.match(str(body.get("message", "")))
+    return None if match is None or int(match.group(1)) in TRANSIENT else int(match.group(1))
 
 
 def failed_answer(err, read_timeout: float) -> Answer:

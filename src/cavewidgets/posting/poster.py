@@ -15,12 +15,16 @@ The protocol (see docs/architecture.md, "Posting annotations"):
    matches a pending draft are claimed by it; identical drafts are matched one row each. The
    engine keeps no client ids (no idempotency key), hence content matching.
 4. Post the rest in batches of at most 10,000 (DynamicAnnotationDB ``insertion_limit``; more is
-   a 413), each batch with one plain POST that is never re-sent blindly (caveclient's session
-   retries POSTs on 502/503/504, which could double a write). Only when the server returns ids
+   a 413) and about 8 MiB (CAVE's ingress refuses bodies above 10 MiB with its own 413), each
+   batch with one plain POST that is never re-sent blindly (caveclient's session retries POSTs
+   on 502/503/504, which could double a write). Only when the server returns ids
    are the drafts removed from disk and appended to the posted log (``_posted.jsonl``).
 5. A batch the engine answered with an error (a 500, 503, 429, 408: the request is over, the
    write happened or not) is reconciled as in 3 and only its missing drafts are re-sent, with
-   backoff that honours ``Retry-After``.
+   backoff that honours ``Retry-After``. A batch the engine *refused* (a 4xx, or the 500 a
+   deployed engine answers in its place, whose message begins ``"413 Request Entity Too Large:"``,
+   ``"422 Unprocessable Entity:"``, ...: see :mod:`.answers`) wrote nothing and is never re-sent
+   in the call: :class:`PostRefusedError` names the refusal and the drafts stay pending.
 6. A batch whose answer never came (read timeout, connection dropped after the request may have
    gone out, a gateway's 502/504, a kernel that died mid-request) may still be written *later*:
    the real AnnotationEngine runs under uwsgi with no request time limit (no ``harakiri`` in its
@@ -61,6 +65,8 @@ import pandas as pd
 from .answers import Answer, clock, failed_answer, read_answer
 from .content_keys import plain_value, row_key, server_row_key
 from .drafts import DraftStore, now_iso
+from .errors import (REFUSAL_HINTS, DraftValidationError, MissingTableError, PostError, PostPendingError,
+                     PostRefusedError)
 from .posted_log import append_posted_log as _append_posted_log  # a name tests wrap (kill after it)
 from .posted_log import read_posted_log
 from .schema_fields import missing_field, plain_fields, point_fields, voxel_resolution
@@ -70,6 +76,12 @@ from .schema_fields import missing_field, plain_fields, point_fields, voxel_reso
 CLOCK_SLACK = _dt.timedelta(minutes=10)
 #: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
 BATCH = 10_000
+#: request body bytes per batch, below the 10 MiB CAVE's ingress accepts (CAVEdeployment
+#: ``kubetemplates/ingress.yml`` ``proxy-body-size: 10m``: nginx answers a larger body with its own
+#: 413): 10,000 rows with long text fields would exceed it
+BODY_BYTES = 8 * 2**20
+#: bytes of a row besides its fields' JSON: a point ``{"pt": {"position": [x, y, z]}}`` and separators
+_ROW_OVERHEAD = 80
 #: attempts per batch (the first send plus re-sends of what did not land) and the backoff base
 ATTEMPTS = 3
 BACKOFF_SECONDS = 0.5
@@ -80,42 +92,6 @@ POST_TIMEOUT = (10.0, 600.0)
 LATE_WRITE_MARGIN = 60.0
 #: ids asked per ``get_annotation`` call while reconciling (they travel in the URL)
 ID_WINDOW = 400
-
-
-class DraftValidationError(ValueError):
-    """Some drafts do not fit the table's schema; nothing was posted.
-
-    ``problems`` lists ``(row, draft uid, field, message)`` tuples.
-    """
-
-    def __init__(self, table: str, problems: list[tuple[int, str, str, str]]):
-        self.table = table
-        self.problems = problems
-        lines = [f"row {row} (draft {uid}), field '{field}': {msg}" for row, uid, field, msg in problems[:10]]
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        super().__init__(f"{len(problems)} problem(s) posting to '{table}', nothing was posted:\n  "
-                         + "\n  ".join(lines) + more)
-
-
-class PostError(RuntimeError):
-    """The post did not complete; the drafts are kept on disk, pending, and a retry is safe."""
-
-
-class PostPendingError(PostError):
-    """An earlier POST of some drafts went unanswered and may still be written until ``retry_after``
-    (a UTC datetime); nothing is re-sent before then. The drafts are kept on disk, pending.
-
-    Example::
-
-        try:
-            poster.post(store, "my_tags")
-        except PostPendingError as err:
-            print(err.retry_after)         # post again after this, or with wait=True
-    """
-
-    def __init__(self, message: str, retry_after: _dt.datetime):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class AnnotationPoster:
@@ -151,7 +127,7 @@ class AnnotationPoster:
             if self.table_exists(table):  # it is there: the error was something else
                 raise
         if not create:
-            raise ValueError(f"annotation table '{table}' does not exist in {self.datastack}; "
+            raise MissingTableError(f"annotation table '{table}' does not exist in {self.datastack}; "
                              f"pass create=True, schema='bound_tag' (or another schema) to create it")
         schema = schema or "bound_tag"
         if schema not in self.client.schema.get_schemas():
@@ -236,7 +212,9 @@ class AnnotationPoster:
         except requests.exceptions.RequestException as err:
             raise PostError(f"cannot reach the annotation service to post to '{table}' ({type(err).__name__}); "
                             f"nothing was posted and every draft is kept in {store.directory}") from err
-        md.setdefault("table_name", table)
+        # once the table has its segmentation table, the engine's metadata says ``<t>__<pcg>`` as
+        # table_name (DynamicAnnotationDB ``flatten_join``): errors name the table posted to
+        md = {**md, "table_name": table}
         try:
             with store.posting(table):
                 return self._post(store, table, md, uids, defaults, wait)
@@ -285,10 +263,11 @@ class AnnotationPoster:
         return self._reconcile(store, table, open_, md, defaults)
 
     def _send(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
-        """Post ``drafts`` in batches of at most :data:`BATCH`, each exactly once."""
+        """Post ``drafts`` in batches of at most :data:`BATCH` rows and about :data:`BODY_BYTES`, each
+        exactly once."""
         done = []
-        for start in range(0, len(drafts), BATCH):
-            done += self._send_batch(store, table, drafts[start:start + BATCH], md, defaults)
+        for batch in _batches(drafts, defaults):
+            done += self._send_batch(store, table, batch, md, defaults)
         return done
 
     def _send_batch(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict) -> list[dict]:
@@ -306,6 +285,7 @@ class AnnotationPoster:
             try:
                 count_before = int(self.client.annotation.get_annotation_count(table))
             except Exception as err:  # noqa: BLE001 - nothing sent yet
+                self._check_still_there(table, store)
                 raise PostError(f"cannot read the row count of '{table}' before posting ({type(err).__name__}: "
                                 f"{str(err)[:200]}); nothing was posted, the drafts are kept in {store.path}") from err
             start = _dt.datetime.now(_dt.timezone.utc)
@@ -325,12 +305,35 @@ class AnnotationPoster:
                 return done + self._unanswered(store, table, drafts, md, defaults, answer.error)
             drafts = [dict(d, may_land_until=None) for d in drafts]  # answered: nothing can land later
             store.update(drafts)
-            if answer.wait is None:  # a refusal (4xx): re-sending cannot help
+            if answer.refused is not None:
+                raise self._refused(store, table, drafts, answer)
+            if answer.wait is None:  # re-sending cannot help
                 break
             time.sleep(answer.wait if answer.wait > 0 else BACKOFF_SECONDS * 2 ** attempt_no)
         raise PostError(f"posting {len(drafts)} draft(s) to '{table}' failed ({error}). They are saved, pending, "
                         f"in {store.path}; call post_drafts again when the service is back: drafts that did "
                         f"reach the server are recognised and not posted twice.")
+
+    def _refused(self, store: DraftStore, table: str, drafts: list[dict], answer: Answer) -> PostRefusedError:
+        reason = answer.error.split(": ", 1)[-1] if answer.error else str(answer.refused)
+        hint = REFUSAL_HINTS.get(answer.refused, "the engine refused the request")
+        if answer.refused == 404:
+            self._check_still_there(table, store)
+        return PostRefusedError(
+            f"the annotation engine refused the post of {len(drafts)} draft(s) to '{table}' ({answer.error}): "
+            f"{hint}. Nothing of this batch was written and it was not sent again; your drafts are kept, pending, "
+            f"in {store.path}.", answer.refused, reason)
+
+    def _check_still_there(self, table: str, store: DraftStore) -> None:
+        """A PostError naming the table when it no longer exists (a real engine answers requests
+        for a missing table with a 500 that does not say so)."""
+        try:
+            gone = not self.table_exists(table)
+        except Exception:  # noqa: BLE001 - the caller reports its own failure
+            return
+        if gone:
+            raise MissingTableError(f"annotation table '{table}' no longer exists in {self.datastack}; nothing was posted "
+                            f"to it, and your drafts are kept in {store.path}")
 
     def _claim(self, store: DraftStore, table: str, drafts: list[dict], md: dict, defaults: dict):
         """``(drafts not found on the server, confirmed ones)`` after reconciling ``drafts``."""
@@ -446,6 +449,22 @@ class AnnotationPoster:
         except Exception as err:  # noqa: BLE001
             raise PostError(f"cannot check which pending drafts reached '{table}' ({type(err).__name__}: "
                             f"{str(err)[:300]}); nothing was posted, the drafts stay pending") from err
+
+
+def _batches(drafts: list[dict], defaults: dict) -> list[list[dict]]:
+    """``drafts`` cut in order into batches of at most :data:`BATCH` drafts whose rows' JSON comes
+    to at most :data:`BODY_BYTES` (estimated from the fields; a draft larger alone goes alone)."""
+    out: list[list[dict]] = []
+    size = 0
+    for d in drafts:
+        points = 2 if d.get("end_nm") else 1
+        nbytes = len(json.dumps({**defaults, **(d.get("fields") or {})}, default=str)) + _ROW_OVERHEAD * points
+        if not out or len(out[-1]) >= BATCH or size + nbytes > BODY_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(d)
+        size += nbytes
+    return out
 
 
 def _parse_server_time(text) -> _dt.datetime:

@@ -36,7 +36,7 @@ __all__ = ["client", "serve", "ServiceHandle", "in_process_app", "service_record
 DATASTACKS = {"minnie": "minnie65_sample", "fly": "flywire_sample"}
 _SCALE_OF = {"flywire_sample": "fly"}  # generator scale that builds a datastack other than the default
 
-_SHARED: "ServiceHandle | None" = None
+_SHARED: dict = {}  # error mode -> the process-wide service of client() in that mode
 _SHARED_LOCK = threading.Lock()
 #: services running in this process, by origin: the Viewer answers the browser's requests for
 #: them in process (the browser may not reach the kernel's loopback at all)
@@ -148,6 +148,16 @@ class ServiceHandle:
         return add_datastack(self.app, resolve_data_dir(data_dir), work_dir)
 
     @property
+    def errors(self) -> str:
+        """How the engines answer their refusals: ``"sample"`` or ``"real"`` (see :func:`serve`).
+
+        Example::
+
+            serve(errors="real").errors   # 'real'
+        """
+        return self.app.config["ENGINE_ERRORS"] if self.app is not None else "sample"
+
+    @property
     def running(self) -> bool:
         """Whether the server thread is still serving.
 
@@ -198,10 +208,11 @@ def resolve_data_dir(data_dir) -> Path:
 
 
 def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=None, quiet: bool = False,
-                query_limit: int | None = None):
+                query_limit: int | None = None, insert_limit: int | None = None, errors: str = "sample"):
     """The werkzeug server of the service app (bound to 127.0.0.1, threaded), not started.
 
-    ``quiet`` drops the per-request access log (a background service must not flood a notebook).
+    ``quiet`` drops the per-request access log (a background service must not flood a notebook);
+    the other options are :func:`serve`'s.
     """
     from werkzeug.serving import WSGIRequestHandler
     from werkzeug.serving import make_server as _make_server
@@ -212,19 +223,28 @@ def make_server(data_dir: Path, token: str, port: int | None = None, work_dir=No
         def log_request(self, *args, **kwargs):
             pass
 
-    app = create_app(data_dir, token, work_dir=work_dir, query_limit=query_limit)
+    app = create_app(data_dir, token, work_dir=work_dir, query_limit=query_limit, insert_limit=insert_limit,
+                     errors=errors)
     handler = _Quiet if quiet else None
     return _make_server("127.0.0.1", port or 0, app, threaded=True, request_handler=handler), app
 
 
 def serve(port: int | None = None, data_dir=None, token: str | None = None, work_dir=None,
-          query_limit: int | None = None, save_token: bool = False) -> ServiceHandle:
+          query_limit: int | None = None, save_token: bool = False, *, insert_limit: int | None = None,
+          errors: str = "sample") -> ServiceHandle:
     """Start a local service in a daemon thread and return its handle.
 
     ``data_dir`` defaults to the cached sample (built if needed); ``token`` to a fresh random
     hex token; ``port`` to a free one; ``work_dir`` (annotation database, posted states) to
     ``data_dir/service``; ``query_limit`` is the materialization row cap (default 200,000, the
-    real MaterializationEngine's ``QUERY_LIMIT_SIZE``).
+    real MaterializationEngine's ``QUERY_LIMIT_SIZE``); ``insert_limit`` the annotation rows one
+    POST may insert (default 10,000, DynamicAnnotationDB's ``insertion_limit``).
+
+    ``errors="real"`` makes the MaterializationEngine and AnnotationEngine routes answer their
+    refusals (a missing table, more rows than ``insert_limit``, rows that do not validate, a
+    forbidden write, a bad request) as the deployed engines do: status **500**,
+    ``{"code": 500, "message": "413 Request Entity Too Large: ...", "traceback": [...]}``. The
+    default ``"sample"`` answers them with the status each refusal names (404, 413, 422, ...).
 
     cloud-volume in this process finds the token for the service's host by itself, as it finds
     a saved CAVE token (the tutorials' bare ``CloudVolume(client.info.segmentation_source())``
@@ -240,7 +260,8 @@ def serve(port: int | None = None, data_dir=None, token: str | None = None, work
     """
     path = resolve_data_dir(data_dir)
     token = token or new_token()
-    server, app = make_server(path, token, port, work_dir, quiet=True, query_limit=query_limit)
+    server, app = make_server(path, token, port, work_dir, quiet=True, query_limit=query_limit,
+                              insert_limit=insert_limit, errors=errors)
     # stop() waits for the serving loop to look at its flag: every 0.1 s, not socketserver's 0.5
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name=f"cavewidgets-sample-{server.server_port}", daemon=True)
@@ -252,22 +273,31 @@ def serve(port: int | None = None, data_dir=None, token: str | None = None, work
     return handle
 
 
-def shared_service() -> ServiceHandle:
-    """The process-wide service ``client()`` uses (started on first call)."""
-    global _SHARED
+def shared_service(errors: str = "sample") -> ServiceHandle:
+    """The process-wide service ``client()`` uses (started on first call), one per error mode
+    (both on the same sample and work directory, so they see the same tables).
+
+    Example::
+
+        shared_service().url            # 'http://127.0.0.1:40123'
+        shared_service("real").url      # another port, the same data
+    """
     with _SHARED_LOCK:
-        if _SHARED is None or not _SHARED.running:
-            _SHARED = serve()
-        return _SHARED
+        handle = _SHARED.get(errors)
+        if handle is None or not handle.running:
+            handle = _SHARED[errors] = serve(errors=errors)
+        return handle
 
 
-def client(datastack: str | None = None, service: ServiceHandle | None = None, **kwargs):
+def client(datastack: str | None = None, service: ServiceHandle | None = None, errors: str | None = None,
+           **kwargs):
     """A ``caveclient.CAVEclient`` for a sample datastack (service started if needed).
 
     ``datastack`` is ``None`` (the service's default, the MICrONS-shaped ``minnie65_sample``),
     ``"fly"`` (``flywire_sample``, shaped like FlyWire/FANC; built on first use and served by the
-    same service) or a datastack name. Keyword arguments go to ``CAVEclient`` (e.g.
-    ``version=1``, ``desired_resolution=...``).
+    same service) or a datastack name. ``errors="real"`` uses a service that answers the
+    engines' refusals with a 500, as real CAVE does (see :func:`serve`). Keyword arguments go to
+    ``CAVEclient`` (e.g. ``version=1``, ``desired_resolution=...``).
 
     Example::
 
@@ -275,12 +305,15 @@ def client(datastack: str | None = None, service: ServiceHandle | None = None, *
         client.materialize.get_versions()
         fly = client("fly")
         fly.materialize.synapse_query(pre_ids=root)   # with gaba, ach, glut, ... columns
+        strict = client(errors="real")                 # refusals arrive as 500s, as on MICrONS
     """
     from caveclient import CAVEclient
 
     if isinstance(datastack, ServiceHandle):  # client(handle): the older positional form
         datastack, service = None, datastack
-    handle = service or shared_service()
+    if service is not None and errors is not None and service.errors != errors:
+        raise ValueError(f"this service answers errors the {service.errors!r} way, not {errors!r}")
+    handle = service or shared_service(errors or "sample")
     kwargs.setdefault("write_server_cache", False)
     datastack = datastack or kwargs.pop("datastack_name", None)
     name = handle.add_datastack(datastack) if datastack else handle.datastack

@@ -29,7 +29,7 @@ import threading
 
 import numpy as np
 import pyarrow as pa
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from .annotation_store import get_db, now_text
 from .app import ServiceError, current_stack, data_dir, datastack_meta, request_json
@@ -41,8 +41,17 @@ TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
 
 bp = Blueprint("annotation", __name__)
 
-#: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``
+#: DynamicAnnotationDB ``annotation.py`` ``insert_annotations``: ``insertion_limit = 10_000``; the
+#: app's ``INSERTION_LIMIT`` config overrides it (tests force a 413 without 10,001 rows)
 MAX_BATCH = 10_000
+
+# A missing table is no abort in the real engine: DynamicAnnotationDB's ``get_table_metadata``
+# returns None and the route crashes on it (AnnotationEngine ``api.py`` ``AnnotationTable.get``:
+# ``md.get("notice_text")``; every other route through ``anno_database.py``
+# ``check_read_permission`` / ``check_write_permission`` / ``check_ownership``:
+# ``metadata["..."]``), answered as any crash: 500 with the TypeError's text
+NO_TABLE_GET = "'NoneType' object has no attribute 'get'"
+NO_TABLE = "'NoneType' object is not subscriptable"
 _CV_LOCK = threading.Lock()
 
 
@@ -112,10 +121,25 @@ def annotation_ids(values, what: str = "annotation_ids") -> list[int]:
     return values
 
 
+def insert_limit() -> int:
+    """Rows one POST may insert (DynamicAnnotationDB's ``insertion_limit``, or the app's override)."""
+    return current_app.config.get("INSERTION_LIMIT", MAX_BATCH)
+
+
+def _existing(table: str, crash: str = NO_TABLE) -> None:
+    """404 unless ``table`` exists, carrying the real engine's crash on a missing table."""
+    try:
+        get_store().check_table(table)
+    except ServiceError as err:
+        err.crash = crash
+        raise
+
+
 def _writable(av: str, table: str) -> dict:
     check_aligned_volume(av)
     if table in get_store().sample_tables():
         raise ServiceError(403, f"table '{table}' is part of the generated sample and is read-only")
+    _existing(table)
     return get_db().table_metadata(table)
 
 
@@ -123,9 +147,10 @@ def _prepare(schema_type: str, md: dict, annotations) -> list[dict]:
     """Validate a whole batch, then fill supervoxel ids of bound points (no root ids stored)."""
     if not isinstance(annotations, list) or not annotations:
         raise ServiceError(400, "'annotations' must be a non-empty list of objects")
-    if len(annotations) > MAX_BATCH:
+    limit = insert_limit()
+    if len(annotations) > limit:
         # api.py: abort(413, str(limit_error)); AnnotationInsertLimitExceeded.__str__ (errors.py)
-        raise ServiceError(413, f"{MAX_BATCH} -> The insertion limit is {MAX_BATCH}, "
+        raise ServiceError(413, f"{limit} -> The insertion limit is {limit}, "
                                 f"{len(annotations)} were attempted to be inserted")
     problems = validate_rows(schema_type, annotations)
     if problems:
@@ -234,7 +259,7 @@ def update_table(av):
 @bp.get(T + "/<table>")
 def table_info(av, table):
     check_aligned_volume(av)
-    get_store().check_table(table)
+    _existing(table, NO_TABLE_GET)
     # api.py AnnotationTable.get: ``return md, 201, headers`` (201, although nothing was created)
     return _engine_reply(get_store().annotation_metadata(table), table, status=201)
 
@@ -251,7 +276,7 @@ def delete_table(av, table):
 def count(av, table):
     check_aligned_volume(av)
     store = get_store()
-    store.check_table(table)
+    _existing(table)
     raw = store.raw(table)
     if "deleted" in raw.column_names:
         return jsonify(int(raw.column("deleted").null_count))  # alive rows have no deleted time
@@ -268,7 +293,7 @@ def get_annotations(av, table):
         raise ServiceError(400, f"annotation_ids must be comma-separated integers, got {text[:200]!r}") from None
     annotation_ids(ids)
     store = get_store()
-    store.check_table(table)
+    _existing(table)
     if store.is_user_table(table) and len(ids) <= 900:  # SQLite's bound-parameter limit
         rows = get_db().arrow_rows(table, ids)
     else:

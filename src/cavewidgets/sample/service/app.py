@@ -53,11 +53,14 @@ class ServiceError(Exception):
         raise ServiceError(404, "table 'foo' not found in version 3")
     """
 
-    def __init__(self, status: int, message: str, body: dict | None = None):
+    def __init__(self, status: int, message: str, body: dict | None = None, crash: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.body = body  # the reply's JSON object where a route answers its own shape
+        # where the real engine does not abort but crashes on the same input (e.g. a missing
+        # table's metadata read as None), the message of that crash: its 500 carries this text
+        self.crash = crash
 
 
 def parse_json(raw: bytes | str, what: str = "request body"):
@@ -211,32 +214,60 @@ def datastack_meta() -> dict:
     return current_stack().meta
 
 
+#: how the engines (``/materialize``, ``/annotation``) answer their own refusals: ``"sample"``
+#: with the status each ``abort`` names, ``"real"`` as the deployed engines do (a 500, see errors.py)
+ERROR_MODES = ("sample", "real")
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _set_limits(app: Flask, query_limit, insert_limit, errors: str) -> None:
+    if query_limit is not None:
+        app.config["QUERY_LIMIT_SIZE"] = _positive("query_limit", query_limit)
+    if insert_limit is not None:
+        app.config["INSERTION_LIMIT"] = _positive("insert_limit", insert_limit)
+    if errors not in ERROR_MODES:
+        raise ValueError(f"errors must be one of {ERROR_MODES}, got {errors!r}")
+    app.config["ENGINE_ERRORS"] = errors
+
+
 def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None = None,
-               query_limit: int | None = None) -> Flask:
+               query_limit: int | None = None, insert_limit: int | None = None,
+               errors: str = "sample") -> Flask:
     """Build the service app for ``data_dir``; every request must carry ``token``.
 
     ``work_dir`` holds what the service writes (annotation database, posted states); it defaults
     to ``data_dir / "service"``. ``query_limit`` is the materialization row cap (default: the
-    real ``QUERY_LIMIT_SIZE``, 200,000; tests pass a small one to run the same code path).
+    real ``QUERY_LIMIT_SIZE``, 200,000) and ``insert_limit`` the annotation engine's rows per
+    POST (default: the real ``insertion_limit``, 10,000); tests pass small ones to run the same
+    code paths. ``errors="real"`` answers the engines' refusals (404, 413, 422, ...) as the
+    deployed engines do, with a 500 (:func:`.errors.engine_refusal_body`); the default
+    ``"sample"`` keeps the status each refusal names.
+
+    Example::
+
+        app = create_app(data_dir, token, errors="real", insert_limit=5)
     """
-    from . import errors, routes
+    from . import errors as bodies
+    from . import routes
 
     app = Flask("cavewidgets.sample.service")
+    _set_limits(app, query_limit, insert_limit, errors)  # bad options fail before anything is written
     app.config["DATA_DIR"] = str(data_dir)
     app.config["WORK_DIR"] = str(work_dir or Path(data_dir) / "service")
     Path(app.config["WORK_DIR"]).mkdir(parents=True, exist_ok=True)
     app.config["STACKS"] = [_load_stack(data_dir, app.config["WORK_DIR"])]
     app.config["TOKEN"] = token
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    if query_limit is not None:
-        if isinstance(query_limit, bool) or not isinstance(query_limit, int) or query_limit < 1:
-            raise ValueError(f"query_limit must be a positive integer, got {query_limit!r}")
-        app.config["QUERY_LIMIT_SIZE"] = query_limit
     app.json.sort_keys = False
 
     @app.before_request
     def _check_token():
-        errors.mark_start()
+        bodies.mark_start()
         if request.method == "OPTIONS":
             return _cors(Response(status=204))
         if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIXES):
@@ -260,7 +291,9 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
     # error bodies in each service's own shape (errors.py); all keep the message caveclient shows
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):
-        body = err.body if err.body is not None else errors.error_body(err.status, err.message)
+        if app.config["ENGINE_ERRORS"] == "real" and 400 <= err.status < 500 and bodies.in_engine_namespace():
+            return jsonify(bodies.engine_refusal_body(err)), 500
+        body = err.body if err.body is not None else bodies.error_body(err.status, err.message)
         return jsonify(body), err.status
 
     @app.errorhandler(HTTPException)
@@ -269,12 +302,12 @@ def create_app(data_dir: str | Path, token: str, *, work_dir: str | Path | None 
         if err.code == 413:  # MAX_CONTENT_LENGTH: refused from the Content-Length, unread
             message = (f"request body of {request.content_length} bytes is larger than this service reads "
                        f"({MAX_BODY_BYTES} bytes)")
-        return jsonify(errors.error_body(err.code, message)), err.code
+        return jsonify(bodies.error_body(err.code, message)), err.code
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # still a JSON message: caveclient shows it to the user
         current_app.logger.exception("unhandled error")
-        return jsonify(errors.unexpected_body(err)), 500
+        return jsonify(bodies.unexpected_body(err)), 500
 
     routes.register(app)
     return app

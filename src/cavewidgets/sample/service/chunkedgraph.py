@@ -27,6 +27,7 @@ from .pcg_request import (
     bounds_arg,
     delimiter_arg,
     graph_for_table,
+    gzip_when_accepted,
     ids_from_binary_body,
     ids_from_json_body,
     ids_out,
@@ -38,6 +39,7 @@ from .pcg_request import (
 )
 
 bp = Blueprint("chunkedgraph", __name__)
+bp.after_request(gzip_when_accepted)
 
 PCG_VERSION = "3.1.0"  # above every caveclient 8.x version constraint on the chunkedgraph
 API_VERSIONS = [0, 1]
@@ -151,7 +153,7 @@ def roots_json(table_id):
     ids = ids_from_json_body("node_ids")
     roots = _roots(graph, ids, int_arg("stop_layer"), timestamp_arg())
     if request.args.get("as_binary") == "root_ids":
-        return Response(roots.astype("<u8").tobytes(), mimetype="application/octet-stream")
+        return binary_ids(roots)
     return json_response({"root_ids": ids_out(roots)})
 
 
@@ -160,7 +162,19 @@ def roots_binary(table_id):
     graph = graph_for_table(table_id)
     ids = ids_from_binary_body()
     roots = _roots(graph, ids, int_arg("stop_layer"), timestamp_arg())
-    return Response(roots.astype("<u8").tobytes(), mimetype="application/octet-stream")
+    return binary_ids(roots)
+
+
+def binary_ids(ids: np.ndarray) -> Response:
+    """uint64 ids as PyChunkedGraph's ``tobinary`` answers them (``app/app_utils.py``): raw
+    little-endian bytes returned from the view, so Flask's default type, ``text/html; charset=utf-8``
+    (gzip-encoded by :func:`.pcg_request.gzip_when_accepted` like every answer of the service).
+
+    Example::
+
+        binary_ids(np.array([864691135808684573], np.uint64))
+    """
+    return Response(ids.astype("<u8").tobytes())
 
 
 # ---- hierarchy -------------------------------------------------------------------------------

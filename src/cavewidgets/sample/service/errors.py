@@ -6,8 +6,17 @@
   (``unhandled_exception``) add ``"traceback"``.
 - SkeletonService (``/skeletoncache``): ``datasets/api.py`` ``return {"Error": str(e)}, 400``.
 - MaterializationEngine and AnnotationEngine: an unhandled error is their namespaces'
-  ``unhandled_exception``: ``{"code": 500, "message", "traceback"}``.
-- The Flask-RESTx services otherwise (``abort`` / ``HTTPException``): ``{"message": ...}``.
+  ``unhandled_exception``: ``{"code": 500, "message", "traceback"}``. So are their own refusals
+  as deployed (the service's ``errors="real"`` mode, :func:`engine_refusal_body`): each engine
+  registers a Flask-RESTx namespace handler for ``Exception`` before any other (AnnotationEngine
+  ``annotationengine/api.py``; MaterializationEngine ``blueprints/client/api.py``, whose
+  namespace is added before ``api2.py``'s, and Flask-RESTx ``Api._own_and_child_error_handlers``
+  merges every namespace's handlers into one dict in that order), and ``Api.handle_error``
+  answers with the first handler whose type matches: every ``flask.abort`` in a resource, 400
+  included, becomes a 500 whose message is werkzeug's ``str(HTTPException)``,
+  ``"413 Request Entity Too Large: <description>"``.
+- The Flask-RESTx services otherwise (``abort`` / ``HTTPException``): ``{"message": ...}``; the
+  sample answers the engines' refusals this way too by default (the status each ``abort`` names).
 - middle_auth_client (the token checks, before any service): ``{"error": api_code, "message"}``
   (``MACAuthorizationError.to_response``); :mod:`.app` answers those itself.
 
@@ -29,6 +38,8 @@ from flask import g, has_request_context, request
 
 _PCG_PREFIXES = ("/segmentation/", "/meshing/", "/l2cache/")
 _ENGINE_PREFIXES = ("/materialize/", "/annotation/")
+# the engines' Flask-RESTx namespaces (their version probes are plain Flask routes)
+_ENGINE_NAMESPACES = ("/materialize/api/v2/", "/materialize/api/v3/", "/annotation/api/v2/")
 
 
 def mark_start() -> None:
@@ -80,3 +91,27 @@ def unexpected_body(err: Exception) -> dict:
     if path.startswith("/skeletoncache/"):
         return {"Error": str(err)}
     return {"message": str(err)}
+
+
+def in_engine_namespace() -> bool:
+    """Whether the request went to a MaterializationEngine or AnnotationEngine Flask-RESTx
+    resource (whose errors all go through the namespace's ``Exception`` handler)."""
+    return _path().startswith(_ENGINE_NAMESPACES)
+
+
+def engine_refusal_body(err) -> dict:
+    """The body of the 500 a deployed engine answers where it refuses with ``abort(status, message)``
+    (``err`` a ``ServiceError``): its ``unhandled_exception`` of the ``HTTPException``, whose
+    ``str()`` is ``"<status> <name>: <message>"``; where the real engine crashes on the same
+    input instead (``err.crash``), that crash's message.
+
+    Example::
+
+        engine_refusal_body(ServiceError(413, "10000 -> The insertion limit is 10000, 10001 were ..."))
+        # {"code": 500, "message": "413 Request Entity Too Large: 10000 -> ...", "traceback": [...]}
+    """
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    message = err.crash or f"{err.status} {HTTP_STATUS_CODES.get(err.status, 'Unknown Error')}: {err.message}"
+    tb = traceback.format_exception(type(err), err, err.__traceback__)
+    return {"code": 500, "message": message, "traceback": tb}

@@ -16,9 +16,10 @@ from flask import Blueprint, request
 from .app import ServiceError
 from .graph import Graph
 from .app import all_stacks
-from .pcg_request import graph_for_table, ids_from_json_body, json_response
+from .pcg_request import graph_for_table, gzip_when_accepted, ids_from_json_body, json_response
 
 bp = Blueprint("l2cache", __name__)
+bp.after_request(gzip_when_accepted)
 
 # attribute -> numpy type the real cache stores it as (its attribute_metadata reports these)
 ATTRIBUTES = {

@@ -22,9 +22,11 @@ from flask import Blueprint
 
 from .app import ServiceError, parse_json
 from .graph import Graph
-from .pcg_request import bool_arg, bounds_arg, graph_for_table, json_response, parse_id, raw_body
+from .pcg_request import (bool_arg, bounds_arg, graph_for_table, gzip_when_accepted, json_response, parse_id,
+                          raw_body)
 
 bp = Blueprint("meshing", __name__)
+bp.after_request(gzip_when_accepted)
 
 _LOCK = threading.Lock()
 

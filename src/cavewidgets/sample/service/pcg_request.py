@@ -21,6 +21,34 @@ from .app import ServiceError
 from .graph import Graph, get_graph
 
 
+#: gzip level of the PCG services' answers: theirs is cloud-files' default, 9; the encoding is the
+#: contract (clients decode any level), and level 1 keeps the sample's CPU time down
+GZIP_LEVEL = 1
+
+
+def gzip_when_accepted(response: Response) -> Response:
+    """PyChunkedGraph's and PCGL2Cache's ``after_request`` (``app/common.py``, registered by
+    ``app/segmentation/v1/routes.py``, ``generic/routes.py``, ``app/meshing/v1/routes.py`` and
+    PCGL2Cache ``app/v1/routes.py``): a 2xx answer without a ``Content-Encoding`` goes out
+    gzip-compressed, with ``Content-Encoding: gzip`` and ``Vary: Accept-Encoding``, when the
+    request accepts gzip (``requests``, hence caveclient and cloud-volume, always does; a
+    browser's ``fetch`` cannot set the header, so the viewer's in-process requests never do).
+
+    Example::
+
+        bp.after_request(gzip_when_accepted)
+    """
+    if "gzip" not in request.headers.get("Accept-Encoding", "").lower():
+        return response
+    response.direct_passthrough = False
+    if not 200 <= response.status_code < 300 or "Content-Encoding" in response.headers:
+        return response
+    response.set_data(gzip.compress(response.get_data(), compresslevel=GZIP_LEVEL))
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
 def graph_for_table(table_id: str) -> Graph:
     """The sample graph if ``table_id`` is its chunkedgraph table, else a 404."""
     graph = get_graph()
