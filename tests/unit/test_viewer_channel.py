@@ -130,6 +130,17 @@ def test_kernel_answers_sample_data_with_its_token_and_the_browser_never_sees_it
     assert token.encode() not in every_byte_sent(side)
 
 
+def test_a_gzip_request_from_the_browser_still_gets_plain_bytes(viewer):
+    # PyChunkedGraph gzips every 2xx answer that accepts gzip, and so does the sample; the kernel
+    # drops content-encoding from what it relays, so it must never relay compressed bytes
+    side = ChannelClient(viewer)
+    seg = viewer.state["layers"][1]["source"]
+    info_url = seg.split("middleauth+", 1)[1] + "/info"
+    meta, body = side.fetch(info_url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert meta["status"] == 200 and "content-encoding" not in meta["headers"]
+    assert json.loads(body)["app"]["supported_api_versions"]
+
+
 def test_kernel_refuses_origins_it_does_not_answer(viewer):
     side = ChannelClient(viewer)
     with pytest.raises(RuntimeError, match="does not answer"):

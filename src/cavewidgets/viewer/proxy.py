@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_TOKEN = "cavewidgets-kernel-adds-the-token"
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "te", "trailer", "upgrade", "set-cookie"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
-_DROP_REQUEST = {"host", "cookie", "content-length", "connection", "origin", "referer"}
+# accept-encoding: the kernel picks the encoding of its own fetch (requests asks for gzip and decodes;
+# the in-process app then answers plain), and the browser gets decoded bytes either way
+_DROP_REQUEST = {"host", "cookie", "content-length", "connection", "origin", "referer", "accept-encoding"}
 
 
 def origin_of(url: str) -> str:
