@@ -167,7 +167,10 @@ class SourceEngine(TableEngine):
         return " AND ".join(parts) or "TRUE", params
 
     # ---------- data ----------
-    def _full_order(self, key: str, terms: str) -> np.ndarray:
+    def _one_column(self, sort: list) -> None:
+        return None  # no Arrow columns in memory to select from: DuckDB sorts (top-N pages meanwhile)
+
+    def _full_order(self, key: str, terms: str, stop=None) -> np.ndarray:
         with self._lock:
             self._make_room()
         con = self._connect()  # the sorter thread's own connection
