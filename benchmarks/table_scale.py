@@ -55,11 +55,12 @@ Example::
 sort: the view change and its first page, as one click sends), pick-list filters to three cell
 types on the sorted view, then five pages after scroll jumps to random positions. Each time is
 the engine call(s) up to the page payload the widget sends; medians over ``--repeat`` (≥ 5).
-Writes ``benchmarks/results/table_latency.json``.
+``--before-src DIR`` runs another source tree in turn with this one. Writes
+``benchmarks/results/table_latency.json``.
 
 Example::
 
-    .venv/bin/python benchmarks/table_scale.py --latency --repeat 5
+    .venv/bin/python benchmarks/table_scale.py --latency --repeat 5 --before-src /tmp/before/src
 """
 
 from __future__ import annotations
@@ -278,18 +279,22 @@ def run_latency(n: int) -> dict:
 
 def latency_main(args) -> None:
     """``--latency``: medians of the kernel-side round trips over ``--repeat`` fresh processes."""
+    trees = {"after": None} if not args.before_src else {"before": args.before_src, "after": None}
     results = {"rows": args.rows, "loadavg_at_start": list(os.getloadavg()),
-               "cores": len(os.sched_getaffinity(0)), "runs": []}
+               "cores": len(os.sched_getaffinity(0)), "runs": {label: [] for label in trees}}
     for repeat in range(args.repeat):
-        out = _run_worker("latency", args.rows, "")
-        results["runs"].append(out)
-        print(repeat, json.dumps(out), flush=True)
-    ok = [r for r in results["runs"] if "error" not in r]
-    results["medians_ms"] = {k: float(np.median([x for r in ok for x in r[k]])) for k in (ok[0] if ok else {})}
-    # the median hides one slow round trip in five (the first jump waited for the full sort)
-    results["max_ms"] = {k: max(x for r in ok for x in r[k]) for k in (ok[0] if ok else {})}
+        for label, src in trees.items():  # interleaved: both trees see the same machine load
+            out = _run_worker("latency", args.rows, "", src)
+            results["runs"][label].append(out)
+            print(label, repeat, json.dumps(out), flush=True)
+    results["medians_ms"], results["max_ms"] = {}, {}
+    for label, runs in results["runs"].items():
+        ok = [r for r in runs if "error" not in r]
+        results["medians_ms"][label] = {k: float(np.median([x for r in ok for x in r[k]])) for k in (ok[0] if ok else {})}
+        # the median hides one slow round trip in five (the first jump waited for the full sort)
+        results["max_ms"][label] = {k: max(x for r in ok for x in r[k]) for k in (ok[0] if ok else {})}
+        print(label, "medians", json.dumps(results["medians_ms"][label]), "max", json.dumps(results["max_ms"][label]))
     results["loadavg_at_end"] = list(os.getloadavg())
-    print("medians", json.dumps(results["medians_ms"]), "max", json.dumps(results["max_ms"]))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
 
@@ -377,7 +382,7 @@ def main() -> None:
     ap.add_argument("--latency", action="store_true",
                     help="kernel-side round trips of the browser benchmark's sort/filter/jump sequence, at --rows")
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--before-src", help="with --memory: also run this source tree (PYTHONPATH), interleaved")
+    ap.add_argument("--before-src", help="with --memory or --latency: also run this source tree (PYTHONPATH), interleaved")
     args = ap.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args.rows, args.parquet), default=str), flush=True)
