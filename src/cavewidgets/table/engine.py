@@ -509,14 +509,19 @@ class TableEngine:
         if self._view is None and self._pending is not None and not self._pending.done():
             with self._lock:
                 sort, mask = list(self._sort), self._view_mask
-            source = self._one_column(sort)
-            if source is not None:
-                rows = select_rows(self.table.column(source), bool(sort[0][1]), start, start + count, mask)
-                if rows is not None:
-                    return rows
+            rows = self._select_page(sort, mask, start, count)
+            if rows is not None:
+                return rows
             if start + count <= TOP_N:
                 return self._top_rows(start, count)
         return self.view[start : start + count]
+
+    def _select_page(self, sort: list, mask: RowBits | None, start: int, count: int) -> np.ndarray | None:
+        """View rows [start, start+count) by selection over one fixed-width sort column, or None."""
+        source = self._one_column(sort)
+        if source is None:
+            return None
+        return select_rows(self.table.column(source), bool(sort[0][1]), start, start + count, mask)
 
     def page(self, start: int, count: int, selected: np.ndarray, colors: np.ndarray | None = None) -> bytes:
         """Arrow IPC stream of view rows [start, start+count) with ``__row``, ``__sel`` and,
