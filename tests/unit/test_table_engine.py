@@ -301,3 +301,17 @@ def test_duckdb_is_opened_only_when_a_query_needs_it(synapses):
     b.sort_by("note")  # text sorts through DuckDB: opened now
     assert b._rpc_page(0, 10)
     assert getattr(engine, "_con", None) is not None
+
+
+def test_clicks_right_after_a_sort_select_its_rows_without_waiting_for_the_order(synapses):
+    b = TableBrowser(synapses)
+    gate = _busy_sorter(b._engine)
+    b.sort_by("size", ascending=False)
+    expected = synapses.sort_values("size", ascending=False, kind="stable").index.to_numpy()
+    b._rpc_click(position=4000, mode="replace")
+    b._rpc_click(position=4010, mode="add-range", anchor=4005)
+    assert not b._engine._pending.done()
+    gate.set()
+    assert b._selected_rows == [int(expected[4000]), *expected[4005:4011].tolist()]
+    with pytest.raises(ValueError, match="outside the view"):
+        b._rpc_click(position=len(synapses), mode="replace")
