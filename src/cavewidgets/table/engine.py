@@ -24,6 +24,7 @@ import threading
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -148,6 +149,7 @@ class TableEngine:
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
         self._stops: dict[str, threading.Event] = {}  # set: that sort's order is no longer wanted
+        self._running: dict[str, Any] = {}  # sort key -> the DuckDB connection running its ORDER BY
         self._sort: list[tuple[str, bool]] = []
         self.view_rows = self.n
 
@@ -384,15 +386,38 @@ class TableEngine:
             try:
                 order = column_order(table.column(source), bool(sort[0][1]), cancelled=stop.is_set)
             except Cancelled:
-                with self._lock:
-                    if self._inflight.get(key) is not None and self._stops.get(key) is stop:
-                        self._inflight.pop(key, None)
+                self._forget(key, stop)
                 raise
             return self._keep_order(key, order)
-        con = self._connect(table)
-        order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
-        con.close()
-        return self._keep_order(key, order)
+        return self._keep_order(key, self._duck_order(key, self._connect(table), terms, stop))
+
+    def _duck_order(self, key: str, con, terms: str, stop: threading.Event) -> np.ndarray:
+        """DuckDB's ORDER BY on the sorter thread's own connection (closed after), interrupted
+        when a newer sort stops this one (at 100M rows it would hold both cores for minutes)."""
+        with self._lock:
+            if stop.is_set():
+                con.close()
+                self._forget(key, stop, locked=True)
+                raise Cancelled
+            self._running[key] = con
+        try:
+            return fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
+        except duckdb.InterruptException:
+            self._forget(key, stop)
+            raise Cancelled from None
+        finally:
+            with self._lock:
+                if self._running.get(key) is con:
+                    del self._running[key]
+            con.close()
+
+    def _forget(self, key: str, stop: threading.Event, locked: bool = False) -> None:
+        """A stopped sort is no longer in flight (unless a newer request for it has begun)."""
+        if not locked:
+            with self._lock:
+                return self._forget(key, stop, locked=True)
+        if self._stops.get(key) is stop:
+            self._inflight.pop(key, None)
 
     def _keep_order(self, key: str, order: np.ndarray) -> np.ndarray:
         """Cache a finished sort (the cache is emptied when it holds all the slots its memory
@@ -470,6 +495,8 @@ class TableEngine:
         for other, future in list(self._inflight.items()):
             if other != key:
                 self._stops[other].set()
+                if other in self._running:
+                    self._running[other].interrupt()
                 if future.cancel():
                     self._inflight.pop(other, None)
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .duck import CACHE_BYTES, fetch_order, ipc_bytes, quote
+from .duck import CACHE_BYTES, ipc_bytes, quote
 from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, TableEngine
 from .order import MOST_SELECTED, SAMPLE
 from .values import ColumnInfo
@@ -184,15 +184,11 @@ class SourceEngine(TableEngine):
             self._sample = (cache, sample_sql(self.con, where, params, key, self.n))
         return select_rows_sql(self.con, where, params, key, bool(sort[0][1]), start, start + count, self._sample[1])
 
-    def _full_order(self, key: str, terms: str, stop=None) -> np.ndarray:
+    def _full_order(self, key: str, terms: str, stop) -> np.ndarray:
         with self._lock:
             self._make_room()
-        con = self._connect()  # the sorter thread's own connection
-        try:
-            order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
-        finally:
-            con.close()
-        return self._keep_order(key, order)
+        # the sorter thread's own connection, interrupted if a newer sort stops this one
+        return self._keep_order(key, self._duck_order(key, self._connect(), terms, stop))
 
     def _top_rows(self, start: int, count: int) -> np.ndarray:
         where, params = self._where()
