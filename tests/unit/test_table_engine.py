@@ -315,3 +315,19 @@ def test_clicks_right_after_a_sort_select_its_rows_without_waiting_for_the_order
     assert b._selected_rows == [int(expected[4000]), *expected[4005:4011].tolist()]
     with pytest.raises(ValueError, match="outside the view"):
         b._rpc_click(position=len(synapses), mode="replace")
+
+
+def test_a_filter_on_a_sorted_view_answers_from_the_head_of_the_cached_order(synapses):
+    b = TableBrowser(synapses)
+    b.sort_by("note")  # text: sorted by DuckDB, then cached
+    _ = b._engine.view
+    gate = _busy_sorter(b._engine)
+    b.filter(cell_type=["4P"])
+    first, later = page_rows(b, 0, 50), page_rows(b, 400, 50)
+    assert not b._engine._pending.done()  # perm[mask[perm]] still waits behind the busy sorter
+    gate.set()
+    kept = synapses[synapses.cell_type == "4P"]
+    expected = kept.sort_values("note", kind="stable", na_position="last").index.to_numpy()
+    assert [r["__row"] for r in first] == expected[:50].tolist()
+    assert [r["__row"] for r in later] == expected[400:450].tolist()
+    np.testing.assert_array_equal(b._engine.view, expected)

@@ -151,6 +151,7 @@ class TableEngine:
         self._stops: dict[str, threading.Event] = {}  # set: that sort's order is no longer wanted
         self._running: dict[str, Any] = {}  # sort key -> the DuckDB connection running its ORDER BY
         self._sort: list[tuple[str, bool]] = []
+        self._known_order: np.ndarray | None = None
         self.view_rows = self.n
 
     @property
@@ -457,6 +458,7 @@ class TableEngine:
             if self._pending is not None and self._pending not in self._inflight.values():
                 self._pending.cancel()  # an older view's perm[mask[perm]], if not begun yet
             self._pending = None
+            self._known_order = None  # the view's full order while perm[mask[perm]] is built
             self._sort_terms = self._order_terms(sort) if sort else ""
             self._sort_columns = [c for c, _ in sort]
             self._sort = sort
@@ -477,8 +479,9 @@ class TableEngine:
         if order is not None and mask is None:
             self._view = order
         elif order is not None:
-            # perm[mask[perm]] on the sorter thread: pages come by selection meanwhile
+            # perm[mask[perm]] on the sorter thread: first pages from the order's head meanwhile
             self._pending = self._sorter.submit(mask.keep, order)
+            self._known_order = order
         else:
             # the full order is computed once, in the background; pages of the new order
             # meanwhile come by selection (or a top-N query), so a sort click answers fast
@@ -535,7 +538,10 @@ class TableEngine:
         count = max(0, min(int(count), 5000))
         if self._view is None and self._pending is not None and not self._pending.done():
             with self._lock:
-                sort, mask = list(self._sort), self._view_mask
+                sort, mask, order = list(self._sort), self._view_mask, self._known_order
+            rows = mask.first_kept(order, start + count) if order is not None and mask is not None else None
+            if rows is not None:
+                return rows[start:]
             rows = self._select_page(sort, mask, start, count)
             if rows is not None:
                 return rows
