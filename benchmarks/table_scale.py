@@ -47,6 +47,20 @@ costs a process (a fixed part of the overhead). Writes ``benchmarks/results/tabl
 Example::
 
     .venv/bin/python benchmarks/table_scale.py --memory --repeat 3 --before-src /tmp/before/src
+
+``--latency``: the kernel's share of the browser benchmark's round trips (``table_browser.py
+--scale``), on its 10M-row DataFrame (``_scale_data.frame``), in its order and without pauses
+(a background sort still runs when the next click comes): per repeat a fresh
+``TableBrowser(df, key="id")``, header-click sorts on three new columns (``_rpc_view`` with the
+sort: the view change and its first page, as one click sends), pick-list filters to three cell
+types on the sorted view, then five pages after scroll jumps to random positions. Each time is
+the engine call(s) up to the page payload the widget sends; medians over ``--repeat`` (≥ 5).
+``--before-src DIR`` runs another source tree in turn with this one. Writes
+``benchmarks/results/table_latency.json``.
+
+Example::
+
+    .venv/bin/python benchmarks/table_scale.py --latency --repeat 5 --before-src /tmp/before/src
 """
 
 from __future__ import annotations
@@ -229,7 +243,64 @@ def run_perspective(df) -> dict:
     return m.result(notes=f"root ids held as {schema.get('pre_pt_root_id')!r} (no uint64 type)")
 
 
+def run_latency(n: int) -> dict:
+    """One repeat of ``--latency``: ms per round trip, in the browser benchmark's order."""
+    import random
+
+    sys.path.insert(0, str(HERE))
+    import _scale_data as data
+    from cavewidgets import TableBrowser
+
+    df = data.frame(n)
+    out: dict = {"open_first_page": [], "sort": [], "filter": [], "page_after_jump": []}
+
+    def timed(step, fn):
+        t0 = time.perf_counter()
+        fn()
+        out[step].append(round(1000 * (time.perf_counter() - t0), 1))
+
+    b = None
+
+    def open_():
+        nonlocal b
+        b = TableBrowser(df, key="id")
+        b._rpc_page(0, 100)
+
+    timed("open_first_page", open_)
+    for col in data.SORTABLE:
+        timed("sort", lambda: b._rpc_view(sort=[[col, True]], count=100))
+    for cat in ["BC", "MC", "4P"]:
+        timed("filter", lambda: b._rpc_view(filters={"cell_type": {"kind": "in", "values": [cat]}}, count=100))
+    rnd = random.Random(7)
+    for _ in range(5):  # the widget asks for the visible 100-row block and its neighbour
+        timed("page_after_jump", lambda: b._rpc_page(int(rnd.random() * b.filtered_rows) // 100 * 100, 200))
+    return out
+
+
+def latency_main(args) -> None:
+    """``--latency``: medians of the kernel-side round trips over ``--repeat`` fresh processes."""
+    trees = {"after": None} if not args.before_src else {"before": args.before_src, "after": None}
+    results = {"rows": args.rows, "loadavg_at_start": list(os.getloadavg()),
+               "cores": len(os.sched_getaffinity(0)), "runs": {label: [] for label in trees}}
+    for repeat in range(args.repeat):
+        for label, src in trees.items():  # interleaved: both trees see the same machine load
+            out = _run_worker("latency", args.rows, "", src)
+            results["runs"][label].append(out)
+            print(label, repeat, json.dumps(out), flush=True)
+    results["medians_ms"], results["max_ms"] = {}, {}
+    for label, runs in results["runs"].items():
+        ok = [r for r in runs if "error" not in r]
+        results["medians_ms"][label] = {k: float(np.median([x for r in ok for x in r[k]])) for k in (ok[0] if ok else {})}
+        # the median hides one slow round trip in five (the first jump waited for the full sort)
+        results["max_ms"][label] = {k: max(x for r in ok for x in r[k]) for k in (ok[0] if ok else {})}
+        print(label, "medians", json.dumps(results["medians_ms"][label]), "max", json.dumps(results["max_ms"][label]))
+    results["loadavg_at_end"] = list(os.getloadavg())
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
 def worker(tool: str, rows: int, parquet: str | None) -> dict:
+    if tool == "latency":
+        return run_latency(rows)
     if tool == "memory":  # the DataFrame engine's memory, exactly (see --memory)
         df = frame(rows)
         frame_mb = round(df.memory_usage(deep=True).sum() / 1e6, 1)
@@ -308,8 +379,10 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true",
                     help="peak RSS overhead of TableBrowser(DataFrame) per step (VmHWM), at --memory-rows")
     ap.add_argument("--memory-rows", default="1000000,10000000")
+    ap.add_argument("--latency", action="store_true",
+                    help="kernel-side round trips of the browser benchmark's sort/filter/jump sequence, at --rows")
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--before-src", help="with --memory: also run this source tree (PYTHONPATH), interleaved")
+    ap.add_argument("--before-src", help="with --memory or --latency: also run this source tree (PYTHONPATH), interleaved")
     args = ap.parse_args()
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args.rows, args.parquet), default=str), flush=True)
@@ -317,6 +390,9 @@ def main() -> None:
     if args.memory:
         args.out = args.out or str(HERE / "results" / "table_memory.json")
         return memory_main(args)
+    if args.latency:
+        args.out = args.out or str(HERE / "results" / "table_latency.json")
+        return latency_main(args)
     args.out = args.out or str(HERE / "results" / "table_scale.json")
 
     results = {"rows": args.rows, "parquet_rows": args.parquet_rows, "loadavg_at_start": list(os.getloadavg()),

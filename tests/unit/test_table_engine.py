@@ -243,3 +243,91 @@ def test_row_numbers_and_masks_stay_exact_on_a_parallel_scan():
     want = df[(df.cell_type == "23P") & (df.root >= np.uint64(2**60 + 10)) & (df.root <= np.uint64(2**60 + 30))]
     want = want.sort_values("size", ascending=False, kind="stable").index.to_numpy()
     assert np.array_equal(np.asarray(engine.view), want)
+
+
+def _busy_sorter(engine):
+    """Keep the engine's sorter thread busy until the returned event is set: orders stay pending."""
+    import threading
+
+    gate = threading.Event()
+    engine._sorter.submit(gate.wait)
+    return gate
+
+
+def test_pages_while_the_order_sorts_come_by_selection_and_equal_the_full_order(synapses, monkeypatch):
+    from cavewidgets.table import order
+
+    monkeypatch.setattr(order, "SAMPLE", 300)  # 5000 rows: the bracket of a sample, not every row
+    b = TableBrowser(synapses)
+    engine = b._engine
+    gate = _busy_sorter(engine)
+    b.filter(cell_type=["BC", "4P"])
+    b.sort_by("pre_pt_root_id", ascending=False)
+    starts = [0, 40, b.filtered_rows // 2, b.filtered_rows - 30]
+    pages = [engine.page(s, 60, b._selected_mask) for s in starts]
+    assert not engine._pending.done()  # answered without the full order
+    gate.set()
+    expected = synapses[synapses.cell_type.isin(["BC", "4P"])].sort_values("pre_pt_root_id", ascending=False,
+                                                                           kind="stable").index.to_numpy()
+    np.testing.assert_array_equal(engine.view, expected)
+    for s, page in zip(starts, pages):
+        assert decode(page).column("__row").to_pylist() == expected[s:s + 60].tolist()
+        assert decode(page).column("pre_pt_root_id").type == pa.uint64()
+
+
+def test_a_newer_sort_stops_the_older_one_and_going_back_sorts_again(synapses):
+    b = TableBrowser(synapses)
+    engine = b._engine
+    gate = _busy_sorter(engine)
+    b.sort_by("size")
+    b.sort_by("post_pt_root_id", ascending=False)
+    assert list(engine._inflight) == ['[["post_pt_root_id", false]]']  # the size order never starts
+    b.sort_by("size")
+    gate.set()
+    np.testing.assert_array_equal(engine.view, synapses.sort_values("size", kind="stable").index.to_numpy())
+
+
+def test_duckdb_is_opened_only_when_a_query_needs_it(synapses):
+    b = TableBrowser(synapses)
+    engine = b._engine
+    b.sort_by("size", ascending=False)
+    b.filter(cell_type=["BC"], pre_pt_root_id=[BIG + 3, BIG + 4])
+    b._rpc_page(0, 100)
+    b._rpc_page(b.filtered_rows // 2, 100)
+    engine.summary("cell_type")
+    _ = engine.view
+    assert getattr(engine, "_con", None) is None
+    b.search("shaft")  # text search over a plain string column: still Arrow
+    b.sort_by("note")  # text sorts through DuckDB: opened now
+    assert b._rpc_page(0, 10)
+    assert getattr(engine, "_con", None) is not None
+
+
+def test_clicks_right_after_a_sort_select_its_rows_without_waiting_for_the_order(synapses):
+    b = TableBrowser(synapses)
+    gate = _busy_sorter(b._engine)
+    b.sort_by("size", ascending=False)
+    expected = synapses.sort_values("size", ascending=False, kind="stable").index.to_numpy()
+    b._rpc_click(position=4000, mode="replace")
+    b._rpc_click(position=4010, mode="add-range", anchor=4005)
+    assert not b._engine._pending.done()
+    gate.set()
+    assert b._selected_rows == [int(expected[4000]), *expected[4005:4011].tolist()]
+    with pytest.raises(ValueError, match="outside the view"):
+        b._rpc_click(position=len(synapses), mode="replace")
+
+
+def test_a_filter_on_a_sorted_view_answers_from_the_head_of_the_cached_order(synapses):
+    b = TableBrowser(synapses)
+    b.sort_by("note")  # text: sorted by DuckDB, then cached
+    _ = b._engine.view
+    gate = _busy_sorter(b._engine)
+    b.filter(cell_type=["4P"])
+    first, later = page_rows(b, 0, 50), page_rows(b, 400, 50)
+    assert not b._engine._pending.done()  # perm[mask[perm]] still waits behind the busy sorter
+    gate.set()
+    kept = synapses[synapses.cell_type == "4P"]
+    expected = kept.sort_values("note", kind="stable", na_position="last").index.to_numpy()
+    assert [r["__row"] for r in first] == expected[:50].tolist()
+    assert [r["__row"] for r in later] == expected[400:450].tolist()
+    np.testing.assert_array_equal(b._engine.view, expected)

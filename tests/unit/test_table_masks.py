@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from cavewidgets.table import masks
+from cavewidgets.table.values import RowBits
 
 N = 1000
 rng = np.random.default_rng(21)
@@ -83,3 +84,16 @@ def test_category_counts_are_duckdbs_group_by(share):
     expected = con.execute("SELECT c, count(*) FROM t WHERE m GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
     assert masks.category_counts(table.column("c"), within) == expected
     assert masks.category_counts(pa.chunked_array([pa.array([1, 2])]), None) is None  # not a category
+
+
+def test_first_kept_is_the_head_of_keep_and_gives_up_past_its_limit(monkeypatch):
+    from cavewidgets.table import values
+
+    monkeypatch.setattr(values, "CHUNK_ROWS", 64)  # several chunks in 1,000 rows
+    rng = np.random.default_rng(4)
+    order = rng.permutation(1000).astype(np.int32)
+    bits = RowBits.of(rng.random(1000) < 0.1)
+    kept = bits.keep(order)
+    for count in (0, 1, 7, len(kept), len(kept) + 5):
+        np.testing.assert_array_equal(bits.first_kept(order, count), kept[:count])
+    assert bits.first_kept(order, len(kept), most=128) is None  # ~13 kept in the first 128

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from cavewidgets.table import order
+from cavewidgets.table.values import RowBits
 
 N = 5000
 rng = np.random.default_rng(15)
@@ -71,3 +72,32 @@ def test_text_is_left_to_duckdb():
     assert not order.sortable(pa.string())
     assert not order.sortable(pa.float16())
     assert not order.sortable(pa.list_(pa.float64(), 3))
+
+
+@pytest.mark.parametrize("name", list(COLUMNS))
+@pytest.mark.parametrize("ascending", [True, False])
+def test_select_rows_gives_the_pages_of_the_full_order(name, ascending):
+    series = COLUMNS[name]
+    arr = pa.array(series, from_pandas=True)
+    column = pa.chunked_array([arr.slice(0, 1234), arr.slice(1234)])
+    keep = np.arange(N) % 3 != 1
+    within = RowBits.of(keep)
+    for bits, full in ((None, order.column_order(column, ascending)),
+                       (within, within.keep(order.column_order(column, ascending)))):
+        n = len(full)
+        for a, b in [(0, 1), (0, 100), (7, 57), (n // 2, n // 2 + 100), (n - 150, n), (n - 3, n + 10), (n, n + 5)]:
+            got = order.select_rows(column, ascending, a, b, bits, most=N)
+            assert got is not None, (a, b)
+            np.testing.assert_array_equal(got, full[a:b])
+
+
+def test_select_rows_gives_up_on_a_value_repeated_past_its_limit():
+    column = pa.chunked_array([pa.array(np.repeat(np.arange(5), 1000))])
+    assert order.select_rows(column, True, 2500, 2600, most=500) is None
+    np.testing.assert_array_equal(order.select_rows(column, True, 2500, 2600, most=5000), np.arange(2500, 2600))
+
+
+def test_a_sort_no_longer_wanted_stops():
+    column = pa.chunked_array([pa.array(np.arange(N)[::-1])])
+    with pytest.raises(order.Cancelled):
+        order.column_order(column, cancelled=lambda: True)

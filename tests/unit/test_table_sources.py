@@ -179,3 +179,65 @@ def test_bad_sources_get_clear_errors(tmp_path):
         b.select([1])
     with pytest.raises(ValueError, match="key column 'nope'"):
         TableBrowser(tmp_path / "dup.parquet", key="nope")
+
+
+def test_pages_past_the_top_rows_of_a_running_sort_come_by_selection(frame, source, monkeypatch):
+    import threading
+
+    from cavewidgets.table import outofcore
+
+    monkeypatch.setattr(outofcore, "SAMPLE", 500)  # 20,000 rows: a bracket, not every row
+    b = TableBrowser(source)
+    engine = b._engine
+    b.filter(cell_type=["BC", "4P"])
+    kept = frame[frame.cell_type.isin(["BC", "4P"])]
+    for column, ascending in [("pre_pt_root_id", True), ("score", False), ("size", False)]:
+        expected = kept.sort_values(column, ascending=ascending, kind="stable", na_position="last").index.to_numpy()
+        where, key = engine._where(), f'"{column}"'
+        sample = outofcore.sample_sql(engine.con, *where, key, engine.n)
+        for start in [0, 3000, len(expected) // 2, len(expected) - 150, len(expected) - 10]:
+            got = outofcore.select_rows_sql(engine.con, *where, key, ascending, start, start + 200, sample)
+            np.testing.assert_array_equal(got, expected[start:start + 200])
+    # through the page while the full ORDER BY still runs (the sorter thread held busy)
+    gate = threading.Event()
+    engine._sorter.submit(gate.wait)
+    b.sort_by("pre_pt_root_id", ascending=False)
+    middle = decode(engine.page(len(kept) // 2, 100, b._selected_mask))
+    assert not engine._pending.done()
+    gate.set()
+    expected = kept.sort_values("pre_pt_root_id", ascending=False, kind="stable").index.to_numpy()
+    assert middle.column("__row").to_pylist() == expected[len(kept) // 2:][:100].tolist()
+    assert middle.column("pre_pt_root_id").type == pa.uint64()
+
+
+def test_a_newer_sort_interrupts_the_older_order_by_still_running(frame, tmp_path, monkeypatch):
+    import time
+
+    from cavewidgets.table import engine as engine_module
+    from cavewidgets.table.order import Cancelled
+
+    path = tmp_path / "syn.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    real = engine_module.fetch_order
+
+    def slow_first(con, sql, n):  # an ORDER BY that would run for hours unless interrupted
+        if "note" in sql:
+            con.execute("SELECT count(*) FROM range(1000000000000) a WHERE a.range % 7 = 3").fetchall()
+        return real(con, sql, n)
+
+    monkeypatch.setattr(engine_module, "fetch_order", slow_first)
+    b = TableBrowser(str(path))
+    engine = b._engine
+    b.sort_by("note")
+    first = engine._inflight['[["note", true]]']
+    deadline = time.monotonic() + 30
+    while '[["note", true]]' not in engine._running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    b.sort_by("size", ascending=False)
+    with pytest.raises(Cancelled):
+        first.result(timeout=30)
+    expected = frame.sort_values("size", ascending=False, kind="stable").index.to_numpy()
+    np.testing.assert_array_equal(engine.view, expected)
+    monkeypatch.setattr(engine_module, "fetch_order", real)
+    b.sort_by("note")  # asked again: sorted anew, not the stopped one
+    np.testing.assert_array_equal(engine.view, frame.sort_values("note", kind="stable", na_position="last").index.to_numpy())

@@ -8,6 +8,12 @@ Sorting and filtering are computed separately and cached: a sort order is one pe
 all rows (computed once per sort spec), each filter is one boolean mask (computed once per
 spec), and the view is ``perm[mask[perm]]``. Changing a filter never re-sorts, paging never
 re-queries, and only the rows of a page are serialised (Arrow IPC).
+
+A click answers before the full order exists: the order (and ``perm[mask[perm]]``) is built on
+the sorter thread, and until it is ready a page of one fixed-width column's order comes from
+selection (``order.select_rows``: O(n), no sort), anything else's first rows from a top-N query.
+A newer sort stops an older one that is still running. DuckDB is opened only when a query
+needs it (~30 MB for the process's database).
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from __future__ import annotations
 import json
 import re
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +33,7 @@ import pyarrow.compute as pc
 from .columns import convert_column, object_kind, positions_array, split_position_columns
 from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, give_back_memory, ipc_bytes, quote
 from .masks import arrow_mask, category_counts, contains_mask, lowered
-from .order import column_order, sortable
+from .order import Cancelled, column_order, select_rows, sortable
 from .values import AllRows, ColumnInfo, RowBits, json_safe, parse_literal
 
 ROW = "__row"
@@ -53,6 +60,11 @@ def numbered(table: str, row_type: str) -> str:
         con.execute(f"CREATE TEMP VIEW t AS {numbered('__frame', 'INTEGER')}")
     """
     return f"SELECT CAST(row_number() OVER () - 1 AS {row_type}) AS {ROW}, * FROM {table}"
+
+
+def _keep_after(order: Future, mask: RowBits) -> np.ndarray:
+    """``perm[mask[perm]]`` once the order is sorted (queued after it on the sorter thread)."""
+    return mask.keep(order.result())
 
 
 class TableEngine:
@@ -118,7 +130,6 @@ class TableEngine:
         # cached sort orders stay within an eighth of the frame (a 10M-row order is 40 MB)
         self._budget = min(CACHE_BYTES, max(1 << 22, int(frame.memory_usage(deep=False).sum()) // 8))
         self.table = pa.table(arrays) if arrays else pa.table({"__empty": pa.nulls(self.n)})
-        self.con = self._connect(self.table)
         self._init_view_state()
         give_back_memory()  # the conversions' temporaries
 
@@ -137,7 +148,23 @@ class TableEngine:
         self._sorter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cavewidgets-sort")
         self._lock = threading.Lock()
         self._inflight: dict[str, Future] = {}
+        self._stops: dict[str, threading.Event] = {}  # set: that sort's order is no longer wanted
+        self._running: dict[str, Any] = {}  # sort key -> the DuckDB connection running its ORDER BY
+        self._sort: list[tuple[str, bool]] = []
+        self._known_order: np.ndarray | None = None
         self.view_rows = self.n
+
+    @property
+    def con(self):
+        """This engine's DuckDB cursor, opened on first use (sorting by one fixed-width column,
+        filters on categories, ids and ranges, and paging never need it)."""
+        if getattr(self, "_con", None) is None:
+            self._con = self._connect(self.table)
+        return self._con
+
+    @con.setter
+    def con(self, value) -> None:
+        self._con = value
 
     # ---------- validation ----------
     def _literal(self, column: str, value: Any) -> Any:
@@ -161,8 +188,9 @@ class TableEngine:
         arr = positions_array(self.frame.iloc[:, i].to_numpy(dtype=object))
         with self._lock:
             self.table = self.table.append_column(name, arr)
-        self.con.unregister(FRAME)
-        self.con.register(FRAME, self.table)
+        if getattr(self, "_con", None) is not None:
+            self._con.unregister(FRAME)
+            self._con.register(FRAME, self.table)
 
     def _connect(self, table: pa.Table):
         """A cursor with the frame's Arrow table and the view ``t`` (the table with ``__row``)."""
@@ -334,21 +362,63 @@ class TableEngine:
         terms = ", ".join(f"{e} {'ASC' if asc else 'DESC'} NULLS LAST" for c, asc in sort for e in self._sort_exprs(c))
         return f"{terms}, {ROW}"  # the row position breaks ties: a stable order
 
-    def _full_order(self, key: str, terms: str) -> np.ndarray:
+    def _one_column(self, sort: list) -> str | None:
+        """The column whose keys sort the view when that is one fixed-width column (numpy sorts
+        and selects it), else None (DuckDB sorts)."""
+        if len(sort) != 1:
+            return None
+        source = self._sort_sources(sort[0][0])
+        if source in self._split or source in self._lazy or source not in self.table.column_names:
+            return None
+        return source if sortable(self.table.column(source).type) else None
+
+    def _full_order(self, key: str, terms: str, stop: threading.Event) -> np.ndarray:
         # runs on the sorter thread (numpy's sorts and DuckDB release the GIL)
+        if stop.is_set():
+            raise Cancelled
         with self._lock:
             table = self.table
             self._make_room()
         sort = json.loads(key)
-        source = self._sort_sources(sort[0][0]) if len(sort) == 1 else None
-        if source is not None and source not in self._split and sortable(table.column(source).type):
+        source = self._one_column(sort)
+        if source is not None:
             # one fixed-width column: a bucket sort next to the order (DuckDB's ORDER BY would
             # hold every key and row number while it sorts: more memory, spilled, slower)
-            return self._keep_order(key, column_order(table.column(source), bool(sort[0][1])))
-        con = self._connect(table)
-        order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
-        con.close()
-        return self._keep_order(key, order)
+            try:
+                order = column_order(table.column(source), bool(sort[0][1]), cancelled=stop.is_set)
+            except Cancelled:
+                self._forget(key, stop)
+                raise
+            return self._keep_order(key, order)
+        return self._keep_order(key, self._duck_order(key, self._connect(table), terms, stop))
+
+    def _duck_order(self, key: str, con, terms: str, stop: threading.Event) -> np.ndarray:
+        """DuckDB's ORDER BY on the sorter thread's own connection (closed after), interrupted
+        when a newer sort stops this one (at 100M rows it would hold both cores for minutes)."""
+        with self._lock:
+            if stop.is_set():
+                con.close()
+                self._forget(key, stop, locked=True)
+                raise Cancelled
+            self._running[key] = con
+        try:
+            return fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
+        except duckdb.InterruptException:
+            self._forget(key, stop)
+            raise Cancelled from None
+        finally:
+            with self._lock:
+                if self._running.get(key) is con:
+                    del self._running[key]
+            con.close()
+
+    def _forget(self, key: str, stop: threading.Event, locked: bool = False) -> None:
+        """A stopped sort is no longer in flight (unless a newer request for it has begun)."""
+        if not locked:
+            with self._lock:
+                return self._forget(key, stop, locked=True)
+        if self._stops.get(key) is stop:
+            self._inflight.pop(key, None)
 
     def _keep_order(self, key: str, order: np.ndarray) -> np.ndarray:
         """Cache a finished sort (the cache is emptied when it holds all the slots its memory
@@ -385,40 +455,74 @@ class TableEngine:
             self._column_masks = column_masks
             self._view_mask = mask
             self.view_rows = self.n if mask is None else mask.count()
+            if self._pending is not None and self._pending not in self._inflight.values():
+                self._pending.cancel()  # an older view's perm[mask[perm]], if not begun yet
             self._pending = None
+            self._known_order = None  # the view's full order while perm[mask[perm]] is built
             self._sort_terms = self._order_terms(sort) if sort else ""
             self._sort_columns = [c for c, _ in sort]
+            self._sort = sort
             self._view = None  # the old view goes before the new one is built: never both at once
             if not sort:
                 self._view = AllRows(self.n) if mask is None else mask.rows(self._row_dtype)
             else:
-                key = json.dumps(sort)
-                order = self._sorts.get(key)
-                if order is not None:
-                    self._view = order if mask is None else mask.keep(order)
-                else:
-                    # the full order is computed once, in the background; the first pages of the
-                    # new order meanwhile come from a top-N query, so a sort click answers fast
-                    self._view = None
-                    pending = self._inflight.get(key)
-                    if pending is None or pending.cancelled():
-                        pending = self._inflight[key] = self._sorter.submit(self._full_order, key, self._sort_terms)
-                    self._pending = pending
+                self._start_sorted(sort, mask)
         give_back_memory()
         return self.view_rows
+
+    def _start_sorted(self, sort: list, mask: RowBits | None) -> None:
+        """Make the sorted view (caller holds the lock): at once when its order is cached and
+        nothing is filtered, else as ``_pending`` on the sorter thread."""
+        key = json.dumps(sort)
+        self._stop_other_sorts(key)
+        order = self._sorts.get(key)
+        if order is not None and mask is None:
+            self._view = order
+        elif order is not None:
+            # perm[mask[perm]] on the sorter thread: first pages from the order's head meanwhile
+            self._pending = self._sorter.submit(mask.keep, order)
+            self._known_order = order
+        else:
+            # the full order is computed once, in the background; pages of the new order
+            # meanwhile come by selection (or a top-N query), so a sort click answers fast
+            pending = self._inflight.get(key)
+            if pending is None or pending.cancelled() or self._stops[key].is_set():
+                self._stops[key] = threading.Event()
+                pending = self._sorter.submit(self._full_order, key, self._sort_terms, self._stops[key])
+                self._inflight[key] = pending
+            self._pending = pending if mask is None else self._sorter.submit(_keep_after, pending, mask)
+
+    def _stop_other_sorts(self, key: str) -> None:
+        """Stop computing the orders of other sorts (caller holds the lock): a newer click wants
+        this one, and two sorts at once would slow both."""
+        for other, future in list(self._inflight.items()):
+            if other != key:
+                self._stops[other].set()
+                if other in self._running:
+                    self._running[other].interrupt()
+                if future.cancel():
+                    self._inflight.pop(other, None)
 
     @property
     def view(self) -> np.ndarray:
         """Row positions (in the original frame) of the filtered, sorted view."""
-        pending = self._pending
-        if self._view is None and pending is not None:
-            order = pending.result()
+        while True:
+            pending = self._pending
+            if self._view is not None or pending is None:
+                return self._view
+            try:
+                rows = pending.result()
+            except (Cancelled, CancelledError):
+                # stopped by a newer sort that was itself replaced by this one again: start over
+                with self._lock:
+                    if self._pending is pending:
+                        self._start_sorted(self._sort, self._view_mask)
+                continue
             with self._lock:
                 if self._pending is pending:
-                    mask = self._view_mask
-                    self._view = order if mask is None else mask.keep(order)
+                    self._view = rows
                     self._pending = None
-        return self._view
+            return rows
 
     def _top_rows(self, start: int, count: int) -> np.ndarray:
         sort_columns = [self._sort_sources(c) for c in self._sort_columns]
@@ -428,12 +532,29 @@ class TableEngine:
 
     def _page_rows(self, start, count) -> np.ndarray:
         """Row numbers of view rows [start, start+count) (at most 5,000). While a sort is still
-        running, the first ``TOP_N`` rows come from a LIMIT query instead of waiting for it."""
+        running, a page of one fixed-width column's order comes by selection, and the first
+        ``TOP_N`` rows of any other from a LIMIT query, instead of waiting for it."""
         start = max(0, int(start))
         count = max(0, min(int(count), 5000))
-        if self._view is None and self._pending is not None and not self._pending.done() and start + count <= TOP_N:
-            return self._top_rows(start, count)
+        if self._view is None and self._pending is not None and not self._pending.done():
+            with self._lock:
+                sort, mask, order = list(self._sort), self._view_mask, self._known_order
+            rows = mask.first_kept(order, start + count) if order is not None and mask is not None else None
+            if rows is not None:
+                return rows[start:]
+            rows = self._select_page(sort, mask, start, count)
+            if rows is not None:
+                return rows
+            if start + count <= TOP_N:
+                return self._top_rows(start, count)
         return self.view[start : start + count]
+
+    def _select_page(self, sort: list, mask: RowBits | None, start: int, count: int) -> np.ndarray | None:
+        """View rows [start, start+count) by selection over one fixed-width sort column, or None."""
+        source = self._one_column(sort)
+        if source is None:
+            return None
+        return select_rows(self.table.column(source), bool(sort[0][1]), start, start + count, mask)
 
     def page(self, start: int, count: int, selected: np.ndarray, colors: np.ndarray | None = None) -> bytes:
         """Arrow IPC stream of view rows [start, start+count) with ``__row``, ``__sel`` and,
@@ -475,9 +596,11 @@ class TableEngine:
                 other = m if other is None else (other & m)
         if kind == "position":
             return {"text": True}
+        # a category's counts from its codes: no query, none of DuckDB's scan buffers
+        counted = category_counts(self.table.column(column), other) if kind == "category" else None
         where = "__m"
         params: list = []
-        v = self._registered(other, [column])
+        v = self._registered(other, [column]) if counted is None else None
         q = quote(column)
         if kind in ("int", "uint", "float", "datetime"):
             lo, hi = self.con.execute(f"SELECT min({q}), max({q}) FROM {v} WHERE {where}", params).fetchall()[0]
@@ -485,9 +608,7 @@ class TableEngine:
             return {"min": fmt(lo), "max": fmt(hi)}
         if kind in ("position",):
             return {"text": True}
-        # a category's counts from its codes: no query, none of DuckDB's scan buffers
-        rows = category_counts(self.table.column(column), other) if kind == "category" else None
-        rows = rows[: MAX_PICK_VALUES + 1] if rows is not None else self.con.execute(
+        rows = counted[: MAX_PICK_VALUES + 1] if counted is not None else self.con.execute(
             f"SELECT {q} AS value, count(*) AS n FROM {v} WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_PICK_VALUES + 1}",
             params,
         ).fetchall()

@@ -58,9 +58,21 @@ def _matcher(column: pa.ChunkedArray, kind: str, op: str, values: list):
         wanted = np.append(pc.is_in(labels, value_set=pa.array(present, type_.value_type)).to_numpy(
             zero_copy_only=False), with_null)
 
+        picked = np.flatnonzero(wanted[:-1])
+
         def in_labels(chunk):
-            codes = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
-            return wanted[codes]  # -1: the appended entry, True when None was picked
+            indices = chunk.indices
+            codes = indices.to_numpy(zero_copy_only=False) if not indices.null_count \
+                else pc.fill_null(indices, -1).to_numpy(zero_copy_only=False)
+            if len(picked) > 8:
+                return wanted[codes]  # -1: the appended entry, True when None was picked
+            # a few picked labels: compares over the narrow codes beat a gather through intp
+            hit = np.zeros(len(codes), dtype=bool)
+            for code in picked:
+                hit |= codes == code
+            if with_null and indices.null_count:
+                hit |= codes == -1
+            return hit
 
         return lambda chunk: np.concatenate([in_labels(c) for c in chunk.chunks]) if chunk.num_chunks \
             else np.zeros(0, dtype=bool)

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -24,8 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .duck import CACHE_BYTES, fetch_order, ipc_bytes, quote
-from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TableEngine
+from .duck import CACHE_BYTES, ipc_bytes, quote
+from .engine import MAX_PICK_VALUES, MAX_TEXT_CHARS, TOP_N, TableEngine
+from .order import MOST_SELECTED, SAMPLE
 from .values import ColumnInfo
 from .sources import ROW, Source
 
@@ -167,15 +169,26 @@ class SourceEngine(TableEngine):
         return " AND ".join(parts) or "TRUE", params
 
     # ---------- data ----------
-    def _full_order(self, key: str, terms: str) -> np.ndarray:
+    def _one_column(self, sort: list) -> None:
+        return None  # no Arrow columns in memory to select from: DuckDB sorts (top-N pages meanwhile)
+
+    def _select_page(self, sort: list, mask, start: int, count: int) -> np.ndarray | None:
+        """A page past the top-N rows of a numeric sort, by selection in SQL (three scans of the
+        key column) instead of waiting for the full ORDER BY (minutes at 100M rows)."""
+        if len(sort) != 1 or start + count <= TOP_N or self.kinds.get(sort[0][0]) not in ("int", "uint", "float"):
+            return None
+        where, params = self._where()
+        key = quote(sort[0][0])
+        cache = json.dumps([key, where, params], default=str)
+        if getattr(self, "_sample", (None,))[0] != cache:  # one sample serves every jump in this view
+            self._sample = (cache, sample_sql(self.con, where, params, key, self.n))
+        return select_rows_sql(self.con, where, params, key, bool(sort[0][1]), start, start + count, self._sample[1])
+
+    def _full_order(self, key: str, terms: str, stop) -> np.ndarray:
         with self._lock:
             self._make_room()
-        con = self._connect()  # the sorter thread's own connection
-        try:
-            order = fetch_order(con, f"SELECT {ROW} FROM t ORDER BY {terms}", self.n)
-        finally:
-            con.close()
-        return self._keep_order(key, order)
+        # the sorter thread's own connection, interrupted if a newer sort stops this one
+        return self._keep_order(key, self._duck_order(key, self._connect(), terms, stop))
 
     def _top_rows(self, start: int, count: int) -> np.ndarray:
         where, params = self._where()
@@ -365,3 +378,74 @@ def _no_duplicates(column: str, found: list) -> None:
     if dup:
         raise ValueError(f"key column {column!r} has duplicate values (e.g. {', '.join(map(str, dup[:3]))}); pass a unique key")
 
+
+
+def sample_sql(con, where: str, params: list, key: str, n: int) -> np.ndarray:
+    """The sorted keys of every ``n // (4 * SAMPLE)``-th row of the view that has one (a filter on
+    the row number: a scan in parallel, where a reservoir sample took seconds at 100M rows).
+
+    Example::
+
+        sample_sql(con, "TRUE", [], '"size"', engine.n)
+    """
+    step = max(1, n // (4 * SAMPLE))  # 4x the in-memory sample: the bracket fetched is half as wide
+    got = con.execute(f"SELECT {key} AS k FROM t WHERE ({where}) AND {key} IS NOT NULL AND {ROW} % {step} = 0",
+                      params).fetchnumpy()["k"]
+    return np.sort(np.asarray(got))
+
+
+def select_rows_sql(con, where: str, params: list, key: str, ascending: bool, a: int, b: int,
+                    sample: np.ndarray, most: int = MOST_SELECTED) -> np.ndarray | None:
+    """Rows at ranks [a, b) of ``SELECT __row FROM t WHERE <where> ORDER BY <key> ASC|DESC NULLS
+    LAST, __row`` without sorting the view: a sample of the keys (:func:`sample_sql`, sorted)
+    brackets the ranks, one scan counts the rows before the bracket, one returns the bracket,
+    which numpy sorts; the view's missing keys come last in row order. None when the bracket
+    would pass ``most`` rows.
+
+    Example::
+
+        sample = sample_sql(con, "TRUE", [], '"size"', n)
+        select_rows_sql(con, "TRUE", [], '"size"', False, 5_000_000, 5_000_100, sample)
+    """
+    valid = con.execute(f"SELECT count({key}) FROM t WHERE {where}", params).fetchone()[0]
+    a, hi_rank = max(0, a), min(b, valid)
+    nulls = None
+    if b > valid:  # past the keys: the missing ones, in row order
+        skip = max(0, a - valid)
+        nulls = con.execute(f"SELECT {ROW} FROM t WHERE ({where}) AND {key} IS NULL ORDER BY {ROW} "
+                            f"LIMIT {b - max(a, valid)} OFFSET {skip}", params).fetchnumpy()[ROW]
+        nulls = np.asarray(nulls, dtype=np.int64)
+    if a >= valid:
+        return nulls if nulls is not None else np.zeros(0, dtype=np.int64)
+    if not ascending:
+        sample = sample[::-1]
+    m = len(sample)
+    for widen in (2, 8, 32):
+        margin = widen / np.sqrt(max(m, 1)) + 2 / max(m, 1)
+        i, j = int((a / valid - margin) * m), int(np.ceil((hi_rank / valid + margin) * m))
+        first = sample[i].item() if 0 < i < m else None  # the bracket's bound on the page's side of rank 0
+        last = sample[j].item() if 0 <= j < m else None
+        before, inside, p = "FALSE", [], []
+        if first is not None:
+            before = f"{key} {'<' if ascending else '>'} ?"
+            inside.append(f"{key} {'>=' if ascending else '<='} ?")
+            p.append(first)
+        if last is not None:
+            inside.append(f"{key} {'<=' if ascending else '>='} ?")
+            p.append(last)
+        cond = " AND ".join(inside) or "TRUE"
+        below = 0 if first is None else con.execute(
+            f"SELECT count(*) FROM t WHERE ({where}) AND {key} IS NOT NULL AND {before}", params + p[:1]).fetchone()[0]
+        if below > a:
+            continue  # the sample missed: a wider bracket
+        got = con.execute(f"SELECT {ROW}, {key} AS k FROM t WHERE ({where}) AND {key} IS NOT NULL AND {cond} "
+                          f"LIMIT {most + 1}", params + p).fetchnumpy()
+        rows, keys = np.asarray(got[ROW], dtype=np.int64), np.asarray(got["k"])
+        if len(rows) > most:
+            return None
+        if below + len(rows) < hi_rank:
+            continue
+        ranked = np.lexsort((rows, keys)) if ascending else np.lexsort((-rows, keys))[::-1]
+        page = rows[ranked][a - below : hi_rank - below]
+        return page if nulls is None else np.concatenate([page, nulls])
+    return None

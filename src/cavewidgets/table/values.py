@@ -172,6 +172,24 @@ class RowBits:
             filled += len(part)
         return out
 
+    def first_kept(self, order: np.ndarray, count: int, most: int = 1 << 23) -> np.ndarray | None:
+        """The first ``count`` entries of ``order`` that are in the set (what ``keep(order)[:count]``
+        gives), looking at no more than ``most`` entries of ``order``; None if those hold fewer.
+
+        Example::
+
+            RowBits(10, [2, 5]).first_kept(np.array([9, 5, 0, 2]), 1)   # array([5])
+        """
+        parts, found = [], 0
+        for s in range(0, min(len(order), most), CHUNK_ROWS):
+            chunk = order[s : s + CHUNK_ROWS]
+            part = chunk[self._hits(chunk).astype(bool)]
+            parts.append(part)
+            found += len(part)
+            if found >= count:
+                return np.concatenate(parts)[:count]
+        return np.concatenate([order[:0], *parts]) if len(order) <= most else None
+
     def keep(self, order: np.ndarray) -> np.ndarray:
         """The entries of ``order`` (row numbers) that are in the set, in ``order``'s order: what
         ``order[mask[order]]`` gives, a chunk at a time.

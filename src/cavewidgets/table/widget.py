@@ -445,22 +445,29 @@ class TableBrowser(RequestHandlerMixin, anywidget.AnyWidget):
     def _rpc_summary(self, column: str):
         return self._engine.summary(column)
 
+    def _view_rows(self, start: int, stop: int) -> list[int]:
+        """Frame rows at view positions [start, stop): a page's worth by selection while a sort
+        is still running (a click right after a sort does not wait for its full order)."""
+        if stop - start <= 5000:
+            return [int(r) for r in self._engine._page_rows(start, stop - start)]
+        return self._engine.view[start:stop].tolist()
+
     def _rpc_click(self, position: int, mode: str, anchor: int | None = None, view_version: int | None = None):
-        view = self._engine.view
         if mode == "clear":
             self._set_selection([])
             return {"selected": 0}
-        if not 0 <= position < len(view):
+        n_view = self._engine.view_rows
+        if not 0 <= position < n_view:
             raise ValueError(f"row {position} is outside the view")
-        row = int(view[position])
+        row = self._view_rows(position, position + 1)[0]
         if mode == "replace":
             rows = [row]
         elif mode == "toggle":
             rows = [r for r in self._selected_rows if r != row] if self._selected_mask[row] else [*self._selected_rows, row]
         elif mode in ("range", "add-range"):
-            a = position if anchor is None else max(0, min(int(anchor), len(view) - 1))
+            a = position if anchor is None else max(0, min(int(anchor), n_view - 1))
             lo, hi = sorted((a, position))
-            span = view[lo : hi + 1].tolist()
+            span = self._view_rows(lo, hi + 1)
             rows = span if mode == "range" else [*self._selected_rows, *span]
         else:
             raise ValueError(f"unknown selection mode {mode!r}")
