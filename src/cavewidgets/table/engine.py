@@ -14,6 +14,10 @@ the sorter thread, and until it is ready a page of one fixed-width column's orde
 selection (``order.select_rows``: O(n), no sort), anything else's first rows from a top-N query.
 A newer sort stops an older one that is still running. DuckDB is opened only when a query
 needs it (~30 MB for the process's database).
+
+Long file: the view's state (sort, masks, orders in flight, the pending view) is one object under
+one lock, and its sorting, filtering and paging methods all read it; the filter specs themselves
+live in ``filter_specs``.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ import pyarrow.compute as pc
 
 from .columns import convert_column, object_kind, positions_array, split_position_columns
 from .duck import CACHE_BYTES, cache_slots, cursor, fetch_order, give_back_memory, ipc_bytes, quote
+from .filter_specs import condition, normalise_filter
 from .masks import arrow_mask, category_counts, contains_mask, lowered
 from .order import Cancelled, column_order, select_rows, sortable
-from .values import AllRows, ColumnInfo, RowBits, json_safe, parse_literal
+from .values import AllRows, ColumnInfo, RowBits, parse_literal
 
 ROW = "__row"
 CODES = "__codes:"  # + a category column's name: its category codes, the sort key (pandas' order)
@@ -170,9 +175,6 @@ class TableEngine:
     def _literal(self, column: str, value: Any) -> Any:
         return parse_literal(column, self.kinds[column], value)
 
-    def _json_safe(self, column: str, value: Any) -> Any:
-        return json_safe(self.kinds[column], value)
-
     def filterable(self) -> list[str]:
         return [c for c in self.kinds if c != ROW]
 
@@ -202,80 +204,10 @@ class TableEngine:
     def normalise_filter(self, column: str, spec: Any) -> dict | None:
         """Turn what a user passes (list, (min, max) tuple, scalar, or a spec dict) into a spec dict."""
         self._check_column(column)
-        kind = self.kinds[column]
-        if spec is None:
-            return None
-        if isinstance(spec, dict):
-            k = spec.get("kind")
-            if k is None and len(spec) == 1:
-                ((k, v),) = spec.items()
-                spec = {"kind": "contains", "text": v} if k == "contains" else spec
-                k = spec.get("kind")
-            if k == "range":
-                lo, hi = spec.get("min"), spec.get("max")
-                lo = None if lo in ("", None) else lo
-                hi = None if hi in ("", None) else hi
-                return self._range(column, lo, hi)
-            if k == "in":
-                values = spec.get("values")
-                if not isinstance(values, (list, tuple)):
-                    raise ValueError(f"filter on {column!r}: 'values' must be a list")
-                return self.normalise_filter(column, list(values))
-            if k == "contains":
-                text = spec.get("text")
-                if not isinstance(text, str):
-                    raise ValueError(f"filter on {column!r}: 'text' must be a string")
-                return {"kind": "contains", "text": text} if text else None
-            raise ValueError(f"filter on {column!r}: unknown filter {spec!r}")
-        if isinstance(spec, tuple):
-            if len(spec) != 2:
-                raise ValueError(f"filter on {column!r}: a range is a (min, max) tuple, got {spec!r}")
-            return self._range(column, *spec)
-        if isinstance(spec, (list, set, np.ndarray, pd.Series, pd.Index)):
-            values = list(spec)
-            if kind == "position":
-                raise ValueError(f"column {column!r} holds positions; filter its _x/_y/_z parts or use search")
-            parsed = [self._literal(column, v) for v in values]
-            return {"kind": "in", "values": [self._json_safe(column, v) for v in parsed]}
-        return self.normalise_filter(column, [spec])
+        return normalise_filter(self.kinds, column, spec)
 
-    def _range(self, column: str, lo: Any, hi: Any) -> dict | None:
-        kind = self.kinds[column]
-        if kind not in ("int", "uint", "float", "datetime"):
-            raise ValueError(f"column {column!r} ({kind}) has no range filter; pass a list of values")
-        if lo is None and hi is None:
-            return None
-        lo_v, hi_v = self._literal(column, lo), self._literal(column, hi)
-        return {"kind": "range", "min": self._json_safe(column, lo_v), "max": self._json_safe(column, hi_v)}
-
-    # ---------- conditions ----------
     def _condition(self, column: str, spec: dict) -> tuple[str, list]:
-        q = quote(column)
-        kind = spec["kind"]
-        if kind == "range":
-            parts, params = [], []
-            if spec.get("min") is not None:
-                parts.append(f"{q} >= ?")
-                params.append(self._literal(column, spec["min"]))
-            if spec.get("max") is not None:
-                parts.append(f"{q} <= ?")
-                params.append(self._literal(column, spec["max"]))
-            return " AND ".join(parts) or "TRUE", params
-        if kind == "in":
-            values = [self._literal(column, v) for v in spec["values"]]
-            present = [v for v in values if v is not None]
-            parts, params = [], []
-            if present:
-                if self.kinds[column] in ("int", "uint") and all(isinstance(v, int) for v in present):
-                    # exact integer literals: a bound list could be typed as DOUBLE
-                    parts.append(f"{q} IN ({', '.join(str(int(v)) for v in present)})")
-                else:
-                    parts.append(f"{q} IN (SELECT UNNEST(?))")
-                    params.append(present)
-            if len(present) < len(values):
-                parts.append(f"{q} IS NULL")
-            return "(" + (" OR ".join(parts) or "FALSE") + ")", params
-        raise ValueError(f"unknown filter kind {kind!r}")
+        return condition(self.kinds, column, spec)
 
     def _contains_mask(self, column: str, needle: str) -> np.ndarray:
         if column not in self._lower_cache:  # lower-cased once per column
