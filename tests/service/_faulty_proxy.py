@@ -56,6 +56,9 @@ class FaultyProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body leave in two writes: with Nagle's algorithm on, the body waited for
+            # the client's delayed ACK of the headers (~40 ms an answer, half a review schedule)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
