@@ -292,13 +292,17 @@ def _fast_forward(proxy):
     service passes the proxy, so once none is held or being forwarded (``in_flight``) nothing sent
     earlier can be written later, which is what the window's end stands for. Inside this block the
     poster's ``time.sleep`` waits for that instead of the clock (the final retry is the only
-    poster running; the schedule's own posts, in the kernels, keep the real clock)."""
+    poster running; the schedule's own posts, in the kernels, keep the real clock). What the real
+    sleep would have caught is still caught: a request still in flight when the window the poster
+    computed ends (its write could land after the reconcile: a window too short)."""
     def sleep(seconds: float) -> None:
-        end = time.monotonic() + max(30.0, seconds)
-        while proxy.in_flight and time.monotonic() < end:
+        start = time.monotonic()
+        while proxy.in_flight and time.monotonic() < start + max(30.0, seconds):
             time.sleep(0.01)
         assert not proxy.in_flight, "a request to the service was still in flight"
-        SKIPPED.append(seconds)
+        waited = time.monotonic() - start
+        assert waited <= seconds, f"a request reached the service {waited - seconds:.2f} s after the late-write window"
+        SKIPPED.append(seconds - waited)
 
     real = poster_module.time
     poster_module.time = types.SimpleNamespace(sleep=sleep)
