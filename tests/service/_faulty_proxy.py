@@ -21,6 +21,9 @@ answer. ``faults`` is a list of ``(method, path_substring, action)`` consumed in
   AnnotationEngine's ``unhandled_exception`` writes it when ``trigger_supervoxel_lookup`` cannot
   reach the materialization service);
 - ``"pass"``: forward normally (lets a schedule hit the n-th matching request).
+
+``in_flight`` counts the requests that may still reach the service (held, or being forwarded):
+when it is 0, nothing a client sent earlier can be written later.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class FaultyProxy:
         self.slow_seconds = slow_seconds
         self.hold_seconds = hold_seconds
         self.holding = 0  # held requests not yet forwarded and answered
+        self.in_flight = 0  # requests taken and not yet dropped or answered by the service: writes that may land
         self._release = threading.Event()
         self.victim: int | None = None  # pid killed by "kill" / "kill_after"
         self._lock = threading.Lock()
@@ -60,6 +64,9 @@ class FaultyProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body leave in two writes: with Nagle's algorithm on, the body waited for
+            # the client's delayed ACK of the headers (~40 ms an answer, half a review schedule)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):
                 pass
@@ -73,7 +80,14 @@ class FaultyProxy:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                self._gone = False  # one handler serves every request of a kept-alive connection
                 action = proxy._take(self.command, self.path)
+                try:
+                    self._answer(action, body)
+                finally:
+                    proxy._landed(self)
+
+            def _answer(self, action, body):
                 if action == "500":
                     data = b'{"message": "injected failure"}'
                     self.send_response(500)
@@ -105,6 +119,7 @@ class FaultyProxy:
                     if action == "hold":
                         with proxy._lock:
                             proxy.holding -= 1
+                    proxy._landed(self)  # the service answered (or is down): nothing of it lands later
                 if action in ("lost", "reset", "restart_after", "kill_after"):
                     if action == "restart_after":
                         proxy.on_restart()
@@ -158,12 +173,20 @@ class FaultyProxy:
 
     def _take(self, method: str, path: str) -> str | None:
         with self._lock:
+            self.in_flight += 1
             for i, (m, part, action) in enumerate(self.faults):
                 if m == method and part in path:
                     del self.faults[i]
                     self.taken.append(action)
                     return action
         return None
+
+    def _landed(self, handler) -> None:
+        """Once per request taken: it can no longer reach the service."""
+        if not handler._gone:
+            handler._gone = True
+            with self._lock:
+                self.in_flight -= 1
 
     def _kill(self) -> None:
         if self.victim is not None:

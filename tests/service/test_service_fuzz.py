@@ -75,6 +75,7 @@ def fuzz_service(tmp_path_factory):
 def http(fuzz_service):
     """A ``requests.Session`` carrying the service's token; ``http.url`` is the service's base."""
     session = requests.Session()
+    session.trust_env = False
     session.headers["Authorization"] = f"Bearer {fuzz_service.token}"
     session.url = fuzz_service.url
     yield session
@@ -263,6 +264,7 @@ def _send(http, fuzz_service, req, family):
 def raw(fuzz_service):
     """A session without the token: each generated request says how it authenticates."""
     session = requests.Session()
+    session.trust_env = False  # loopback: no scan of the environment for proxies (~1 ms a request)
     yield session
     session.close()
 
