@@ -692,7 +692,9 @@ def run(args, results: dict, setup: str, started: float) -> None:
     show = VIEW_CELL.format(name="viewer", extra=extra.format(name="viewer"))
     first_view_cell = VIEW_CELL.format(name="fv", extra=extra.format(name="fv"))
     meter = WsMeter()
-    with LabServer() as lab, Browser(isolate_to=lab.port) as isolated, Browser() as browser:
+    # --nagle: without cavewidgets' server extension, as a Jupyter server is by default
+    server_args = ("--ServerApp.jpserver_extensions=cavewidgets=False",) if args.nagle else ()
+    with LabServer(args=server_args) as lab, Browser(isolate_to=lab.port) as isolated, Browser() as browser:
         if args.split_cores:
             results["split_cores"] = split_cores(lab.proc.pid)
         for context in (isolated.context, browser.context):
@@ -986,6 +988,8 @@ def main() -> None:
     ap.add_argument("--pace", default="busy,settled", help="busy (trials back to back, the view still loading) and/or settled (each from a view at rest)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--in-kernel-service", action="store_true", help="serve the sample from the kernel process (cavewidgets.sample.client())")
+    ap.add_argument("--nagle", action="store_true",
+                    help="run Jupyter without cavewidgets' server extension (kernel websockets keep Nagle's algorithm, as by default)")
     ap.add_argument("--no-snapshot", action="store_true", help="stop the widget's saved-notebook snapshot refreshes (to see their cost)")
     ap.add_argument("--split-cores", action="store_true",
                     help="browsers on the last core, Jupyter server, kernel and sample service on the others (as if the browser had its own machine)")
@@ -998,14 +1002,18 @@ def main() -> None:
                      "sample_service": "kernel process (thread)" if args.in_kernel_service else "separate process",
                      "browsers": {"cavewidgets.Viewer": "isolated Chromium (reaches only the Jupyter server), widget in JupyterLab",
                                   "neuroglancer.Viewer": "ordinary Chromium, neuroglancer's own page (its tornado server), sample data over HTTP; HTTP cache cleared before each first view"},
-                     "snapshot_refresh": not args.no_snapshot, "previous_iframe_mode_ms": PREVIOUS_IFRAME_MODE_MS, "tools": {},
+                     "snapshot_refresh": not args.no_snapshot,
+                     "kernel_websocket_nodelay": not args.nagle, "previous_iframe_mode_ms": PREVIOUS_IFRAME_MODE_MS, "tools": {},
                      "first_view": {t: {"trials": []} for t in TOOLS}, "bytes": {},
                      "notes": ["page websocket bytes include the iopub echo (execute_input, stream) of the benchmark's own kernel calls, "
                                "about 1 kB per call; comm bytes are the widget's own",
                                "first views: kernel_reply_ms is the round trip of a trivial kernel call made about once a second while the view loads",
                                "both browsers composite on Chromium's GPU path with SwiftShader as the GPU (cavewidgets.testing.lab.CHROMIUM_ARGS, no --disable-gpu); "
                                "runs before 2026-11-29 15:00 used software compositing, which stalls the page's main thread on every WebGL frame",
-                               "the kernel answers the page's data requests in batches (ng_fetch out, cw:fetched back) since 2026-11-29 15:00"],
+                               "the kernel answers the page's data requests in batches (ng_fetch out, cw:fetched back) since 2026-11-29 15:00",
+                               "since 2026-11-30 06:00 cavewidgets' Jupyter server extension sets TCP_NODELAY on kernel websockets "
+                               "(kernel_websocket_nodelay; --nagle runs without it): a kernel message right behind another one "
+                               "no longer waits for the browser's 40 ms delayed ACK"],
                      "chromium_args": list(CHROMIUM_ARGS)}
     service = None
     setup = SETUP

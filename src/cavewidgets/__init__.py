@@ -65,3 +65,8 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted([*globals(), *__all__])
+
+
+def _jupyter_server_extension_points():
+    """Jupyter server finds the package's server extension here (see ``server_extension``)."""
+    return [{"module": "cavewidgets.server_extension"}]

@@ -76,10 +76,11 @@ class LabServer:
             urllib.request.urlopen(f"{nb7.url}/api/status?token={nb7.token}")
     """
 
-    def __init__(self, root_dir: str | Path | None = None, timeout: float = 90, app: str = "lab"):
+    def __init__(self, root_dir: str | Path | None = None, timeout: float = 90, app: str = "lab", args: tuple[str, ...] = ()):
         if app not in APPS:
             raise ValueError(f"app must be one of {sorted(APPS)}, not {app!r}")
         self.app = app
+        self.args = tuple(args)  # more command-line options for the server
         self.tmp = Path(tempfile.mkdtemp(prefix="cw-lab-"))
         self.root = Path(root_dir) if root_dir else self.tmp / "root"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -110,6 +111,7 @@ class LabServer:
             # window.jupyterapp: LabNotebook drives the front-end through its shell and commands
             f"--{app_class}.expose_app_in_browser=True",
             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+            *self.args,
         ]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
