@@ -151,6 +151,9 @@ def test_sample_bundle_reproduces_in_a_fresh_virtual_environment(tmp_path):
     run(python, "-m", "pip", "check")
     where = run(python, "-c", "import cavewidgets, caveclient; print(cavewidgets.__file__, caveclient.__file__)")
     assert all(path.startswith(str(env)) for path in where.stdout.split()), where.stdout
+    # the wheel also enables the server extension (kernel websockets without Nagle's delay)
+    switch = env / "etc" / "jupyter" / "jupyter_server_config.d" / "cavewidgets.json"
+    assert json.loads(switch.read_text())["ServerApp"]["jpserver_extensions"] == {"cavewidgets": True}
 
     proc = run_reproduce(bundle, tmp_path / "home", python=python)
     assert proc.returncode == 0, proc.stdout + proc.stderr
