@@ -4,8 +4,8 @@ Jupyter server relays each kernel message to the browser's websocket as it arriv
 Nagle's algorithm on (tornado's default: ``WebSocketHandler.set_nodelay`` is never called). A
 small message written while the previous one is not yet acknowledged waits for the browser's
 delayed ACK, 40 ms on Linux. That is the common case for a widget: the kernel's ``busy`` status
-goes out, then the comm message right behind it waits. On this machine a widget's reply took
-43 ms median from kernel to page with Nagle and 7 ms without (``benchmarks/viewer_sync.py``).
+goes out, then the comm message right behind it waits. On our test machine a widget's reply took
+43 ms median from kernel to page with Nagle and 10 ms without (``benchmarks/channel_latency.py``).
 
 Installed with the package and enabled by ``jupyter-config/jupyter_server_config.d/cavewidgets.json``
 in every Jupyter server of the environment (JupyterLab, Notebook 7, a JupyterHub single-user
