@@ -21,29 +21,23 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _timing import stats  # noqa: E402
 
-from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
+from cavewidgets.testing.lab import WITH_NAGLE, Browser, LabNotebook, LabServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "channel_latency.json"
 SETUPS = {
     "with the extension (TCP_NODELAY)": (),
-    "without it (Jupyter server's default, Nagle on)": ("--ServerApp.jpserver_extensions=cavewidgets=False",),
+    "without it (Jupyter server's default, Nagle on)": WITH_NAGLE,
 }
 CELL = "import cavewidgets\nclient = cavewidgets.sample.client()\nv = cavewidgets.Viewer(client, height=300)\nv"
 READY = "() => { const r = document.querySelector('.cw-viewer'); return !!r && r.dataset.status === 'ready'; }"
 PING = "async () => await document.querySelector('.cw-viewer').cwPing()"
-
-
-def stats(values: list[float]) -> dict:
-    ok = sorted(values)
-    return {"median": round(statistics.median(ok), 1), "p90": round(ok[int(0.9 * (len(ok) - 1))], 1),
-            "min": round(ok[0], 1), "max": round(ok[-1], 1), "n": len(ok)}
 
 
 def one_round(server_args: tuple, pings: int) -> dict:

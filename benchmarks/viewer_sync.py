@@ -111,8 +111,9 @@ import time
 from pathlib import Path
 
 from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _timing import stats  # noqa: E402
 
-from cavewidgets.testing.lab import CHROMIUM_ARGS, Browser, LabNotebook, LabServer
+from cavewidgets.testing.lab import CHROMIUM_ARGS, WITH_NAGLE, Browser, LabNotebook, LabServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "viewer_sync.json"
 TARGET_MEDIAN_MS = 40
@@ -625,15 +626,6 @@ def browser_to_python(nb, view: View, root, slot: str, parts: dict) -> float | d
     return hits[0] * 1000 - t_browser
 
 
-def stats(values: list) -> dict:
-    ok = sorted(v for v in values if isinstance(v, (int, float)))
-    if not ok:
-        return {"median": None, "p90": None, "n": 0, "failed": len(values)}
-    p90 = ok[min(len(ok) - 1, int(round(0.9 * (len(ok) - 1))))]
-    return {"median": round(statistics.median(ok), 1), "p90": round(p90, 1), "min": round(ok[0], 1), "max": round(ok[-1], 1),
-            "n": len(ok), "failed": len(values) - len(ok)}
-
-
 def start_service():
     """``cavewidgets sample serve`` in its own process; (process, url, datastack)."""
     import secrets
@@ -692,9 +684,7 @@ def run(args, results: dict, setup: str, started: float) -> None:
     show = VIEW_CELL.format(name="viewer", extra=extra.format(name="viewer"))
     first_view_cell = VIEW_CELL.format(name="fv", extra=extra.format(name="fv"))
     meter = WsMeter()
-    # --nagle: without cavewidgets' server extension, as a Jupyter server is by default
-    server_args = ("--ServerApp.jpserver_extensions=cavewidgets=False",) if args.nagle else ()
-    with LabServer(args=server_args) as lab, Browser(isolate_to=lab.port) as isolated, Browser() as browser:
+    with LabServer(args=WITH_NAGLE if args.nagle else ()) as lab, Browser(isolate_to=lab.port) as isolated, Browser() as browser:
         if args.split_cores:
             results["split_cores"] = split_cores(lab.proc.pid)
         for context in (isolated.context, browser.context):

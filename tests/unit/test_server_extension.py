@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from cavewidgets.testing.lab import free_port
+from cavewidgets.testing.lab import WITH_NAGLE, free_port
 
 # Runs a Jupyter server in its own process, starts a kernel, connects a websocket to it as a
 # browser does, waits for the kernel's answer over it and reports the server side's socket option.
@@ -80,5 +80,5 @@ def test_installed_extension_turns_nagle_off_on_kernel_websockets(tmp_path):
 
 
 def test_without_the_extension_the_websocket_keeps_nagle(tmp_path):
-    result = run_probe(tmp_path, "--ServerApp.jpserver_extensions=cavewidgets=False")
+    result = run_probe(tmp_path, *WITH_NAGLE)
     assert result["nodelay"] == [0], result

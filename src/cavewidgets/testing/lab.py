@@ -55,6 +55,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+#: Jupyter server options that leave cavewidgets' server extension off: kernel websockets keep
+#: Nagle's algorithm, as Jupyter server does by default (``LabServer(args=WITH_NAGLE)``)
+WITH_NAGLE = ("--ServerApp.jpserver_extensions=cavewidgets=False",)
+
 
 def free_port() -> int:
     with socket.socket() as s:
