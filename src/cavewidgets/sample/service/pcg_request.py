@@ -19,6 +19,7 @@ from flask import Response, request
 
 from .app import ServiceError
 from .graph import Graph, get_graph
+from .timestamps import FIRST_SECOND, LAST_SECOND
 
 
 #: gzip level of the PCG services' answers: theirs is cloud-files' default, 9; the encoding is the
@@ -124,10 +125,6 @@ def ids_from_binary_body() -> np.ndarray:
     return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
 
 
-#: epoch seconds of 0001-01-01 and 9999-12-31T23:59:59 UTC, the range of a Python datetime
-_FIRST_SECOND, _LAST_SECOND = -62135596800.0, 253402300799.0
-
-
 def timestamp_arg(name: str = "timestamp", default: str | None = "now") -> float | None:
     """Seconds since the epoch from query parameter ``name`` (PyChunkedGraph's convention).
 
@@ -142,7 +139,7 @@ def timestamp_arg(name: str = "timestamp", default: str | None = "now") -> float
         raise ServiceError(400, f"timestamp parameter {name}={text!r} is not a valid unix timestamp") from None
     if not np.isfinite(value):
         raise ServiceError(400, f"timestamp parameter {name}={text!r} is not finite")
-    if not _FIRST_SECOND <= value <= _LAST_SECOND:
+    if not FIRST_SECOND <= value <= LAST_SECOND:
         # PyChunkedGraph reads it with datetime.fromtimestamp, which has no years beyond 1..9999
         raise ServiceError(400, f"timestamp parameter {name}={text[:40]!r} is out of range (years 1 to 9999)")
     return value

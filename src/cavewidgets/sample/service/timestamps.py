@@ -14,6 +14,10 @@ import datetime as _dt
 
 import numpy as np
 
+#: epoch seconds of 0001-01-01 and 9999-12-31T23:59:59 UTC, the range of a Python datetime (the
+#: real services read times with datetime, which has no years beyond 1..9999)
+FIRST_SECOND, LAST_SECOND = -62135596800.0, 253402300799.0
+
 
 def to_us(timestamp) -> int | None:
     """Any timestamp form the client may send -> int64 µs since epoch (UTC); None stays None.
@@ -55,6 +59,8 @@ def _seconds_to_us(seconds: float) -> int:
     # NaN and ±Infinity (JSON may carry them) are no time: a ValueError, as for unparsable text
     if not np.isfinite(seconds):
         raise ValueError(f"timestamp {seconds!r} is not a finite number of seconds")
+    if not FIRST_SECOND <= seconds <= LAST_SECOND:  # 1.8e302 s would overflow the µs as well
+        raise ValueError(f"timestamp {seconds!r} is out of range (years 1 to 9999)")
     return int(round(seconds * 1e6))
 
 
