@@ -30,7 +30,10 @@ view, and the bytes the widget channel carries.
   request handed to the websocket; plain: its client's throttled POST); ``send_to_kernel_ms``,
   → its handler in the kernel (ours: ``viewer._channel._do_state``; plain: neuroglancer's
   ``SetStateHandler``); ``kernel_to_python_ms``, → the traits (ours: ``set_state`` plus the hop
-  to the kernel's main loop).
+  to the kernel's main loop). Ours also splits ``send_to_kernel_ms`` at the Jupyter server
+  (``_server_probe.py``): ``send_to_server_ms`` (the browser's network stack and the isolation's
+  socat bridge), ``server_relay_ms`` (Jupyter server, websocket → ZMQ) and
+  ``server_to_kernel_ms`` (ZMQ, the kernel's shell channel thread and the viewer's subshell).
 
 Two paces (``--pace``), each its own scenario in the results: ``busy``, trials back to back
 (0.15-0.35 s apart, so each change meets a view still loading the previous change's data: the
@@ -43,7 +46,9 @@ that neither tool is timed while the other's page still draws its last change on
 For ours, each settled trial also makes one round trip over the widget channel with nothing
 else to do (``cwPing``: the kernel answers with its clock), split into
 ``channel_ping_page_to_kernel_ms`` and ``channel_ping_kernel_to_page_ms``: the floor of both
-sync directions on this machine at that moment (browser, socat bridge, Jupyter server, kernel).
+sync directions on this machine at that moment (browser, socat bridge, Jupyter server, kernel);
+the first also split at the Jupyter server (``channel_ping_page_to_server_ms``,
+``channel_ping_server_to_kernel_ms``).
 
 For ours, each Python → browser trial also records how many data answers the kernel sent the
 page in the second before the state ([answers, cw:fetched messages, bytes]): the comm is one
@@ -111,11 +116,15 @@ import time
 from pathlib import Path
 
 from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _server_probe import arrivals  # noqa: E402
 from _timing import stats  # noqa: E402
 
 from cavewidgets.testing.lab import CHROMIUM_ARGS, WITH_NAGLE, Browser, LabNotebook, LabServer
 
-RESULTS = Path(__file__).resolve().parent / "results" / "viewer_sync.json"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "viewer_sync.json"
+#: the Jupyter server's log of when it relayed each ng_state / ng_ping (benchmarks/_server_probe.py)
+PROBE = Path(os.environ.get("TMPDIR", "/tmp")) / f"cw_viewer_sync_probe_{os.getpid()}.txt"
 TARGET_MEDIAN_MS = 40
 TARGET_P90_MS = 150
 TARGET_FIRST_VIEW_RATIO = 1.3
@@ -623,6 +632,12 @@ def browser_to_python(nb, view: View, root, slot: str, parts: dict) -> float | d
         parts["change_to_send_ms"].append(round(sent - t_browser, 1))
         parts["send_to_kernel_ms"].append(round(arrived * 1000 - sent, 1))
         parts["kernel_to_python_ms"].append(round((hits[0] - arrived) * 1000, 1))
+        if slot == "BENCH":  # split at the Jupyter server (benchmarks/_server_probe.py)
+            relayed = next(((a, b) for a, b in arrivals(PROBE, "ng_state") if a * 1000 >= sent - 2), None)
+            if relayed is not None:
+                parts["send_to_server_ms"].append(round(relayed[0] * 1000 - sent, 1))
+                parts["server_relay_ms"].append(round((relayed[1] - relayed[0]) * 1000, 1))
+                parts["server_to_kernel_ms"].append(round((arrived - relayed[1]) * 1000, 1))
     return hits[0] * 1000 - t_browser
 
 
@@ -684,7 +699,10 @@ def run(args, results: dict, setup: str, started: float) -> None:
     show = VIEW_CELL.format(name="viewer", extra=extra.format(name="viewer"))
     first_view_cell = VIEW_CELL.format(name="fv", extra=extra.format(name="fv"))
     meter = WsMeter()
-    with LabServer(args=WITH_NAGLE if args.nagle else ()) as lab, Browser(isolate_to=lab.port) as isolated, Browser() as browser:
+    PROBE.unlink(missing_ok=True)
+    os.environ.update(CW_BENCH_SERVER_PROBE=str(PROBE), PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    probe = ("--ServerApp.kernel_websocket_connection_class=_server_probe.ProbeConnection",)
+    with LabServer(args=(*WITH_NAGLE, *probe) if args.nagle else probe) as lab, Browser(isolate_to=lab.port) as isolated, Browser() as browser:
         if args.split_cores:
             results["split_cores"] = split_cores(lab.proc.pid)
         for context in (isolated.context, browser.context):
@@ -826,8 +844,10 @@ def trials(args, results: dict, nb, views: dict, scenario: str, settled: bool, r
                 "change_to_send_ms", "send_to_kernel_ms", "kernel_to_python_ms")
     runs = {t: {m: [] for m in measures} for t in TOOLS}
     runs["cavewidgets.Viewer"]["answers_sent_in_last_s_before_push"] = []  # [answers, messages, bytes] per trial
+    runs["cavewidgets.Viewer"].update(send_to_server_ms=[], server_relay_ms=[], server_to_kernel_ms=[])
     if settled:
-        runs["cavewidgets.Viewer"].update(channel_ping_page_to_kernel_ms=[], channel_ping_kernel_to_page_ms=[])
+        runs["cavewidgets.Viewer"].update(channel_ping_page_to_kernel_ms=[], channel_ping_kernel_to_page_ms=[],
+                                          channel_ping_page_to_server_ms=[], channel_ping_server_to_kernel_ms=[])
     unsettled = {t: 0 for t in TOOLS}
     rebuilds = 0
     t_start = time.time()
@@ -849,6 +869,10 @@ def trials(args, results: dict, nb, views: dict, scenario: str, settled: bool, r
                     ping = view.page.evaluate(PING, view.key)
                     r["channel_ping_page_to_kernel_ms"].append(round(ping["kernel"] - ping["sent"], 1))
                     r["channel_ping_kernel_to_page_ms"].append(round(ping["back"] - ping["kernel"], 1))
+                    relayed = next(((a, b) for a, b in arrivals(PROBE, "ng_ping") if a * 1000 >= ping["sent"] - 2), None)
+                    if relayed is not None:
+                        r["channel_ping_page_to_server_ms"].append(round(relayed[0] * 1000 - ping["sent"], 1))
+                        r["channel_ping_server_to_kernel_ms"].append(round(ping["kernel"] - relayed[1] * 1000, 1))
                     time.sleep(0.2)
             else:
                 time.sleep(rng.uniform(0.15, 0.35))

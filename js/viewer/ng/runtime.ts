@@ -11,7 +11,6 @@ import "neuroglancer/unstable/layer/enabled_frontend_modules.js";
 import "neuroglancer/unstable/datasource/enabled_frontend_modules.js";
 import "neuroglancer/unstable/kvstore/enabled_frontend_modules.js";
 import "neuroglancer/unstable/sliceview/chunk_format_handlers.js";
-import { debounce } from "lodash-es";
 import {
   AnonymousFirstCredentialsProvider,
   CachingCredentialsManager,
@@ -29,6 +28,7 @@ import { bigintToStringJsonReplacer } from "neuroglancer/unstable/util/json.js";
 import { CompoundTrackable, getCachedJson } from "neuroglancer/unstable/util/trackable.js";
 import { VIEWER_UI_CONFIG_OPTIONS } from "neuroglancer/unstable/viewer.js";
 import { ShaderProgram } from "neuroglancer/unstable/webgl/shader.js";
+import { afterThisTask } from "../../shared/after_task";
 import { applyState } from "./apply";
 import { retainShaders } from "./shaders";
 import { Thumbnailer } from "./thumbnail";
@@ -191,7 +191,7 @@ export function mountViewer(target: HTMLElement, bridge: Bridge): Mounted {
 
   const thumbnails = new Thumbnailer(viewer, (id, png) => bridge.sendThumbnail(id, png));
   const sender = new StateSender(viewer.state, bridge, clientId);
-  const onChange = debounce(() => void sender.changed(), 0);
+  const onChange = afterThisTask(() => void sender.changed());
   viewer.state.changed.add(onChange);
 
   const mounted: Mounted = {
