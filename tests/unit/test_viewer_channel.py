@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -86,6 +87,25 @@ def test_a_browser_edit_arrives_as_a_browser_selection(viewer):
     reply = side.request("ng_state", s=json.dumps(state), g=3, pg=hello["gs"], c="abc")
     assert reply["g"] == "abc/3"
     assert viewer.segments == {BIG} and picked == [BIG]
+
+
+def test_a_browser_edit_is_not_echoed_to_its_only_view_but_reaches_a_second_one(viewer):
+    side = ChannelClient(viewer)
+    hello = side.request("ng_hello", client="abc")
+    state = json.loads(hello["s"])
+    state["layers"][1]["segments"] = [str(BIG)]
+    assert side.request("ng_state", s=json.dumps(state), g=3, pg=hello["gs"], c="abc")["g"] == "abc/3"
+    time.sleep(0.5)  # the sender pushes within milliseconds of a change; it must not push this one
+    assert side.pushes("s") == []
+    viewer.segments = {BIG + 1}  # a later Python change is pushed
+    side.wait(lambda c: c.get("kind") == "cw:ng" and c["k"] == "s" and str(BIG + 1) in c["s"])
+    # a second view of the same viewer (the cell output shown twice) needs the first one's edits
+    hello2 = side.request("ng_hello", client="def")
+    state = json.loads(hello2["s"])
+    state["layers"][1]["segments"] = [str(BIG + 2)]
+    assert side.request("ng_state", s=json.dumps(state), g=1, pg=hello2["gs"], c="abc")["g"] == "abc/1"
+    side.wait(lambda c: c.get("kind") == "cw:ng" and c["k"] == "s" and c["g"] == "abc/1")
+    assert viewer.segments == {BIG + 2}
 
 
 def test_bundle_travels_once_with_its_hash(viewer):

@@ -179,11 +179,17 @@ class Channel:
 
     def _do_state(self, buffers, s, g, pg, c):
         state = json.loads(s)
-        try:
-            generation = self._ng.set_state(state, f"{c}/{g}", existing_generation=pg)
-        except ConcurrentModificationError:
-            self._wake.set()  # the browser gets the current state (its edit was too old to merge)
-            return {"conflict": True}
+        own = f"{c}/{g}"
+        # under the send lock: the sender must not echo the edit to its only view (it would drop
+        # it as its own), and a drag sends a state per move
+        with self._send_lock:
+            try:
+                generation = self._ng.set_state(state, own, existing_generation=pg)
+            except ConcurrentModificationError:
+                self._wake.set()  # the browser gets the current state (its edit was too old to merge)
+                return {"conflict": True}
+            if generation == own and self._views == 1:
+                self._sent["s"] = generation
         return {"g": generation}
 
     def _do_ping(self, buffers):
