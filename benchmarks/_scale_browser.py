@@ -24,7 +24,7 @@ from pathlib import Path
 import _scale_data as data
 from _machine import machine
 
-from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
+from cavewidgets.testing.lab import CHROMIUM_ARGS, Browser, LabNotebook, LabServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "table_browser_scale.json"
@@ -445,13 +445,16 @@ def finish(results: dict, out: Path, started: float, merge: bool) -> None:
 
 
 def run(args) -> None:
+    from table_browser import COMPOSITING  # table_browser.py runs this module for --scale
+
     started = time.time()
     out = Path(args.out) if args.out else RESULTS
     results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "machine": machine(["cavewidgets", "quak", "perspective-python", "ipydatagrid", "itables", "jupyterlab",
                                    "anywidget", "pandas", "pyarrow", "duckdb", "playwright"]),
-               "repeats": args.repeats, "timeout_s": args.timeout, "memory_cap_gb": args.cap_gb, "scales": {}}
-    with LabServer() as lab, Browser() as browser:
+               "repeats": args.repeats, "timeout_s": args.timeout, "memory_cap_gb": args.cap_gb, "scales": {},
+               "chromium_args": [*CHROMIUM_ARGS, *COMPOSITING[args.compositing]]}
+    with LabServer() as lab, Browser(args=COMPOSITING[args.compositing]) as browser:
         for scale in args.scale.split(","):
             n, source = SCALES[scale]
             n = args.scale_rows or n  # a quick check of the probes on a small table

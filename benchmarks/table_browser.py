@@ -85,8 +85,10 @@ from pathlib import Path
 
 from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
+from cavewidgets.testing.lab import CHROMIUM_ARGS, SOFTWARE_COMPOSITING, Browser, LabNotebook, LabServer
 
+#: ``--compositing``: the Chromium options of each mode (the table pages have no WebGL)
+COMPOSITING = {"software": SOFTWARE_COMPOSITING, "gpu": ()}
 RESULTS = Path(__file__).resolve().parent / "results" / "table_browser.json"
 TARGETS = {"first_page_ms": 1000, "round_trip_ms": 150, "speedup_vs_ipydatagrid": 10}
 
@@ -383,6 +385,9 @@ def main() -> None:
     ap.add_argument("--jumps", type=int, default=5, help="with --scale: scroll jumps per tool")
     ap.add_argument("--scale-rows", type=int, help="with --scale: this many rows instead (a quick check of the probes)")
     ap.add_argument("--merge", action="store_true", help="with --scale: keep other scales already in --out")
+    ap.add_argument("--compositing", choices=COMPOSITING, default="software",
+                    help="Chromium's compositing: software (--disable-gpu; the default: no WebGL on these pages, and "
+                         "SwiftShader as the GPU makes every DOM frame cost what a user's GPU does for free) or gpu (SwiftShader)")
     args = ap.parse_args()
     if args.scale:
         import _scale_browser
@@ -403,7 +408,8 @@ def main() -> None:
         page.on("console", lambda m: m.type == "error" and js_errors.append(m.text[:300]))
         page.on("pageerror", lambda e: js_errors.append(str(e)[:300]))
 
-    with LabServer() as lab, Browser() as browser:
+    results["chromium_args"] = [*CHROMIUM_ARGS, *COMPOSITING[args.compositing]]
+    with LabServer() as lab, Browser(args=COMPOSITING[args.compositing]) as browser:
         browser.context.on("page", watch)
         for tool in args.tools.split(","):
             t0 = time.time()

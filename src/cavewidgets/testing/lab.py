@@ -55,6 +55,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+#: Chromium options for pages without WebGL (the table browser and its peers): software
+#: compositing (``Browser(args=SOFTWARE_COMPOSITING)``). With SwiftShader as the GPU every DOM
+#: frame's compositing runs through an emulated GL on the CPU, which a user's GPU does for almost
+#: nothing; the 1M-row table's round trips measured 169-232 ms that way and 56-113 ms without it.
+SOFTWARE_COMPOSITING = ("--disable-gpu",)
+
 #: Jupyter server options that leave cavewidgets' server extension off: kernel websockets keep
 #: Nagle's algorithm, as Jupyter server does by default (``LabServer(args=WITH_NAGLE)``)
 WITH_NAGLE = ("--ServerApp.jpserver_extensions=cavewidgets=False",)
@@ -214,15 +220,19 @@ class Browser:
     unprivileged user namespaces), ``ip`` and ``socat``; when it cannot be set up or verified,
     ``start`` raises (never a silent fallback to an ordinary browser).
 
+    ``args`` adds Chromium options to :data:`CHROMIUM_ARGS` (``SOFTWARE_COMPOSITING`` for pages
+    without WebGL).
+
     Example::
 
         with LabServer() as lab, Browser(isolate_to=lab.port) as browser:
             nb = LabNotebook.open(lab, browser, "t.ipynb", ["1 + 1"])
     """
 
-    def __init__(self, executable: str = CHROMIUM, isolate_to: int | None = None):
+    def __init__(self, executable: str = CHROMIUM, isolate_to: int | None = None, args: tuple[str, ...] = ()):
         self.executable = executable
         self.isolate_to = isolate_to
+        self.args = [*CHROMIUM_ARGS, *args]  # more Chromium options (SOFTWARE_COMPOSITING)
         self.context = self._pw = self._relay = self._netdir = None
 
     def start(self) -> Browser:
@@ -236,7 +246,7 @@ class Browser:
                 self.profile,
                 executable_path=executable,
                 headless=True,
-                args=CHROMIUM_ARGS,
+                args=self.args,
                 viewport={"width": 1400, "height": 1000},
             )
             if self.isolate_to is not None:
