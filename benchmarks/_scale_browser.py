@@ -24,7 +24,7 @@ from pathlib import Path
 import _scale_data as data
 from _machine import machine
 
-from cavewidgets.testing.lab import CHROMIUM_ARGS, Browser, LabNotebook, LabServer
+from cavewidgets.testing.lab import Browser, LabNotebook, LabServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "table_browser_scale.json"
@@ -452,9 +452,9 @@ def run(args) -> None:
     results = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "machine": machine(["cavewidgets", "quak", "perspective-python", "ipydatagrid", "itables", "jupyterlab",
                                    "anywidget", "pandas", "pyarrow", "duckdb", "playwright"]),
-               "repeats": args.repeats, "timeout_s": args.timeout, "memory_cap_gb": args.cap_gb, "scales": {},
-               "chromium_args": [*CHROMIUM_ARGS, *COMPOSITING[args.compositing]]}
+               "repeats": args.repeats, "timeout_s": args.timeout, "memory_cap_gb": args.cap_gb, "scales": {}}
     with LabServer() as lab, Browser(args=COMPOSITING[args.compositing]) as browser:
+        results["chromium_args"] = browser.args
         for scale in args.scale.split(","):
             n, source = SCALES[scale]
             n = args.scale_rows or n  # a quick check of the probes on a small table

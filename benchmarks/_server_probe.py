@@ -10,13 +10,14 @@ Lines ``<method> <t_in> <t_out>`` (``time.time()`` seconds) go to the file named
 
 Example::
 
-    arrivals("/tmp/probe.txt", "ng_state")   # [(t_in, t_out), ...]
+    relayed_after("/tmp/probe.txt", "ng_state", sent_ms)   # (t_in, t_out) or None
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
@@ -37,10 +38,15 @@ class ProbeConnection(ZMQChannelsWebsocketConnection):
                 _out.write(f"{name.decode()} {t_in:.6f} {time.time():.6f}\n")
 
 
-def arrivals(path: str | os.PathLike, method: str) -> list[tuple[float, float]]:
-    """``(t_in, t_out)`` of every ``method`` request the server relayed, in order."""
+def relayed_after(path: str | os.PathLike, method: str, t_ms: float) -> tuple[float, float] | None:
+    """``(t_in, t_out)`` in seconds of the first ``method`` request the server received at or after
+    ``t_ms`` (the page's ``Date.now()``, 2 ms of clock rounding allowed); None if there was none."""
     try:
-        lines = open(path).read().split("\n")
+        lines = Path(path).read_text().splitlines()
     except FileNotFoundError:
-        return []
-    return [(float(a), float(b)) for m, a, b in (ln.split() for ln in lines if ln.count(" ") == 2) if m == method]
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == method and float(parts[1]) * 1000 >= t_ms - 2:
+            return float(parts[1]), float(parts[2])
+    return None

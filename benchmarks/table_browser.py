@@ -85,7 +85,7 @@ from pathlib import Path
 
 from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-from cavewidgets.testing.lab import CHROMIUM_ARGS, SOFTWARE_COMPOSITING, Browser, LabNotebook, LabServer
+from cavewidgets.testing.lab import SOFTWARE_COMPOSITING, Browser, LabNotebook, LabServer
 
 #: ``--compositing``: the Chromium options of each mode (the table pages have no WebGL)
 COMPOSITING = {"software": SOFTWARE_COMPOSITING, "gpu": ()}
@@ -408,8 +408,8 @@ def main() -> None:
         page.on("console", lambda m: m.type == "error" and js_errors.append(m.text[:300]))
         page.on("pageerror", lambda e: js_errors.append(str(e)[:300]))
 
-    results["chromium_args"] = [*CHROMIUM_ARGS, *COMPOSITING[args.compositing]]
     with LabServer() as lab, Browser(args=COMPOSITING[args.compositing]) as browser:
+        results["chromium_args"] = browser.args
         browser.context.on("page", watch)
         for tool in args.tools.split(","):
             t0 = time.time()

@@ -116,7 +116,7 @@ import time
 from pathlib import Path
 
 from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
-from _server_probe import arrivals  # noqa: E402
+from _server_probe import relayed_after  # noqa: E402
 from _timing import stats  # noqa: E402
 
 from cavewidgets.testing.lab import CHROMIUM_ARGS, WITH_NAGLE, Browser, LabNotebook, LabServer
@@ -633,7 +633,7 @@ def browser_to_python(nb, view: View, root, slot: str, parts: dict) -> float | d
         parts["send_to_kernel_ms"].append(round(arrived * 1000 - sent, 1))
         parts["kernel_to_python_ms"].append(round((hits[0] - arrived) * 1000, 1))
         if slot == "BENCH":  # split at the Jupyter server (benchmarks/_server_probe.py)
-            relayed = next(((a, b) for a, b in arrivals(PROBE, "ng_state") if a * 1000 >= sent - 2), None)
+            relayed = relayed_after(PROBE, "ng_state", sent)
             if relayed is not None:
                 parts["send_to_server_ms"].append(round(relayed[0] * 1000 - sent, 1))
                 parts["server_relay_ms"].append(round((relayed[1] - relayed[0]) * 1000, 1))
@@ -869,7 +869,7 @@ def trials(args, results: dict, nb, views: dict, scenario: str, settled: bool, r
                     ping = view.page.evaluate(PING, view.key)
                     r["channel_ping_page_to_kernel_ms"].append(round(ping["kernel"] - ping["sent"], 1))
                     r["channel_ping_kernel_to_page_ms"].append(round(ping["back"] - ping["kernel"], 1))
-                    relayed = next(((a, b) for a, b in arrivals(PROBE, "ng_ping") if a * 1000 >= ping["sent"] - 2), None)
+                    relayed = relayed_after(PROBE, "ng_ping", ping["sent"])
                     if relayed is not None:
                         r["channel_ping_page_to_server_ms"].append(round(relayed[0] * 1000 - ping["sent"], 1))
                         r["channel_ping_server_to_kernel_ms"].append(round(ping["kernel"] - relayed[1] * 1000, 1))
